@@ -1,0 +1,119 @@
+"""The ``aiva`` command. Sub-commands only parse arguments and call the library."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from aiva import __version__
+from aiva.errors import AivaInputError
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from aiva.events import read_events
+    from aiva.metrics import compare_tables
+
+    a, b = read_events(args.a), read_events(args.b)
+    res = compare_tables(a, b, c2st=not args.no_c2st, seed=args.seed)
+    res["files"] = [str(args.a), str(args.b)]
+    text = json.dumps(res, indent=2)
+    print(text)
+    if args.json:
+        from aiva.utils import atomic_write_text
+
+        atomic_write_text(args.json, text + "\n")
+    return 0
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from aiva.mc import simulate_to_file
+
+    simulate_to_file(
+        target=args.target, probe=args.probe, n_events=args.events, config=args.config, seed=args.seed,
+        energy=args.energy, energy_range=args.energy_range, flux=args.flux, output=args.output,
+        plot=args.plot, channels=args.channels, progress=not args.quiet,
+    )
+    return 0
+
+
+def _cmd_xsec(args: argparse.Namespace) -> int:
+    from aiva.mc import xsec_table_to_file
+
+    xsec_table_to_file(target=args.target, probe=args.probe, config=args.config, emin=args.emin,
+                       emax=args.emax, points=args.points, output=args.output, seed=args.seed)
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from aiva.demo import run_demo
+
+    run_demo(Path(args.out), n_events=args.events, seed=args.seed)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="aiva", description="aiva — AI for νA: neutrino– and electron–nucleus "
+                                "scattering models, a reference Monte Carlo and metrics.")
+    p.add_argument("--version", action="version", version=f"aiva {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    c = sub.add_parser("compare", help="compare two event files with MAP, MAP-3D, EMD and C2ST")
+    c.add_argument("a", type=Path)
+    c.add_argument("b", type=Path)
+    c.add_argument("--json", type=Path, help="also write the metrics to this JSON file")
+    c.add_argument("--no-c2st", action="store_true", help="skip the (slower) classifier two-sample test")
+    c.add_argument("--seed", type=int, default=0)
+    c.set_defaults(func=_cmd_compare)
+
+    s = sub.add_parser("simulate", help="generate CC events with the reference Monte Carlo")
+    s.add_argument("--target", default="C12", help="C12, O16, Ar40, H1 or n (default C12)")
+    s.add_argument("--probe", default="numu", help="numu or numubar (default numu)")
+    e = s.add_mutually_exclusive_group()
+    e.add_argument("--energy", type=float, help="fixed neutrino energy [GeV]")
+    e.add_argument("--energy-range", type=float, nargs=2, metavar=("EMIN", "EMAX"),
+                   help="neutrino energy uniform in [EMIN, EMAX] GeV")
+    e.add_argument("--flux", type=Path, help="flux histogram CSV: columns x_low,x_high,content (GeV)")
+    s.add_argument("--events", type=int, default=100_000)
+    s.add_argument("--config", default="default", help="physics configuration: default or alt")
+    s.add_argument("--channels", default="qe,res,dis", help="comma-separated channels (qe, res, dis, mec)")
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("-o", "--output", type=Path, required=True, help="output .parquet or .csv")
+    s.add_argument("--plot", action="store_true", help="also write a PNG of (E_mu, cos), W and Q2")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=_cmd_simulate)
+
+    x = sub.add_parser("xsec", help="print and write per-channel cross sections vs E_nu")
+    x.add_argument("--target", default="C12")
+    x.add_argument("--probe", default="numu")
+    x.add_argument("--config", default="default")
+    x.add_argument("--emin", type=float, default=0.2)
+    x.add_argument("--emax", type=float, default=10.0)
+    x.add_argument("--points", type=int, default=25)
+    x.add_argument("--seed", type=int, default=1)
+    x.add_argument("-o", "--output", type=Path, help="CSV file (default xsec_<target>_<probe>.csv)")
+    x.set_defaults(func=_cmd_xsec)
+
+    d = sub.add_parser("demo", help="simulate, plot, compare and tabulate on the embedded defaults")
+    d.add_argument("--out", default="demo_output")
+    d.add_argument("--events", type=int, default=200_000)
+    d.add_argument("--seed", type=int, default=1)
+    d.set_defaults(func=_cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except AivaInputError as exc:
+        print(f"aiva: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
