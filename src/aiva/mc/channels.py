@@ -1,0 +1,154 @@
+"""Interaction channels as weighted-candidate generators on a nucleus.
+
+Each channel draws, for neutrino energies E (lab, along +z), one candidate event per entry with
+a weight w such that σ_channel(E) = E[w] (10⁻³⁸ cm² per nucleus). Candidates share one recipe:
+
+1. draw the struck nucleon from the nuclear model (:mod:`aiva.mc.nuclear`);
+2. draw the hadronic mass M_X (fixed for QE; Breit–Wigner-like for the Δ; uniform for DIS);
+3. draw the lepton uniformly in cos θ* and φ in the ν–nucleon centre-of-mass frame
+   (:mod:`aiva.mc.twobody`): a uniform Q² over its range, with ΔQ² = 4E*_k p*_ℓ;
+4. weight = (nucleon count × isospin factor) × dσ/dQ²(dW) × ΔQ² (× 1/pdf(W)) × flux factor
+   (k·P)/(E P⁰) × Pauli factor × transition factor.
+
+The free-nucleon formulas are evaluated with the invariants of the bound nucleon (E → k·P/M).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from aiva.mc import delta as _delta
+from aiva.mc import dis as _dis
+from aiva.mc import qe as _qe
+from aiva.mc.config import PhysicsConfig
+from aiva.mc.nuclear import sample_nucleons
+from aiva.mc.twobody import sample as twobody
+from aiva.physics import constants as C
+from aiva.physics.targets import Probe, Target
+
+_M = C.M_NUCLEON
+GEV2 = C.GEV2_TO_1E38CM2
+
+
+@dataclass
+class Candidates:
+    El: np.ndarray
+    cos: np.ndarray
+    weight: np.ndarray
+    mode: np.ndarray
+    Q2: np.ndarray
+    q0: np.ndarray
+    W: np.ndarray
+
+
+def smoothstep(x, lo: float, hi: float):
+    """0 below lo, 1 above hi, 3u² − 2u³ in between (continuous with continuous slope)."""
+    u = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
+    return u * u * (3 - 2 * u)
+
+
+def _lepton_frame(E, nuc, m_l, MX, rng):
+    n = len(E)
+    cos_star = 2 * rng.random(n) - 1
+    phi = 2 * np.pi * rng.random(n)
+    tb = twobody(E, nuc.P0, nuc.P, m_l, MX, cos_star, phi)
+    kP = E * nuc.P0 - E * nuc.P[2]
+    flux = kP / (E * nuc.P0)
+    return tb, kP, flux
+
+
+def _finish(E, tb, w, mode, W):
+    pl = np.sqrt(np.sum(tb.pl * tb.pl, axis=0))
+    cos = np.where(pl > 0, tb.pl[2] / np.where(pl > 0, pl, 1), 1.0)
+    w = np.where(tb.valid & np.isfinite(w), w, 0.0)
+    return Candidates(tb.El, np.clip(cos, -1.0, 1.0), w, mode, tb.Q2, tb.omega, W)
+
+
+def qe(E, target: Target, probe: Probe, cfg: PhysicsConfig, rng) -> Candidates:
+    """CCQE: ν n → ℓ⁻ p, ν̄ p → ℓ⁺ n (Mode ±1)."""
+    anti = probe.is_antineutrino
+    count = target.Z if anti else target.N
+    struck_p, final_p = (True, False) if anti else (False, True)
+    n = len(E)
+    nuc = sample_nucleons(target, cfg.nuclear_model, n, rng, struck_p, final_p)
+    Mf = C.M_NEUTRON if anti else C.M_PROTON
+    m = probe.lepton_mass
+    tb, kP, flux = _lepton_frame(E, nuc, m, np.full(n, Mf), rng)
+    kpP = tb.El * nuc.P0 - np.sum(tb.pl * nuc.P, axis=0)
+    s_minus_u = 2 * (kP + kpP) - m * m
+    d = _qe.dsigma_dQ2(kP / _M, tb.Q2, s_minus_u, m, cfg.qe_MA, anti, cfg.vector_ff)
+    pf = nuc.P + tb.q
+    pauli = np.sqrt(np.sum(pf * pf, axis=0)) > nuc.kF_final
+    w = count * d * 2 * tb.dQ2_dcos * flux * pauli * GEV2
+    W = np.full(n, Mf)
+    return _finish(E, tb, w, np.full(n, -1 if anti else 1, dtype=np.int32), W)
+
+
+def _w_upper(E, nuc, m):
+    K0 = E + nuc.P0
+    Kv = nuc.P.copy()
+    Kv[2] += E
+    s = K0 * K0 - np.sum(Kv * Kv, axis=0)
+    return np.sqrt(np.clip(s, 0, None)) - m
+
+
+def res(E, target: Target, probe: Probe, cfg: PhysicsConfig, rng) -> Candidates:
+    """Δ(1232) production (Mode ±11, ±12, ±13)."""
+    anti = probe.is_antineutrino
+    par = cfg.delta
+    n = len(E)
+    # isospin: ν p (×3, Δ++), ν n (×1, Δ+); ν̄ n (×3, Δ−), ν̄ p (×1, Δ0)
+    w_p, w_n = (target.Z * 1.0, target.N * 3.0) if anti else (target.Z * 3.0, target.N * 1.0)
+    total = w_p + w_n
+    is_p = rng.random(n) < (w_p / total if total > 0 else 0.0)
+    nuc_p = sample_nucleons(target, cfg.nuclear_model, n, rng, True, True)
+    nuc_n = sample_nucleons(target, cfg.nuclear_model, n, rng, False, False)
+    P0 = np.where(is_p, nuc_p.P0, nuc_n.P0)
+    P = np.where(is_p, nuc_p.P, nuc_n.P)
+    nuc = type(nuc_p)(P0, P, np.where(is_p, nuc_p.E_onshell, nuc_n.E_onshell), 0 * P0)
+    m = probe.lepton_mass
+    # W from a Cauchy proposal around the Δ, truncated to [W_MIN, min(W_top, √s − m)]
+    w_hi = np.minimum(_w_upper(E, nuc, m) - 1e-9, cfg.res_w_hi)
+    ok = w_hi > _delta.W_MIN
+    g2 = par.width / 2
+    a_lo = np.arctan((_delta.W_MIN - par.mass) / g2)
+    a_hi = np.arctan((np.where(ok, w_hi, _delta.W_MIN + 1e-6) - par.mass) / g2)
+    u = rng.random(n)
+    W = par.mass + g2 * np.tan(a_lo + u * (a_hi - a_lo))
+    pdf = (g2 / ((W - par.mass) ** 2 + g2 * g2)) / (a_hi - a_lo)
+    tb, kP, flux = _lepton_frame(E, nuc, m, W, rng)
+    d = _delta.dsigma_dQ2dW(kP / _M, tb.Q2, W, m, anti, par)
+    transition = 1.0 - smoothstep(W, cfg.res_w_lo, cfg.res_w_hi)
+    w = total * d * 2 * tb.dQ2_dcos / pdf * flux * transition * ok * GEV2
+    # modes: Δ++/Δ− → 11; Δ+ → pπ0 (12, 2/3) or nπ+ (13, 1/3); Δ0 likewise with sign flipped
+    single = (~is_p) if anti else is_p
+    r = rng.random(n)
+    mode = np.where(single, 11, np.where(r < 2 / 3, 12, 13)).astype(np.int32)
+    return _finish(E, tb, w, -mode if anti else mode, W)
+
+
+def dis(E, target: Target, probe: Probe, cfg: PhysicsConfig, rng) -> Candidates:
+    """Inelastic scattering above the Δ (Mode ±21 for W < 2 GeV, ±26 above)."""
+    anti = probe.is_antineutrino
+    n = len(E)
+    is_p = rng.random(n) < target.Z / target.A
+    nuc_p = sample_nucleons(target, cfg.nuclear_model, n, rng, True, True)
+    nuc_n = sample_nucleons(target, cfg.nuclear_model, n, rng, False, False)
+    P0 = np.where(is_p, nuc_p.P0, nuc_n.P0)
+    P = np.where(is_p, nuc_p.P, nuc_n.P)
+    nuc = type(nuc_p)(P0, P, P0, 0 * P0)
+    m = probe.lepton_mass
+    w_lo = cfg.dis_w_lo
+    w_hi = _w_upper(E, nuc, m) - 1e-9
+    ok = w_hi > w_lo
+    W = w_lo + rng.random(n) * np.where(ok, w_hi - w_lo, 0.0)
+    tb, kP, flux = _lepton_frame(E, nuc, m, W, rng)
+    d = np.where(is_p, _dis.dsigma_dQ2dW(kP / _M, tb.Q2, W, anti, True),
+                 _dis.dsigma_dQ2dW(kP / _M, tb.Q2, W, anti, False))
+    w = target.A * d * 2 * tb.dQ2_dcos * (w_hi - w_lo) * flux * smoothstep(W, cfg.dis_w_lo, cfg.dis_w_hi) * ok * GEV2
+    mode = np.where(W < 2.0, 21, 26).astype(np.int32)
+    return _finish(E, tb, w, -mode if anti else mode, W)
+
+
+CHANNELS = {"qe": qe, "res": res, "dis": dis}

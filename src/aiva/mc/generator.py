@@ -1,0 +1,314 @@
+"""Unweighted event generation and cross-section tables for the reference Monte Carlo.
+
+For each channel a pilot run at every point of an energy grid gives σ_c(E) (the mean candidate
+weight) and the largest weight w_max(E). Events are then made by accept–reject: a candidate at
+the event's own energy is kept with probability w / ŵ(E), where ŵ is 1.5 × the largest pilot
+weight of the two neighbouring grid points. Candidates heavier than ŵ are counted and reported
+in the metadata (``n_overweight``) rather than hidden.
+
+Energies: fixed (``energy``), uniform (``energy_range``) or a flux histogram (``flux``). For
+fixed and uniform energies the channel of each event is drawn with probability σ_c(E)/σ(E) at its
+energy; with a flux, E is drawn from Φ(E)σ(E).
+
+Reproducibility: the events are made in chunks of ``CHUNK`` events, each with its own child
+seed of ``numpy.random.SeedSequence(seed)``; the result is the same for any number of worker
+processes. Tables are built with a fixed seed and cached on disk (``$AIVA_CACHE_DIR`` or
+``~/.cache/aiva``).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from aiva.errors import AivaInputError
+from aiva.events.table import EventTable
+from aiva.mc import channels as _ch
+from aiva.mc.config import PhysicsConfig, get_config
+from aiva.mc.flux import Flux
+from aiva.physics.targets import Probe, Target, get_probe, get_target
+
+MC_VERSION = 1  #: bump when physics changes, to invalidate cached tables
+CHUNK = 100_000
+GRID = np.geomspace(0.1, 50.0, 61)
+PILOT = 20_000
+TABLE_SEED = 20240101
+WMAX_SAFETY = 1.5
+DEFAULT_CHANNELS = ("qe", "res", "dis")
+
+
+@dataclass
+class XsecTable:
+    energies: np.ndarray
+    xsec: dict[str, np.ndarray]  #: per channel, 10⁻³⁸ cm² per nucleus
+    xsec_err: dict[str, np.ndarray]
+    wmax: dict[str, np.ndarray]
+
+    def sigma(self, ch: str, E) -> np.ndarray:
+        """σ_c(E) interpolated linearly in log E; 0 outside the grid's lower end."""
+        E = np.asarray(E, dtype=np.float64)
+        return np.interp(np.log(E), np.log(self.energies), self.xsec[ch], left=0.0, right=np.nan)
+
+    def w_hat(self, ch: str, E) -> np.ndarray:
+        idx = np.clip(np.searchsorted(self.energies, E), 1, len(self.energies) - 1)
+        w = self.wmax[ch]
+        return WMAX_SAFETY * np.maximum(w[idx - 1], w[idx])
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("AIVA_CACHE_DIR", Path.home() / ".cache" / "aiva"))
+
+
+def _pilot(ch: str, E: float, target: Target, probe: Probe, cfg: PhysicsConfig, n: int, rng):
+    c = _ch.CHANNELS[ch](np.full(n, E), target, probe, cfg, rng)
+    return c.weight.mean(), c.weight.std() / np.sqrt(n), c.weight.max()
+
+
+def build_table(target: Target, probe: Probe, cfg: PhysicsConfig, chans=DEFAULT_CHANNELS,
+                energies=GRID, n_pilot: int = PILOT, seed: int = TABLE_SEED) -> XsecTable:
+    """Pilot runs on an energy grid (no caching)."""
+    rng = np.random.default_rng(seed)
+    xs, err, wm = {}, {}, {}
+    for ch in chans:
+        vals = np.array([_pilot(ch, float(E), target, probe, cfg, n_pilot, rng) for E in energies])
+        xs[ch], err[ch], wm[ch] = vals[:, 0], vals[:, 1], vals[:, 2]
+    return XsecTable(np.asarray(energies, dtype=np.float64), xs, err, wm)
+
+
+@lru_cache(maxsize=32)
+def _cached_table(target_name: str, probe_name: str, cfg: PhysicsConfig, chans: tuple) -> XsecTable:
+    key = json.dumps({"v": MC_VERSION, "t": target_name, "p": probe_name, "cfg": cfg.to_dict(), "ch": chans,
+                      "grid": [GRID[0], GRID[-1], len(GRID)], "pilot": PILOT, "seed": TABLE_SEED}, sort_keys=True)
+    path = _cache_dir() / f"mc_table_{hashlib.sha256(key.encode()).hexdigest()[:20]}.npz"
+    if path.exists():
+        try:
+            z = np.load(path, allow_pickle=False)
+            return XsecTable(z["energies"], {c: z[f"x_{c}"] for c in chans}, {c: z[f"e_{c}"] for c in chans},
+                             {c: z[f"w_{c}"] for c in chans})
+        except (OSError, KeyError, ValueError):
+            pass  # unreadable cache: rebuild below
+    tab = build_table(get_target(target_name), get_probe(probe_name), cfg, chans)
+    try:
+        from aiva.utils import atomic_path
+
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, energies=tab.energies, **{f"x_{c}": tab.xsec[c] for c in chans},
+                         **{f"e_{c}": tab.xsec_err[c] for c in chans}, **{f"w_{c}": tab.wmax[c] for c in chans})
+    except OSError:
+        pass  # a read-only cache is not an error: the table lives in memory
+    return tab
+
+
+def get_table(target: Target, probe: Probe, cfg: PhysicsConfig, chans=DEFAULT_CHANNELS) -> XsecTable:
+    return _cached_table(target.name, probe.name, cfg, tuple(chans))
+
+
+def _check_channels(chans) -> tuple[str, ...]:
+    chans = tuple(c.strip() for c in chans)
+    bad = [c for c in chans if c not in _ch.CHANNELS]
+    if bad or not chans:
+        raise AivaInputError(f"unknown channel(s) {bad}; available: {', '.join(_ch.CHANNELS)}")
+    return chans
+
+
+def _sample_channel(ch, E, target, probe, cfg, tab: XsecTable, rng, max_rounds: int = 100_000):
+    n = len(E)
+    out = {k: np.empty(n) for k in ("El", "cos", "Q2", "q0", "W")}
+    mode = np.empty(n, dtype=np.int32)
+    pending = np.arange(n)
+    n_over = 0
+    rounds = 0
+    while pending.size:
+        rounds += 1
+        if rounds > max_rounds:
+            raise RuntimeError(f"{ch}: accept-reject did not converge for {pending.size} events "
+                               f"(E = {E[pending][:3]} GeV ...)")
+        Ep = E[pending]
+        c = _ch.CHANNELS[ch](Ep, target, probe, cfg, rng)
+        wh = tab.w_hat(ch, Ep)
+        n_over += int(np.sum(c.weight > wh))
+        acc = rng.random(pending.size) * wh < c.weight
+        idx = pending[acc]
+        out["El"][idx], out["cos"][idx], out["Q2"][idx] = c.El[acc], c.cos[acc], c.Q2[acc]
+        out["q0"][idx], out["W"][idx] = c.q0[acc], c.W[acc]
+        mode[idx] = c.mode[acc]
+        pending = pending[~acc]
+    return out, mode, n_over
+
+
+def _energies(n, rng, energy, energy_range, flux: Flux | None, tab: XsecTable, chans):
+    if energy is not None:
+        return np.full(n, float(energy))
+    if energy_range is not None:
+        lo, hi = energy_range
+        return lo + (hi - lo) * rng.random(n)
+    # flux × σ: piecewise-constant flux, accept-reject on σ_tot
+    e_grid = np.geomspace(flux.edges[0], flux.edges[-1], 400)
+    smax = np.nanmax(sum(tab.sigma(c, e_grid) for c in chans)) * 1.05
+    out = np.empty(0)
+    while out.size < n:
+        m = 2 * (n - out.size) + 100
+        E = flux.sample(m, rng)
+        s = sum(tab.sigma(c, E) for c in chans)
+        out = np.concatenate([out, E[rng.random(m) * smax < s]])
+    return out[:n]
+
+
+def _generate_chunk(args):
+    (n, seed_seq, target, probe, cfg, chans, energy, energy_range, flux) = args
+    rng = np.random.default_rng(seed_seq)
+    tab = get_table(target, probe, cfg, chans)
+    E = _energies(n, rng, energy, energy_range, flux, tab, chans)
+    sig = np.vstack([tab.sigma(c, E) for c in chans])
+    if not np.all(np.isfinite(sig)):
+        raise AivaInputError(f"neutrino energies above {GRID[-1]} GeV are outside the Monte Carlo's tables")
+    tot = sig.sum(axis=0)
+    if np.any(tot <= 0):
+        raise AivaInputError(f"no channel is open at E = {E[tot <= 0].min():.3f} GeV for "
+                             f"{probe.name} on {target.name}")
+    cum = np.cumsum(sig / tot, axis=0)
+    which = (rng.random(n)[None, :] > cum).sum(axis=0)
+    which = np.minimum(which, len(chans) - 1)
+    cols = {k: np.empty(n) for k in ("ELep", "CosLep", "Q2", "q0", "W")}
+    mode = np.empty(n, dtype=np.int32)
+    n_over = 0
+    for i, ch in enumerate(chans):
+        sel = np.flatnonzero(which == i)
+        if sel.size == 0:
+            continue
+        o, md, nov = _sample_channel(ch, E[sel], target, probe, cfg, tab, rng)
+        cols["ELep"][sel], cols["CosLep"][sel] = o["El"], o["cos"]
+        cols["Q2"][sel], cols["q0"][sel], cols["W"][sel] = o["Q2"], o["q0"], o["W"]
+        mode[sel] = md
+        n_over += nov
+    return E, cols, mode, n_over
+
+
+def simulate(target: str | Target = "C12", probe: str | Probe = "numu", n_events: int = 100_000, *,
+             config: str | PhysicsConfig = "default", seed: int = 1, energy: float | None = None,
+             energy_range: tuple[float, float] | None = None, flux: Flux | str | os.PathLike | None = None,
+             channels=DEFAULT_CHANNELS, workers: int = 1, progress: bool = False) -> EventTable:
+    """Generate ``n_events`` unweighted CC events; returns an :class:`~aiva.events.EventTable`.
+
+    Exactly one of ``energy`` (GeV), ``energy_range`` (GeV, GeV) or ``flux`` must be given.
+    """
+    from aiva import __version__
+
+    tgt = target if isinstance(target, Target) else get_target(target)
+    prb = probe if isinstance(probe, Probe) else get_probe(probe)
+    if prb.name not in ("numu", "numubar"):
+        raise AivaInputError(f"the reference Monte Carlo simulates numu and numubar CC, not {prb.name!r}")
+    cfg = get_config(config)
+    chans = _check_channels(channels)
+    if sum(x is not None for x in (energy, energy_range, flux)) != 1:
+        raise AivaInputError("give exactly one of energy, energy_range or flux")
+    if n_events <= 0:
+        raise AivaInputError(f"number of events must be positive, got {n_events}")
+    if energy is not None and not (0 < energy <= GRID[-1]):
+        raise AivaInputError(f"energy {energy} GeV outside (0, {GRID[-1]}] GeV")
+    if energy_range is not None:
+        lo, hi = energy_range
+        if not (0 < lo < hi <= GRID[-1]):
+            raise AivaInputError(f"energy range [{lo}, {hi}] GeV must satisfy 0 < EMIN < EMAX <= {GRID[-1]}")
+    if flux is not None and not isinstance(flux, Flux):
+        flux = Flux.from_csv(flux)
+    if flux is not None and flux.edges[-1] > GRID[-1]:
+        raise AivaInputError(f"flux extends to {flux.edges[-1]} GeV, above the tables' {GRID[-1]} GeV")
+    tab = get_table(tgt, prb, cfg, chans)
+    if energy is not None:
+        total = sum(tab.sigma(c, energy) for c in chans)
+        if total <= 0:
+            raise AivaInputError(f"E = {energy} GeV is below threshold for {prb.name} on {tgt.name}")
+
+    n_chunks = (n_events + CHUNK - 1) // CHUNK
+    seqs = np.random.SeedSequence(seed).spawn(n_chunks)
+    sizes = [min(CHUNK, n_events - i * CHUNK) for i in range(n_chunks)]
+    jobs = [(sz, sq, tgt, prb, cfg, chans, energy, energy_range, flux) for sz, sq in zip(sizes, seqs)]
+    results = _run_jobs(jobs, workers, progress)
+    E = np.concatenate([r[0] for r in results])
+    cols = {k: np.concatenate([r[1][k] for r in results]) for k in results[0][1]}
+    mode = np.concatenate([r[2] for r in results])
+    n_over = sum(r[3] for r in results)
+    n = len(E)
+    data = {
+        "Enu_true": E, "PDGnu": np.full(n, prb.pdg, np.int32), "tgta": np.full(n, tgt.A, np.int32),
+        "tgtz": np.full(n, tgt.Z, np.int32), "PDGLep": np.full(n, prb.lepton_pdg, np.int32),
+        "ELep": cols["ELep"], "CosLep": cols["CosLep"], "Mode": mode, "Q2": cols["Q2"], "q0": cols["q0"],
+        "W": cols["W"],
+    }
+    meta = {
+        "producer": "aiva.mc", "version": __version__, "mc_version": MC_VERSION, "seed": seed,
+        "target": tgt.name, "probe": prb.name, "config": cfg.to_dict(), "channels": list(chans),
+        "energy": {"fixed": energy} if energy is not None else (
+            {"uniform": list(energy_range)} if energy_range is not None else {"flux": flux.describe()}),
+        "xsec_1e-38cm2": _summary_xsec(tab, chans, tgt, energy, energy_range, flux),
+        "n_overweight": int(n_over),
+        "W_column": "true invariant mass of the hadronic system (struck nucleon + q)",
+    }
+    return EventTable(data, meta)
+
+
+def _run_jobs(jobs, workers: int, progress: bool):
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=sum(j[0] for j in jobs), unit="ev", desc="simulating", unit_scale=True)
+    results = []
+    if workers > 1 and len(jobs) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=workers) as ex:
+            for job, r in zip(jobs, ex.map(_generate_chunk, jobs)):
+                results.append(r)
+                if bar:
+                    bar.update(job[0])
+    else:
+        for job in jobs:
+            results.append(_generate_chunk(job))
+            if bar:
+                bar.update(job[0])
+    if bar:
+        bar.close()
+    return results
+
+
+def _summary_xsec(tab: XsecTable, chans, tgt: Target, energy, energy_range, flux) -> dict:
+    """Per-channel σ (per nucleus and per nucleon): at the fixed energy, averaged over the uniform
+    range, or flux-averaged ∫σΦ/∫Φ."""
+    if energy is not None:
+        per = {c: float(tab.sigma(c, energy)) for c in chans}
+        how = f"at E = {energy} GeV"
+    else:
+        if energy_range is not None:
+            e = np.linspace(energy_range[0], energy_range[1], 2001)
+            w = np.ones_like(e)
+            how = f"averaged over E uniform in [{energy_range[0]}, {energy_range[1]}] GeV"
+        else:
+            e, w = flux.quadrature(2001)
+            how = "flux-averaged"
+        per = {c: float(np.trapezoid(tab.sigma(c, e) * w, e) / np.trapezoid(w, e)) for c in chans}
+    return {"how": how, "per_nucleus": per, "per_nucleon": {c: v / tgt.A for c, v in per.items()},
+            "total_per_nucleus": sum(per.values()), "total_per_nucleon": sum(per.values()) / tgt.A}
+
+
+def xsec_table(target: str = "C12", probe: str = "numu", config: str = "default", energies=None,
+               n_candidates: int = 200_000, seed: int = 1, chans=DEFAULT_CHANNELS) -> dict[str, np.ndarray]:
+    """σ_c(E) per nucleus with statistical errors from fresh runs of ``n_candidates`` candidates."""
+    tgt, prb, cfg = get_target(target), get_probe(probe), get_config(config)
+    energies = np.asarray(energies if energies is not None else np.geomspace(0.2, 10, 25), dtype=np.float64)
+    tab = build_table(tgt, prb, cfg, _check_channels(chans), energies, n_candidates, seed)
+    out = {"E_GeV": energies}
+    for c in chans:
+        out[f"{c}_per_nucleus"] = tab.xsec[c]
+        out[f"{c}_err_per_nucleus"] = tab.xsec_err[c]
+    out["total_per_nucleus"] = sum(tab.xsec[c] for c in chans)
+    out["total_err_per_nucleus"] = np.sqrt(sum(tab.xsec_err[c] ** 2 for c in chans))
+    out["total_per_nucleon"] = out["total_per_nucleus"] / tgt.A
+    return out

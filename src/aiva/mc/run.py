@@ -1,0 +1,68 @@
+"""File-level entry points used by the CLI: simulate to a file, tabulate cross sections."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from aiva.events.io import write_events
+from aiva.mc.generator import DEFAULT_CHANNELS, simulate, xsec_table
+from aiva.utils import atomic_write_text
+
+
+def simulate_to_file(*, target: str, probe: str, n_events: int, config: str, seed: int, output: os.PathLike,
+                     energy: float | None = None, energy_range=None, flux=None, plot: bool = False,
+                     channels: str | tuple = DEFAULT_CHANNELS, progress: bool = True, workers: int = 1):
+    chans = tuple(channels.split(",")) if isinstance(channels, str) else tuple(channels)
+    if energy is None and energy_range is None and flux is None:
+        energy_range = (0.3, 10.0)
+    table = simulate(target, probe, n_events, config=config, seed=seed, energy=energy,
+                     energy_range=tuple(energy_range) if energy_range is not None else None, flux=flux,
+                     channels=chans, progress=progress, workers=workers)
+    out = write_events(table, output)
+    xs = table.metadata["xsec_1e-38cm2"]
+    print(f"wrote {len(table)} events to {out}")
+    print(f"cross sections {xs['how']} [1e-38 cm^2 per nucleus]: "
+          + ", ".join(f"{k} {v:.4g}" for k, v in xs["per_nucleus"].items())
+          + f"; total {xs['total_per_nucleus']:.4g} ({xs['total_per_nucleon']:.4g} per nucleon)")
+    if table.metadata["n_overweight"]:
+        print(f"note: {table.metadata['n_overweight']} candidates exceeded the accept-reject bound")
+    if plot:
+        from aiva.report.plots import plot_sample
+
+        png = Path(output).with_suffix(".png")
+        plot_sample(table, png)
+        print(f"wrote {png}")
+    return table
+
+
+def xsec_table_to_file(*, target: str, probe: str, config: str, emin: float, emax: float, points: int,
+                       output: os.PathLike | None, seed: int = 1):
+    from aiva.errors import AivaInputError
+
+    if not (0 < emin < emax):
+        raise AivaInputError(f"need 0 < emin < emax, got {emin}, {emax}")
+    E = np.geomspace(emin, emax, points)
+    tab = xsec_table(target, probe, config, E, seed=seed)
+    from aiva.physics import get_target
+
+    A = get_target(target).A
+    chans = [k[: -len("_per_nucleus")] for k in tab if k.endswith("_per_nucleus") and "_err" not in k
+             and not k.startswith("total")]
+    head = ["E_GeV"] + [f"{c}_per_nucleus" for c in chans] + ["total_per_nucleus", "total_err_per_nucleus",
+                                                              "total_per_nucleon", "total_per_nucleon_per_GeV"]
+    rows = []
+    print(f"# CC {probe} on {target} ({config}): sigma in 1e-38 cm^2 (per nucleus unless stated)")
+    print("  ".join(f"{h:>14s}" for h in head))
+    for i, e in enumerate(E):
+        vals = [e] + [tab[f"{c}_per_nucleus"][i] for c in chans] + [
+            tab["total_per_nucleus"][i], tab["total_err_per_nucleus"][i], tab["total_per_nucleus"][i] / A,
+            tab["total_per_nucleus"][i] / A / e]
+        rows.append(vals)
+        print("  ".join(f"{v:14.5g}" for v in vals))
+    out = Path(output) if output else Path(f"xsec_{target}_{probe}.csv")
+    text = ",".join(head) + "\n" + "\n".join(",".join(f"{v:.6g}" for v in r) for r in rows) + "\n"
+    atomic_write_text(out, text)
+    print(f"wrote {out}")
+    return tab
