@@ -110,28 +110,46 @@ def hadron_tensor(Q2, W, par: DeltaParams):
     return 0.5 * np.einsum("nbaij,namjk,nbvki->nmv", P, X, Gbar, optimize=True)
 
 
+#: offset of the Q² grid variable t = ln(Q² + Q2_OFFSET): dense at low Q², where the pion pole
+#: of C6A and the cancellations in L_{μν}H^{μν} make the tensor vary fastest
+Q2_OFFSET = 0.02
+
+
 @dataclass
 class DeltaTable:
-    """Components of H^{μν} on a (Q², W) grid: 00, 03, 33, 11 (real) and 12 (imaginary)."""
+    """Components of H^{μν} on a grid uniform in (ln(Q² + Q2_OFFSET), W): 00, 03, 33, 11 (real)
+    and 12 (imaginary)."""
 
     q2: np.ndarray
     w: np.ndarray
     comps: np.ndarray  # (5, nq, nw)
+    order: int = 3
+
+    def __post_init__(self) -> None:
+        from scipy.ndimage import spline_filter
+
+        # cubic B-spline coefficients, computed once (map_coordinates then skips its prefilter)
+        self._coef = np.stack([spline_filter(c, order=self.order, mode="nearest") for c in self.comps])
 
     def interpolate(self, Q2, W):
+        """Cubic-spline interpolation of the five components; zero outside the grid."""
         from scipy.ndimage import map_coordinates
 
-        iq = (Q2 - self.q2[0]) / (self.q2[1] - self.q2[0])
+        t = np.log(Q2 + Q2_OFFSET)
+        t0 = np.log(self.q2[0] + Q2_OFFSET)
+        iq = (t - t0) / (np.log(self.q2[1] + Q2_OFFSET) - t0)
         iw = (W - self.w[0]) / (self.w[1] - self.w[0])
         coords = np.vstack([iq, iw])
-        out = np.stack([map_coordinates(c, coords, order=1, mode="constant", cval=0.0) for c in self.comps])
-        inside = (Q2 <= self.q2[-1]) & (W <= self.w[-1]) & (W >= self.w[0])
+        out = np.stack([map_coordinates(c, coords, order=self.order, mode="nearest", prefilter=False)
+                        for c in self._coef])
+        inside = (Q2 >= self.q2[0]) & (Q2 <= self.q2[-1]) & (W <= self.w[-1]) & (W >= self.w[0])
         return out * inside
 
 
 @lru_cache(maxsize=8)
 def delta_table(par: DeltaParams, nq: int = 161, nw: int = 113) -> DeltaTable:
-    q2 = np.linspace(0.0, Q2_MAX_TABLE, nq)
+    q2 = np.exp(np.linspace(np.log(Q2_OFFSET), np.log(Q2_MAX_TABLE + Q2_OFFSET), nq)) - Q2_OFFSET
+    q2[0] = 0.0
     w = np.linspace(W_MIN, W_MAX_TABLE, nw)
     QQ, WW = np.meshgrid(q2, w, indexing="ij")
     QQ, WW = QQ.ravel(), WW.ravel()

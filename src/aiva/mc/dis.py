@@ -67,12 +67,13 @@ def xi_w(x, Q2):
     return 2 * x * (Q2 + BY_B) / (Q2 * (1 + np.sqrt(1 + 4 * _M * _M * x * x / Q2)) + 2 * BY_A * x)
 
 
-def structure_functions(x, Q2, antineutrino: bool, proton: bool):
+def structure_functions(x, Q2, antineutrino: bool, proton):
     """(F2, xF3) with Bodek–Yang ξ_w and K factors."""
     xi = xi_w(x, Q2)
     xuv, xdv, xub, xdb, xs = pdfs(xi)
-    if not proton:  # isospin: u <-> d
-        xuv, xdv, xub, xdb = xdv, xuv, xdb, xub
+    # neutron: isospin u <-> d (``proton`` may be a boolean array)
+    xuv, xdv = np.where(proton, xuv, xdv), np.where(proton, xdv, xuv)
+    xub, xdb = np.where(proton, xub, xdb), np.where(proton, xdb, xub)
     gd2 = dipole(Q2) ** 2
     kv = {f: (1 - gd2) * (Q2 + c2) / (Q2 + c1) for f, (c1, c2) in _CV.items()}
     ks = {f: Q2 / (Q2 + c) for f, c in _CS.items()}
@@ -87,7 +88,7 @@ def structure_functions(x, Q2, antineutrino: bool, proton: bool):
     return F2, xF3
 
 
-def dsigma_dQ2dW(E, Q2, W, antineutrino: bool, proton: bool):
+def dsigma_dQ2dW(E, Q2, W, antineutrino: bool, proton):
     """d²σ/dQ²dW [GeV⁻⁵] on one nucleon at rest; E is the neutrino energy in its rest frame."""
     nu = (W * W - _M * _M + Q2) / (2 * _M)
     x = Q2 / (2 * _M * nu)

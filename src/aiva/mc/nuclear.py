@@ -52,12 +52,14 @@ def _radial_table(name: str, target: Target):
     return r, cdf / cdf[-1], norm
 
 
-def sample_nucleons(target: Target, model: str, n: int, rng: np.random.Generator, struck_is_proton: bool,
-                    final_is_proton: bool) -> Nucleons:
-    M = C.M_PROTON if struck_is_proton else C.M_NEUTRON
+def sample_nucleons(target: Target, model: str, n: int, rng: np.random.Generator, struck_is_proton,
+                    final_is_proton) -> Nucleons:
+    """Draw ``n`` struck nucleons; the isospin flags may be scalars or boolean arrays (n,)."""
+    struck_is_proton = np.broadcast_to(np.asarray(struck_is_proton, dtype=bool), (n,))
+    final_is_proton = np.broadcast_to(np.asarray(final_is_proton, dtype=bool), (n,))
+    M = np.where(struck_is_proton, C.M_PROTON, C.M_NEUTRON)
     if not target.is_nucleus:
-        z = np.zeros(n)
-        return Nucleons(np.full(n, M), np.zeros((3, n)), np.full(n, M), z)
+        return Nucleons(M.copy(), np.zeros((3, n)), M.copy(), np.zeros(n))
     u = rng.random((3, n))
     if model == "rfg":
         kf_i = np.full(n, target.kF)
@@ -66,8 +68,8 @@ def sample_nucleons(target: Target, model: str, n: int, rng: np.random.Generator
         r_grid, cdf, rho0 = _radial_table(target.name, target)
         r = np.interp(u[2], cdf, r_grid)
         rho = rho0 * _density(target, r)
-        frac_i = (target.Z if struck_is_proton else target.N) / target.A
-        frac_f = (target.Z if final_is_proton else target.N) / target.A
+        frac_i = np.where(struck_is_proton, target.Z, target.N) / target.A
+        frac_f = np.where(final_is_proton, target.Z, target.N) / target.A
         kf_i = (3 * np.pi**2 * rho * frac_i) ** (1 / 3) * C.HBARC_GEV_FM
         kf_f = (3 * np.pi**2 * rho * frac_f) ** (1 / 3) * C.HBARC_GEV_FM
         u = np.vstack([u[:2], rng.random(n)])

@@ -5,6 +5,10 @@ off-shell: bound nucleons carry E_N = √(M² + p²) − ε). The lepton is gene
 mass frame of K = k + P, uniformly in cos θ* (angle to the neutrino direction there) and φ,
 and boosted to the lab. Because Q² = 2E*_k (E*_ℓ − p*_ℓ cos θ*) − m_ℓ² is linear in cos θ*,
 a uniform cos θ* is a uniform Q² over [Q²_min, Q²_max] with dQ²/dcos θ* = 2 E*_k p*_ℓ.
+
+For efficiency at high energy, Q² can instead be drawn from the truncated density
+p(Q²) ∝ 1/(Q² + c)² on [Q²_min, Q²_max] (``q2_scale = c``); ``q2_weight`` is then 1/p(Q²), and
+the range ΔQ² for uniform sampling.
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ class TwoBody:
     El: np.ndarray  #: lab lepton energy
     pl: np.ndarray  #: lab lepton 3-momentum (3, N)
     Q2: np.ndarray
-    dQ2_dcos: np.ndarray  #: Jacobian 2 E*_k p*_ℓ (the full Q² range is twice this)
+    q2_weight: np.ndarray  #: 1/p(Q²) of the Q² proposal (ΔQ² for uniform sampling)
     q: np.ndarray  #: lab 3-momentum transfer k − k' (3, N)
     omega: np.ndarray  #: lab energy transfer E − E_ℓ
 
@@ -34,8 +38,12 @@ def boost(E, p, beta):
     return gamma * (E + bp), p + coef * beta
 
 
-def sample(E, P0, P, m_l: float, MX, cos_star, phi) -> TwoBody:
-    """Generate the lepton for given E (N,), nucleon (P0 (N,), P (3, N)), final mass MX (N,)."""
+def sample(E, P0, P, m_l: float, MX, u, phi, q2_scale: float | None = None) -> TwoBody:
+    """Generate the lepton for given E (N,), nucleon (P0 (N,), P (3, N)), final mass MX (N,).
+
+    ``u`` (N,) uniform in [0, 1) chooses Q² (uniformly, or from 1/(Q² + q2_scale)²); ``phi`` the
+    azimuth around the neutrino direction in the CM frame.
+    """
     n = len(E)
     k = np.zeros((3, n))
     k[2] = E
@@ -62,9 +70,20 @@ def sample(E, P0, P, m_l: float, MX, cos_star, phi) -> TwoBody:
     e1 = np.cross(nhat, a, axis=0)
     e1 /= np.sqrt(np.sum(e1 * e1, axis=0))
     e2 = np.cross(nhat, e1, axis=0)
+    q2lo = 2 * kE * (Estar - pstar) - m_l * m_l
+    q2hi = 2 * kE * (Estar + pstar) - m_l * m_l
+    if q2_scale is None:
+        Q2 = q2lo + u * (q2hi - q2lo)
+        q2w = q2hi - q2lo
+    else:
+        c = q2_scale
+        ia, ib = 1.0 / (q2lo + c), 1.0 / (q2hi + c)
+        D = ia - ib
+        Q2 = 1.0 / (ia - u * D) - c
+        q2w = (Q2 + c) ** 2 * D
+    cos_star = np.clip((Estar - (Q2 + m_l * m_l) / (2 * kE)) / np.where(pstar > 0, pstar, 1.0), -1.0, 1.0)
     sin_star = np.sqrt(np.maximum(1 - cos_star * cos_star, 0.0))
     d = cos_star * nhat + sin_star * (np.cos(phi) * e1 + np.sin(phi) * e2)
     El, pl = boost(Estar, pstar * d, beta)
     q = k - pl
-    Q2 = 2 * kE * (Estar - pstar * cos_star) - m_l * m_l
-    return TwoBody(valid, El, pl, Q2, 2 * kE * pstar, q, E - El)
+    return TwoBody(valid, El, pl, Q2, q2w, q, E - El)
