@@ -18,3 +18,17 @@ def make_table(n=100, seed=0, enu=1.0):
 @pytest.fixture
 def table():
     return make_table()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache(tmp_path_factory):
+    """Monte Carlo tables are cached in a per-session folder, not in the user's home."""
+    import os
+
+    old = os.environ.get("AIVA_CACHE_DIR")
+    os.environ["AIVA_CACHE_DIR"] = str(tmp_path_factory.mktemp("aiva_cache"))
+    yield
+    if old is None:
+        os.environ.pop("AIVA_CACHE_DIR", None)
+    else:
+        os.environ["AIVA_CACHE_DIR"] = old

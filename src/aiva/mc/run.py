@@ -50,19 +50,25 @@ def xsec_table_to_file(*, target: str, probe: str, config: str, emin: float, ema
     A = get_target(target).A
     chans = [k[: -len("_per_nucleus")] for k in tab if k.endswith("_per_nucleus") and "_err" not in k
              and not k.startswith("total")]
-    head = ["E_GeV"] + [f"{c}_per_nucleus" for c in chans] + ["total_per_nucleus", "total_err_per_nucleus",
-                                                              "total_per_nucleon", "total_per_nucleon_per_GeV"]
-    rows = []
-    print(f"# CC {probe} on {target} ({config}): sigma in 1e-38 cm^2 (per nucleus unless stated)")
-    print("  ".join(f"{h:>14s}" for h in head))
-    for i, e in enumerate(E):
-        vals = [e] + [tab[f"{c}_per_nucleus"][i] for c in chans] + [
-            tab["total_per_nucleus"][i], tab["total_err_per_nucleus"][i], tab["total_per_nucleus"][i] / A,
-            tab["total_per_nucleus"][i] / A / e]
-        rows.append(vals)
-        print("  ".join(f"{v:14.5g}" for v in vals))
+    cols = {"E_GeV": E}
+    for c in chans:
+        cols[f"{c}_per_nucleus"] = tab[f"{c}_per_nucleus"]
+    cols["total_per_nucleus"] = tab["total_per_nucleus"]
+    cols["total_err_per_nucleus"] = tab["total_err_per_nucleus"]
+    for c in chans:
+        cols[f"{c}_per_nucleon"] = tab[f"{c}_per_nucleus"] / A
+    cols["total_per_nucleon"] = tab["total_per_nucleus"] / A
+    cols["total_per_nucleon_per_GeV"] = tab["total_per_nucleus"] / A / E
+    shown = ["E_GeV"] + [f"{c}_per_nucleus" for c in chans] + ["total_per_nucleus", "total_per_nucleon",
+                                                               "total_per_nucleon_per_GeV"]
+    print(f"# CC {probe} on {target} (A = {A}, config {config}): sigma in 1e-38 cm^2; all columns, with "
+          f"statistical errors and per-nucleon values per channel, are in the CSV")
+    print("  ".join(f"{h:>14s}" for h in shown))
+    for i in range(len(E)):
+        print("  ".join(f"{cols[h][i]:14.5g}" for h in shown))
     out = Path(output) if output else Path(f"xsec_{target}_{probe}.csv")
-    text = ",".join(head) + "\n" + "\n".join(",".join(f"{v:.6g}" for v in r) for r in rows) + "\n"
+    text = ",".join(cols) + "\n" + "\n".join(",".join(f"{cols[h][i]:.6g}" for h in cols)
+                                               for i in range(len(E))) + "\n"
     atomic_write_text(out, text)
     print(f"wrote {out}")
     return tab
