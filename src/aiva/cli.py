@@ -52,6 +52,53 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from aiva.training.run import train_from_files
+
+    train_from_files(data=args.data, out=args.out, config=args.config, epochs=args.epochs, name=args.name,
+                     val_events=args.val_events, resume=not args.no_resume, max_minutes=args.max_minutes,
+                     seed=args.seed, family=args.family, progress=not args.quiet)
+    return 0
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from aiva.training.run import generate_to_file
+
+    generate_to_file(model=args.model, output=args.output, n_events=args.events, seed=args.seed,
+                     energy=args.energy, energy_range=args.energy_range, flux=args.flux,
+                     allow_extrapolation=args.allow_extrapolation, float64=args.float64, device=args.device)
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from aiva.training.run import evaluate_to_dir
+
+    evaluate_to_dir(model=args.model, out=args.out, reference=args.reference, events=args.events,
+                    energies=args.energies, seed=args.seed, c2st=not args.no_c2st)
+    return 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from aiva.models.io import list_shipped
+
+    cards = list_shipped()
+    if not cards:
+        print("no pretrained models are shipped in this installation")
+    for c in cards:
+        m = c.get("metrics", {})
+        ev = m.get("evaluation", {})
+        line = f"{c['name']:<26s} {c['family']:<5s} {c.get('probe', '?')} on {c.get('target', '?')}, " \
+               f"{c['_size_bytes'] / 1024:.0f} kB"
+        if ev:
+            line += f", mean MAP {ev.get('mean_MAP', float('nan')):.2f} (max {ev.get('max_MAP', float('nan')):.2f})"
+        elif m.get("validation"):
+            line += f", validation mean MAP {m['validation'].get('mean_MAP', float('nan')):.2f}"
+        if c.get("parent"):
+            line += f", parent {c['parent']}"
+        print(line)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="aiva", description="aiva — AI for νA: neutrino– and electron–nucleus "
                                 "scattering models, a reference Monte Carlo and metrics.")
@@ -93,6 +140,49 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--seed", type=int, default=1)
     x.add_argument("-o", "--output", type=Path, help="CSV file (default xsec_<target>_<probe>.csv)")
     x.set_defaults(func=_cmd_xsec)
+
+    t = sub.add_parser("train", help="train a conditional generator on an event file")
+    t.add_argument("--data", type=Path, required=True, help="training events (.parquet, .csv, .root)")
+    t.add_argument("--out", type=Path, required=True, help="output folder (checkpoints, history, model)")
+    t.add_argument("--config", type=Path, help="TOML file with [model] and [training] tables")
+    t.add_argument("--family", default="gan", choices=["gan"], help="generative family (default gan)")
+    t.add_argument("--epochs", type=int, help="override [training].epochs")
+    t.add_argument("--max-minutes", type=float, help="stop after this wall-clock budget (resumable)")
+    t.add_argument("--val-events", type=int, help="reference events per validation energy")
+    t.add_argument("--name", help="model name for the model card")
+    t.add_argument("--seed", type=int, help="override [training].seed")
+    t.add_argument("--no-resume", action="store_true", help="start afresh even if a checkpoint exists")
+    t.add_argument("-q", "--quiet", action="store_true")
+    t.set_defaults(func=_cmd_train)
+
+    g = sub.add_parser("generate", help="generate events with a trained or shipped generator")
+    g.add_argument("--model", required=True, help="shipped model name (see `aiva models`) or .safetensors path")
+    ge = g.add_mutually_exclusive_group(required=True)
+    ge.add_argument("--energy", type=float, help="fixed neutrino energy [GeV]")
+    ge.add_argument("--energy-range", type=float, nargs=2, metavar=("EMIN", "EMAX"))
+    ge.add_argument("--flux", type=Path, help="flux CSV (x_low,x_high,content); E drawn from flux x sigma")
+    g.add_argument("--events", type=int, default=1_000_000)
+    g.add_argument("--seed", type=int, default=1)
+    g.add_argument("-o", "--output", type=Path, required=True)
+    g.add_argument("--allow-extrapolation", action="store_true", help="allow energies outside the trained range")
+    g.add_argument("--float64", action="store_true", help="run the network in double precision")
+    g.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    g.set_defaults(func=_cmd_generate)
+
+    v = sub.add_parser("evaluate", help="compare a generator with reference events: metrics, figures, report")
+    v.add_argument("--model", required=True)
+    v.add_argument("--out", type=Path, required=True)
+    vr = v.add_mutually_exclusive_group(required=True)
+    vr.add_argument("--reference", type=Path, help="reference events at fixed energies (.parquet)")
+    vr.add_argument("--simulate", action="store_true", help="make fresh reference-MC events")
+    v.add_argument("--events", type=int, default=1_000_000, help="reference events per energy (--simulate)")
+    v.add_argument("--energies", type=float, nargs="+", help="test energies [GeV]")
+    v.add_argument("--seed", type=int, default=1)
+    v.add_argument("--no-c2st", action="store_true")
+    v.set_defaults(func=_cmd_evaluate)
+
+    ml = sub.add_parser("models", help="list the pretrained models shipped with aiva")
+    ml.set_defaults(func=_cmd_models)
 
     d = sub.add_parser("demo", help="simulate, plot, compare and tabulate on the embedded defaults")
     d.add_argument("--out", default="demo_output")

@@ -1,0 +1,65 @@
+"""Building blocks: dense blocks, Gaussian-noise layers, freezing by name."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+_ACT = {"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.2), "silu": nn.SiLU, "tanh": nn.Tanh}
+
+
+class GaussianNoise(nn.Module):
+    """Adds N(0, σ²) noise in training mode only (against mode collapse; PRD 112 (2025) 013007)."""
+
+    def __init__(self, std: float):
+        super().__init__()
+        self.std = float(std)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and self.std > 0:
+            return x + self.std * torch.randn_like(x)
+        return x
+
+
+class DenseBlock(nn.Module):
+    """Dense → BatchNorm → activation → Dropout (→ Gaussian noise), with an optional skip
+    connection when input and output widths agree."""
+
+    def __init__(self, n_in: int, n_out: int, activation: str = "leaky_relu", batchnorm: bool = True,
+                 dropout: float = 0.0, noise: float = 0.0, skip: bool = True):
+        super().__init__()
+        if activation not in _ACT:
+            raise ValueError(f"unknown activation {activation!r}; choose from {sorted(_ACT)}")
+        self.linear = nn.Linear(n_in, n_out)
+        self.norm = nn.BatchNorm1d(n_out) if batchnorm else nn.Identity()
+        self.act = _ACT[activation]()
+        self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.noise = GaussianNoise(noise)
+        self.skip = skip
+
+    def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.noise(self.drop(self.act(self.norm(self.linear(x)))))
+        if self.skip and residual is not None and residual.shape == h.shape:
+            h = h + residual
+        return h
+
+
+def freeze(module: nn.Module, names: list[str]) -> list[str]:
+    """Freeze the named child blocks: no gradients, BatchNorm in eval mode (running statistics
+    untouched). Returns the names frozen; unknown names raise ``KeyError``."""
+    children = dict(module.named_children())
+    for name in names:
+        if name not in children:
+            raise KeyError(f"no block named {name!r}; blocks: {', '.join(children)}")
+        blk = children[name]
+        for p in blk.parameters():
+            p.requires_grad_(False)
+        blk.eval()
+        blk._aiva_frozen = True  # train() keeps it in eval mode, see keep_frozen_eval
+    return list(names)
+
+
+def keep_frozen_eval(module: nn.Module) -> None:
+    """Call after ``module.train()``: put frozen blocks back into eval mode."""
+    for m in module.modules():
+        if getattr(m, "_aiva_frozen", False):
+            m.eval()

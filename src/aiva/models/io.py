@@ -1,0 +1,102 @@
+"""Saving and loading generators: safetensors weights + a JSON model card.
+
+``<stem>.safetensors`` holds the tensors (``generator.*``, ``ema.*``, ``discriminator.*``),
+``<stem>.json`` the model card: name, family, architecture config, the data it was trained on
+(with SHA-256), training settings, metrics and the parent model. Nothing is unpickled.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from aiva.errors import AivaInputError
+from aiva.models.gan import ConditionalGAN, GANConfig
+from aiva.utils import atomic_path, atomic_write_text
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def gan_state(model: ConditionalGAN) -> dict[str, torch.Tensor]:
+    out = {}
+    for prefix, net in (("generator", model.generator), ("ema", model.ema), ("discriminator", model.discriminator)):
+        for k, v in net.state_dict().items():
+            out[f"{prefix}.{k}"] = v.detach().cpu().contiguous()
+    return out
+
+
+def load_gan_state(model: ConditionalGAN, tensors: dict[str, torch.Tensor], source: str = "") -> None:
+    for prefix, net in (("generator", model.generator), ("ema", model.ema), ("discriminator", model.discriminator)):
+        sd = {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+        try:
+            net.load_state_dict(sd)
+        except RuntimeError as exc:
+            raise AivaInputError(f"{source}: weights do not match the model card's architecture: {exc}") from None
+
+
+def save_model(model: ConditionalGAN, path: str | os.PathLike, card: dict[str, Any]) -> Path:
+    """Write ``path`` (.safetensors) and its card (.json) atomically; returns the weights path."""
+    path = Path(path).with_suffix(".safetensors")
+    card = {**card, "family": "gan", "config": model.config.to_dict(), "format": "aiva-model-1"}
+    with atomic_path(path) as tmp:
+        save_file(gan_state(model), str(tmp))
+    card["weights_sha256"] = sha256_file(path)
+    atomic_write_text(path.with_suffix(".json"), json.dumps(card, indent=2, sort_keys=False) + "\n")
+    return path
+
+
+def resolve(name_or_path: str | os.PathLike) -> Path:
+    """A shipped model name (``numu-C12-inclusive``) or a path to a .safetensors/.json file."""
+    p = Path(name_or_path)
+    for cand in (p, p.with_suffix(".safetensors"), MODELS_DIR / f"{name_or_path}.safetensors"):
+        if cand.suffix == ".safetensors" and cand.exists():
+            return cand
+    shipped = ", ".join(sorted(x.stem for x in MODELS_DIR.glob("*.safetensors"))) or "none"
+    raise AivaInputError(f"no model {str(name_or_path)!r} (not a file; shipped models: {shipped})")
+
+
+def read_card(weights: Path) -> dict:
+    cpath = weights.with_suffix(".json")
+    if not cpath.exists():
+        raise AivaInputError(f"{weights}: model card {cpath.name} is missing")
+    try:
+        return json.loads(cpath.read_text())
+    except json.JSONDecodeError as exc:
+        raise AivaInputError(f"{cpath}: model card is not valid JSON ({exc})") from None
+
+
+def load_model(name_or_path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[ConditionalGAN, dict]:
+    """Load a generator and its card. The weights' SHA-256 must match the card."""
+    weights = resolve(name_or_path)
+    card = read_card(weights)
+    if card.get("family") != "gan":
+        raise AivaInputError(f"{weights}: family {card.get('family')!r} is not supported by this loader")
+    if card.get("weights_sha256") and card["weights_sha256"] != sha256_file(weights):
+        raise AivaInputError(f"{weights}: weights do not match the SHA-256 in the model card (corrupt or edited)")
+    model = ConditionalGAN(GANConfig.from_dict(card["config"]))
+    load_gan_state(model, load_file(str(weights)), str(weights))
+    model.to(device)
+    return model, card
+
+
+def list_shipped() -> list[dict]:
+    """Cards of the pretrained models shipped in the package."""
+    cards = []
+    for w in sorted(MODELS_DIR.glob("*.safetensors")):
+        card = read_card(w)
+        card["_size_bytes"] = w.stat().st_size
+        cards.append(card)
+    return cards

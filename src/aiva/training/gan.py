@@ -1,0 +1,281 @@
+"""Training of the conditional GAN (PRD 112 (2025) 013007, Sec. III).
+
+Loss: binary cross entropy; the discriminator minimises BCE(D(x), 1) + BCE(D(G(z)), 0), the
+generator the non-saturating BCE(D(G(z)), 1). Adam for both, a cosine learning-rate decay to
+``lr_final_factor`` × lr, and an exponential moving average (EMA) of the generator weights that
+is used for validation and generation.
+
+Checkpoint selection as in the papers: after each epoch the EMA generator is compared with
+held-out reference events at fixed test energies; the epoch with the lowest mean MAP wins (EMD
+recorded alongside), not the last one. Every epoch writes a resumable checkpoint
+(:mod:`aiva.training.checkpoint`) and appends to ``history.csv``/``history.json``; a resumed run
+continues bit for bit.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from aiva.errors import AivaInputError
+from aiva.metrics.core import emd, histogram2d, mean_absolute_pull
+from aiva.models.blocks import freeze as freeze_blocks
+from aiva.models.blocks import keep_frozen_eval
+from aiva.models.gan import ConditionalGAN, GANConfig
+from aiva.models.io import gan_state, load_gan_state, save_model
+from aiva.physics.kinematics import PROXY_EMAX, PROXY_EMIN
+from aiva.training.checkpoint import load_checkpoint, load_optimizer, optimizer_tensors, save_checkpoint
+from aiva.utils import atomic_write_text
+
+TEST_ENERGIES = (0.5, 0.8, 1.0, 2.0, 3.0, 5.0, 7.0, 9.0)
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 40
+    batch_size: int = 2048
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    lr_final_factor: float = 0.1
+    ema_decay: float = 0.999
+    seed: int = 1
+    val_events: int = 100_000
+    val_energies: tuple = TEST_ENERGIES
+    device: str = "auto"
+    max_minutes: float | None = None
+    threads: int | None = None
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["val_energies"] = list(self.val_energies)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise AivaInputError(f"unknown [training] keys: {sorted(unknown)}")
+        d = dict(d)
+        if "val_energies" in d:
+            d["val_energies"] = tuple(d["val_energies"])
+        return cls(**d)
+
+
+def load_toml_config(path) -> tuple[GANConfig, TrainConfig]:
+    import tomllib
+
+    try:
+        raw = tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise AivaInputError(f"{path}: cannot read TOML config ({exc})") from None
+    try:
+        return GANConfig.from_dict(raw.get("model", {})), TrainConfig.from_dict(raw.get("training", {}))
+    except (TypeError, ValueError) as exc:
+        raise AivaInputError(f"{path}: {exc}") from None
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def enu_to_proxy(E) -> np.ndarray:
+    return 2 * (np.asarray(E, dtype=np.float64) - PROXY_EMIN) / (PROXY_EMAX - PROXY_EMIN) - 1
+
+
+@torch.no_grad()
+def sample_proxies(net: nn.Module, enu_p: np.ndarray, seed: int, batch: int = 262_144, device="cpu",
+                   dtype=torch.float32) -> np.ndarray:
+    """(E'_μ, θ') from a generator for conditions ``enu_p``; deterministic for a seed."""
+    net.eval()
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    out = np.empty((len(enu_p), 2), dtype=np.float64)
+    latent = net.latent_dim
+    for i in range(0, len(enu_p), batch):
+        e = torch.as_tensor(enu_p[i:i + batch], dtype=dtype).reshape(-1, 1)
+        z = torch.randn(len(e), latent, generator=g, dtype=dtype)
+        out[i:i + batch] = net(z.to(device), e.to(device)).double().cpu().numpy()
+    return out
+
+
+def validate(net: nn.Module, refs: dict[float, np.ndarray], seed: int, device) -> dict[str, Any]:
+    """MAP (50×50, both counts > 0) and mean marginal EMD per test energy; lower is better."""
+    res: dict[str, Any] = {"MAP": {}, "EMD": {}}
+    for k, (E, ref) in enumerate(sorted(refs.items())):
+        gen = sample_proxies(net, np.full(len(ref), enu_to_proxy(E)), seed + k, device=device)
+        h1 = histogram2d(ref[:, 0], ref[:, 1])
+        h2 = histogram2d(gen[:, 0], gen[:, 1])
+        res["MAP"][str(E)] = mean_absolute_pull(h1, h2)
+        ok = np.all(np.isfinite(gen), axis=1)
+        res["EMD"][str(E)] = 0.5 * (emd(ref[:, 0], gen[ok, 0]) + emd(ref[:, 1], gen[ok, 1]))
+    res["mean_MAP"] = float(np.mean(list(res["MAP"].values())))
+    res["mean_EMD"] = float(np.mean(list(res["EMD"].values())))
+    return res
+
+
+def _lr_factor(cfg: TrainConfig, epoch: int) -> float:
+    t = min(epoch / max(cfg.epochs, 1), 1.0)
+    return cfg.lr_final_factor + (1 - cfg.lr_final_factor) * 0.5 * (1 + math.cos(math.pi * t))
+
+
+def train_gan(data: np.ndarray, refs: dict[float, np.ndarray], out_dir: str | Path, *,
+              model_config: GANConfig | None = None, train_config: TrainConfig | None = None,
+              init: ConditionalGAN | None = None, freeze: list[str] | None = None, card: dict | None = None,
+              resume: bool = True, progress: bool = True,
+              on_epoch: Callable[[int, dict], None] | None = None) -> dict[str, Any]:
+    """Train (or fine-tune, with ``init`` and ``freeze``) a conditional GAN.
+
+    ``data``: (N, 3) proxies (E'_ν, E'_μ, θ'). ``refs``: {E_ν: (n, 2) reference (E'_μ, θ')}.
+    Writes to ``out_dir``: ``checkpoint.*`` (resumable), ``history.csv``/``.json``, and the
+    selected model ``model.safetensors`` + ``model.json``. Returns the summary.
+    """
+    tcfg = train_config or TrainConfig()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if tcfg.threads:
+        torch.set_num_threads(tcfg.threads)
+    device = pick_device(tcfg.device)
+    data = np.asarray(data, dtype=np.float32)
+    if data.ndim != 2 or data.shape[1] != 3 or len(data) < tcfg.batch_size:
+        raise AivaInputError(f"training data must be (N >= batch_size={tcfg.batch_size}, 3) proxies, got {data.shape}")
+    if not np.all(np.isfinite(data)):
+        raise AivaInputError("training data contain non-finite proxies")
+
+    torch.manual_seed(tcfg.seed)
+    if init is not None:
+        model = ConditionalGAN(init.config)
+        load_gan_state(model, gan_state(init), "parent model")
+    else:
+        model = ConditionalGAN(model_config or GANConfig())
+    model.to(device)
+    frozen: list[str] = []
+    for name in freeze or []:
+        net = model.generator if name.startswith("g") else model.discriminator
+        frozen += freeze_blocks(net, [name])
+        if name.startswith("g"):
+            freeze_blocks(model.ema, [name])
+    params_g = [p for p in model.generator.parameters() if p.requires_grad]
+    params_d = [p for p in model.discriminator.parameters() if p.requires_grad]
+    opt_g = torch.optim.Adam(params_g, lr=tcfg.lr_g, betas=(tcfg.beta1, tcfg.beta2))
+    opt_d = torch.optim.Adam(params_d, lr=tcfg.lr_d, betas=(tcfg.beta1, tcfg.beta2))
+    data_gen = torch.Generator().manual_seed(tcfg.seed + 1)
+    bce = nn.BCEWithLogitsLoss()
+    X = torch.from_numpy(data)
+
+    start_epoch, history, best = 0, [], {"score": float("inf"), "epoch": -1}
+    ck = load_checkpoint(out / "checkpoint") if resume else None
+    if ck is not None:
+        tensors, meta = ck
+        load_gan_state(model, tensors, str(out / "checkpoint.safetensors"))
+        load_optimizer("g", opt_g, tensors, meta["opt_g"])
+        load_optimizer("d", opt_d, tensors, meta["opt_d"])
+        torch.set_rng_state(tensors["rng.torch"])
+        data_gen.set_state(tensors["rng.data"])
+        start_epoch, history, best = meta["epoch"], meta["history"], meta["best"]
+        if progress:
+            print(f"resuming from epoch {start_epoch} in {out}")
+
+    n = len(X)
+    steps = n // tcfg.batch_size
+    t_start = time.time()
+    bar = None
+    for epoch in range(start_epoch, tcfg.epochs):
+        for opt, lr in ((opt_g, tcfg.lr_g), (opt_d, tcfg.lr_d)):
+            for grp in opt.param_groups:
+                grp["lr"] = lr * _lr_factor(tcfg, epoch)
+        model.generator.train()
+        model.discriminator.train()
+        keep_frozen_eval(model.generator)
+        keep_frozen_eval(model.discriminator)
+        perm = torch.randperm(n, generator=data_gen)
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{tcfg.epochs}", unit="step", leave=False)
+        sum_d = sum_g = 0.0
+        t0 = time.time()
+        for s in range(steps):
+            batch = X[perm[s * tcfg.batch_size:(s + 1) * tcfg.batch_size]].to(device)
+            cond, real = batch[:, :1], batch[:, 1:]
+            z = torch.randn(len(batch), model.config.latent_dim, device=device)
+            fake = model.generator(z, cond)
+            # discriminator step. Real and generated events go through D in ONE batch so that its
+            # BatchNorm layers normalise both with the same statistics (separate batches would hide
+            # exactly the mean/width differences D must detect).
+            b = len(batch)
+            cond2 = torch.cat([cond, cond])
+            logits = model.discriminator(torch.cat([real, fake.detach()]), cond2)
+            loss_d = bce(logits[:b], torch.ones(b, device=device)) + bce(logits[b:], torch.zeros(b, device=device))
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+            # generator step (non-saturating), same mixed batch
+            logits = model.discriminator(torch.cat([real, fake]), cond2)
+            loss_g = bce(logits[b:], torch.ones(b, device=device))
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            opt_g.step()
+            model.update_ema(tcfg.ema_decay)
+            sum_d += loss_d.item()
+            sum_g += loss_g.item()
+            if bar is not None:
+                bar.update(1)
+                if s % 100 == 0:
+                    bar.set_postfix(d=f"{sum_d / (s + 1):.3f}", g=f"{sum_g / (s + 1):.3f}")
+        if bar is not None:
+            bar.close()
+        val = validate(model.sampler(), refs, seed=tcfg.seed + 1000, device=device) if refs else {}
+        rec = {"epoch": epoch + 1, "d_loss": sum_d / steps, "g_loss": sum_g / steps, "seconds": time.time() - t0,
+               "lr_g": opt_g.param_groups[0]["lr"], **({"mean_MAP": val["mean_MAP"], "mean_EMD": val["mean_EMD"],
+                                                         "MAP": val["MAP"], "EMD": val["EMD"]} if val else {})}
+        history.append(rec)
+        score = val.get("mean_MAP", rec["g_loss"]) if val else float(epoch)
+        if score < best["score"]:
+            best = {"score": float(score), "epoch": epoch + 1, "validation": val}
+            save_model(model, out / "model", {**(card or {}), "metrics": {"validation": val, "epoch": epoch + 1},
+                                              "training": {**(card or {}).get("training", {}),
+                                                           "train_config": tcfg.to_dict(), "frozen": frozen}})
+        tensors = gan_state(model)
+        tg, mg = optimizer_tensors("g", opt_g)
+        td, md = optimizer_tensors("d", opt_d)
+        tensors.update(tg)
+        tensors.update(td)
+        tensors["rng.torch"] = torch.get_rng_state()
+        tensors["rng.data"] = data_gen.get_state()
+        save_checkpoint(out / "checkpoint", tensors, {"epoch": epoch + 1, "history": history, "best": best,
+                                                      "opt_g": mg, "opt_d": md, "train_config": tcfg.to_dict(),
+                                                      "model_config": model.config.to_dict(), "frozen": frozen})
+        _write_history(out, history)
+        if progress:
+            msg = f"epoch {epoch + 1}: D {rec['d_loss']:.4f} G {rec['g_loss']:.4f} ({rec['seconds']:.0f} s)"
+            if val:
+                msg += f"  val mean MAP {val['mean_MAP']:.3f} EMD {val['mean_EMD']:.4f}" + (
+                    "  *best*" if best["epoch"] == epoch + 1 else "")
+            print(msg, flush=True)
+        if on_epoch:
+            on_epoch(epoch + 1, rec)
+        if tcfg.max_minutes is not None and (time.time() - t_start) / 60 > tcfg.max_minutes:
+            if progress:
+                print(f"stopping after {epoch + 1} epochs: time budget of {tcfg.max_minutes} min used")
+            break
+    return {"best": best, "history": history, "out_dir": str(out), "model": str(out / "model.safetensors"),
+            "frozen": frozen, "model_obj": model}
+
+
+def _write_history(out: Path, history: list[dict]) -> None:
+    atomic_write_text(out / "history.json", json.dumps(history, indent=1) + "\n")
+    keys = ["epoch", "d_loss", "g_loss", "mean_MAP", "mean_EMD", "seconds", "lr_g"]
+    lines = [",".join(keys)] + [",".join(f"{h.get(k, '')}" for k in keys) for h in history]
+    atomic_write_text(out / "history.csv", "\n".join(lines) + "\n")

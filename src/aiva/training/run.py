@@ -1,0 +1,147 @@
+"""File-level entry points used by the CLI: train, generate, evaluate."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from aiva.errors import AivaInputError
+from aiva.events import read_events, write_events
+from aiva.models.gan import GANConfig
+from aiva.models.io import load_model, sha256_file
+from aiva.physics.targets import target_from_za
+from aiva.training.data import reference_sets, training_proxies
+from aiva.training.gan import TrainConfig, load_toml_config, pick_device, train_gan
+
+_PROBE_BY_PDG = {14: "numu", -14: "numubar"}
+
+
+def describe_data(table, path) -> dict:
+    """Target, probe, channels and provenance of a training file (from metadata or columns)."""
+    meta = table.metadata
+    for col in ("tgta", "tgtz", "PDGnu"):
+        if len(np.unique(table[col])) != 1:
+            raise AivaInputError(f"{path}: column '{col}': training data must have one target and one probe")
+    tgt = target_from_za(int(table["tgtz"][0]), int(table["tgta"][0]))
+    probe = _PROBE_BY_PDG.get(int(table["PDGnu"][0]))
+    if tgt is None or probe is None:
+        raise AivaInputError(f"{path}: unsupported target (Z={table['tgtz'][0]}, A={table['tgta'][0]}) or probe "
+                             f"(PDG {table['PDGnu'][0]})")
+    modes = np.unique(np.abs(table["Mode"]))
+    return {"target": tgt.name, "probe": probe, "from_reference_mc": meta.get("producer") == "aiva.mc",
+            "channels": meta.get("channels") or (["qe"] if list(modes) == [1] else ["inclusive"]),
+            "config": (meta.get("config") or {}).get("name"), "mode_code": 1 if list(modes) == [1] else 0}
+
+
+def holdout_references(table, energies, window: float = 0.05, min_events: int = 2000) -> dict:
+    """Validation references from the data themselves: events within ±5 % of each test energy."""
+    refs = {}
+    E = table["Enu_true"]
+    p = np.column_stack(table.proxies()[1:])
+    for e in energies:
+        m = np.abs(E - e) <= window * e
+        if m.sum() >= min_events:
+            refs[float(e)] = p[m]
+    return refs
+
+
+def train_from_files(*, data, out, config=None, epochs=None, name=None, val_events=None, resume=True,
+                     max_minutes=None, seed=None, family="gan", progress=True) -> dict:
+    if family != "gan":
+        raise AivaInputError(f"family {family!r} is not implemented yet (available: gan)")
+    mcfg, tcfg = load_toml_config(config) if config else (GANConfig(), TrainConfig())
+    for key, val in (("epochs", epochs), ("max_minutes", max_minutes), ("seed", seed), ("val_events", val_events)):
+        if val is not None:
+            setattr(tcfg, key, val)
+    table = read_events(data)
+    info = describe_data(table, data)
+    if info["from_reference_mc"]:
+        X = training_proxies(table, str(data))
+        chans = tuple(info["channels"])
+        if progress:
+            print(f"validation: {tcfg.val_events} fresh reference-MC events at each of {list(tcfg.val_energies)} GeV")
+        refs = reference_sets(info["target"], info["probe"], info["config"] or "default", chans, tcfg.val_energies,
+                              tcfg.val_events, seed=tcfg.seed + 7919)
+    else:
+        rng = np.random.default_rng(tcfg.seed)
+        hold = rng.random(len(table)) < 0.1
+        X = training_proxies(table.select(~hold), str(data))
+        refs = holdout_references(table.select(hold), tcfg.val_energies)
+        if progress:
+            print(f"validation: held-out 10 % of {data} near {sorted(refs)} GeV")
+    card = {"name": name or Path(out).name, "target": info["target"], "probe": info["probe"],
+            "channels": info["channels"], "mode_code": info["mode_code"], "energy_range_GeV": [0.3, 10.0],
+            "parent": None,
+            "training": {"data": [{"file": Path(data).name, "sha256": sha256_file(data), "n_events": len(table)}],
+                         "data_metadata": {k: table.metadata.get(k) for k in ("producer", "version", "seed", "config",
+                                                                              "channels", "energy")}}}
+    res = train_gan(X, refs, out, model_config=mcfg, train_config=tcfg, card=card, resume=resume, progress=progress)
+    if progress:
+        b = res["best"]
+        print(f"best epoch {b['epoch']} (mean validation MAP {b['score']:.3f}); model: {res['model']}")
+    return res
+
+
+def _energies(n, rng, energy, energy_range, flux, card):
+    if energy is not None:
+        return np.full(n, float(energy))
+    if energy_range is not None:
+        lo, hi = energy_range
+        if not lo < hi:
+            raise AivaInputError(f"energy range [{lo}, {hi}]: need EMIN < EMAX")
+        return lo + (hi - lo) * rng.random(n)
+    from aiva.mc.config import get_config
+    from aiva.mc.flux import Flux
+    from aiva.mc.generator import get_table
+    from aiva.physics import get_probe, get_target
+
+    fl = Flux.from_csv(flux)
+    cfg = ((card.get("training", {}).get("data_metadata") or {}).get("config") or {}).get("name", "default")
+    tab = get_table(get_target(card["target"]), get_probe(card["probe"]), get_config(cfg))
+    e_grid = np.linspace(fl.edges[0], fl.edges[-1], 2000)
+    sig = lambda e: sum(tab.sigma(c, e) for c in tab.xsec)  # noqa: E731
+    smax = np.nanmax(sig(e_grid)) * 1.05
+    out = np.empty(0)
+    while out.size < n:
+        m = 2 * (n - out.size) + 100
+        E = fl.sample(m, rng)
+        out = np.concatenate([out, E[rng.random(m) * smax < sig(E)]])
+    return out[:n]
+
+
+def generate_to_file(*, model, output, n_events, seed, energy=None, energy_range=None, flux=None,
+                     allow_extrapolation=False, float64=False, device="auto"):
+    from aiva.models.generate import generate_events
+
+    if n_events <= 0:
+        raise AivaInputError(f"number of events must be positive, got {n_events}")
+    dev = pick_device(device)
+    net, card = load_model(model, device=dev)
+    rng = np.random.default_rng(seed)
+    E = _energies(n_events, rng, energy, energy_range, flux, card)
+    t0 = time.perf_counter()
+    table = generate_events(net, card, E, seed, allow_extrapolation=allow_extrapolation, float64=float64, device=dev)
+    path = write_events(table, output)
+    dt = time.perf_counter() - t0
+    print(f"wrote {len(table)} events from {card['name']} to {path} in {dt:.2f} s "
+          f"({table.metadata['n_redrawn']} out-of-range proxies redrawn)")
+    return table
+
+
+def evaluate_to_dir(*, model, out, reference=None, events=1_000_000, energies=None, seed=1, c2st=True):
+    from aiva.training.evaluate import evaluate_model, reference_tables
+    from aiva.training.gan import TEST_ENERGIES
+
+    net, card = load_model(model)
+    if reference is not None:
+        t = read_events(reference)
+        refs = {float(e): t.select(t["Enu_true"] == e) for e in np.unique(t["Enu_true"])}
+        refs = {e: r for e, r in refs.items() if len(r) >= 1000}
+        if not refs:
+            raise AivaInputError(f"{reference}: column 'Enu_true': no fixed energy with >= 1000 events")
+    else:
+        refs = reference_tables(card, energies or TEST_ENERGIES, events, seed=seed + 4241)
+    res = evaluate_model(net, card, refs, Path(out), seed=seed, c2st=c2st)
+    print((Path(out) / "report.md").read_text())
+    return res

@@ -1,0 +1,158 @@
+"""Conditional GAN: training behaviour, checkpoints, freezing, generation, model files."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from aiva.errors import AivaInputError
+from aiva.metrics import emd
+from aiva.models.blocks import freeze
+from aiva.models.gan import ConditionalGAN, GANConfig
+from aiva.models.generate import generate_events, generate_proxies
+from aiva.models.io import load_model, save_model
+from aiva.training.checkpoint import load_checkpoint
+from aiva.training.gan import TrainConfig, train_gan
+
+SMALL = GANConfig(latent_dim=4, g_blocks=2, g_width=32, d_blocks=2, d_width=32)
+CARD = {"name": "toy", "target": "C12", "probe": "numu", "energy_range_GeV": [0.3, 10.0], "mode_code": 0}
+
+
+def toy_data(n, seed=0):
+    """Toy conditional 2-D distribution in proxy space: a blob whose centre moves with E'."""
+    rng = np.random.default_rng(seed)
+    e = rng.uniform(-1, 1, n)
+    x = np.clip(0.4 * e + 0.15 * rng.standard_normal(n), -0.99, 0.99)
+    y = np.clip(-0.3 + 0.2 * e * e + 0.1 * rng.standard_normal(n), -0.99, 0.99)
+    return np.column_stack([e, x, y]).astype(np.float32)
+
+
+def toy_refs(energies=(0.5, 5.0), n=4000):
+    from aiva.training.gan import enu_to_proxy
+
+    refs = {}
+    for k, E in enumerate(energies):
+        d = toy_data(50_000, seed=100 + k)
+        ep = enu_to_proxy(E)
+        sel = d[np.argsort(np.abs(d[:, 0] - ep))[:n]]
+        refs[E] = sel[:, 1:].astype(np.float64)
+    return refs
+
+
+def _distance(model, refs):
+    net = model.sampler()
+    from aiva.training.gan import enu_to_proxy, sample_proxies
+
+    out = 0.0
+    for E, ref in refs.items():
+        g = sample_proxies(net, np.full(len(ref), enu_to_proxy(E)), seed=3)
+        out += emd(ref[:, 0], g[:, 0]) + emd(ref[:, 1], g[:, 1])
+    return out
+
+
+def test_training_reduces_discriminator_advantage(tmp_path):
+    torch.manual_seed(0)
+    data = toy_data(40_000)
+    refs = toy_refs()
+    before = _distance(ConditionalGAN(SMALL), refs)
+    tc = TrainConfig(epochs=4, batch_size=256, ema_decay=0.99, val_events=0, seed=1, lr_final_factor=1.0)
+    res = train_gan(data, refs, tmp_path, model_config=SMALL, train_config=tc, card=CARD, progress=False)
+    after = _distance(res["model_obj"], refs)
+    assert after < 0.4 * before, (before, after)
+    # the discriminator's loss moves towards its equilibrium value 2 ln 2 (it can no longer win easily)
+    d_losses = [h["d_loss"] for h in res["history"]]
+    assert abs(d_losses[-1] - 2 * np.log(2)) < abs(d_losses[0] - 2 * np.log(2)) + 0.05
+    # checkpoint selection: the saved model is the epoch with the lowest validation MAP
+    maps = [h["mean_MAP"] for h in res["history"]]
+    assert res["best"]["epoch"] == int(np.argmin(maps)) + 1
+    card = json.loads((tmp_path / "model.json").read_text())
+    assert card["metrics"]["epoch"] == res["best"]["epoch"]
+    assert (tmp_path / "history.csv").read_text().startswith("epoch,d_loss,g_loss,mean_MAP")
+
+
+def test_resume_is_bit_for_bit(tmp_path):
+    data = toy_data(8_000)
+    refs = toy_refs(n=1000)
+    kw = dict(model_config=SMALL, card=CARD, progress=False)
+    tc2 = TrainConfig(epochs=2, batch_size=256, seed=5)
+    full = train_gan(data, refs, tmp_path / "a", train_config=tc2, **kw)
+    tc1 = TrainConfig(epochs=1, batch_size=256, seed=5)
+    train_gan(data, refs, tmp_path / "b", train_config=tc1, **kw)
+    resumed = train_gan(data, refs, tmp_path / "b", train_config=tc2, **kw)  # continues from epoch 1
+    ta, _ = load_checkpoint(tmp_path / "a" / "checkpoint")
+    tb, mb = load_checkpoint(tmp_path / "b" / "checkpoint")
+    assert mb["epoch"] == 2 and set(ta) == set(tb)
+    for k in ta:
+        assert torch.equal(ta[k], tb[k]), k
+    assert full["history"][-1]["g_loss"] == resumed["history"][-1]["g_loss"]
+
+
+def test_frozen_blocks_unchanged_after_training(tmp_path):
+    data = toy_data(4_000)
+    init = ConditionalGAN(SMALL)
+    before = {k: v.clone() for k, v in init.generator.g0.state_dict().items()}
+    before_d = {k: v.clone() for k, v in init.discriminator.d0.state_dict().items()}
+    res = train_gan(data, {}, tmp_path, init=init, freeze=["g0", "d0"], card=CARD, progress=False,
+                    train_config=TrainConfig(epochs=1, batch_size=256))
+    m = res["model_obj"]
+    for k, v in m.generator.g0.state_dict().items():  # weights and BatchNorm running statistics
+        assert torch.equal(v, before[k]), k
+    for k, v in m.discriminator.d0.state_dict().items():
+        assert torch.equal(v, before_d[k]), k
+    assert not torch.equal(m.generator.g1.linear.weight, init.generator.g1.linear.weight)
+    assert res["frozen"] == ["g0", "d0"]
+
+
+def test_freeze_single_optimizer_step():
+    m = ConditionalGAN(SMALL)
+    freeze(m.generator, ["g1"])
+    w0 = m.generator.g1.linear.weight.clone()
+    opt = torch.optim.Adam([p for p in m.generator.parameters() if p.requires_grad], lr=1e-2)
+    m.generator.train()
+    out = m.generator(torch.randn(64, 4), torch.rand(64, 1))
+    out.pow(2).mean().backward()
+    opt.step()
+    assert torch.equal(m.generator.g1.linear.weight, w0)
+    with pytest.raises(KeyError, match="no block named"):
+        freeze(m.generator, ["g9"])
+
+
+def test_save_load_round_trip_and_integrity(tmp_path):
+    m = ConditionalGAN(SMALL)
+    p = save_model(m, tmp_path / "toy", CARD)
+    m2, card = load_model(p)
+    assert card["config"]["g_width"] == 32 and card["family"] == "gan"
+    e = np.linspace(0.3, 10, 1000)
+    a, _ = generate_proxies(m, e, seed=1)
+    b, _ = generate_proxies(m2, e, seed=1)
+    assert np.array_equal(a, b)
+    raw = bytearray(p.read_bytes())
+    raw[-1] ^= 0xFF
+    p.write_bytes(bytes(raw))
+    with pytest.raises(AivaInputError, match="SHA-256"):
+        load_model(p)
+    with pytest.raises(AivaInputError, match="no model"):
+        load_model(tmp_path / "missing")
+
+
+def test_generation_inverts_proxies_and_is_reproducible():
+    m = ConditionalGAN(SMALL)
+    E = np.random.default_rng(0).uniform(0.3, 10, 5000)
+    prox, n_redrawn = generate_proxies(m, E, seed=7, float64=True)
+    t = generate_events(m, CARD, E, seed=7, float64=True)
+    assert t.metadata["n_redrawn"] == n_redrawn
+    back = np.column_stack(t.proxies()[1:])
+    assert np.allclose(back, prox, atol=1e-10)
+    assert np.all(np.abs(prox) <= 1)  # out-of-range proxies were redrawn, not clipped
+    t2 = generate_events(m, CARD, E, seed=7, float64=True)
+    assert np.array_equal(t["ELep"], t2["ELep"])
+    t3 = generate_events(m, CARD, E, seed=8, float64=True)
+    assert not np.array_equal(t["ELep"], t3["ELep"])
+
+
+def test_extrapolation_refused():
+    m = ConditionalGAN(SMALL)
+    with pytest.raises(AivaInputError, match="outside the trained range"):
+        generate_events(m, CARD, np.array([12.0]), seed=1)
+    t = generate_events(m, CARD, np.array([10.5]), seed=1, allow_extrapolation=True)
+    assert len(t) == 1
