@@ -99,6 +99,32 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_escat(args: argparse.Namespace) -> int:
+    from aiva.escat import run
+
+    if args.escat_cmd == "fit":
+        run.fit_target(target=args.target, data=args.data, out=args.out, test_fraction=args.test_fraction,
+                       members=args.members, epochs=args.epochs, blocks=args.blocks, width=args.width,
+                       dropout=args.dropout, seed=args.seed, max_minutes=args.max_minutes, half=args.half)
+    elif args.escat_cmd == "transfer":
+        run.transfer(base=args.base, target=args.target, data=args.data, out=args.out,
+                     train_fraction=args.train_fraction, blocks=args.blocks, epochs=args.epochs, seed=args.seed,
+                     baselines=not args.no_baselines)
+    elif args.escat_cmd == "predict":
+        run.predict_to_csv(model=args.model or f"escat-{args.target}", energy=args.energy, angle_deg=args.angle,
+                           omega=args.omega, points=args.points, output=args.output, mc_dropout=args.mc_dropout)
+    elif args.escat_cmd == "plot":
+        run.plot_model(model=args.model or f"escat-{args.target}", target=args.target, data=args.data,
+                       output=args.output)
+    else:
+        raise AivaInputError("aiva escat needs a sub-command: fit, transfer, predict or plot")
+    return 0
+
+
+def _blocks(v: str):
+    return v if v == "all" else int(v)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="aiva", description="aiva — AI for νA: neutrino– and electron–nucleus "
                                 "scattering models, a reference Monte Carlo and metrics.")
@@ -183,6 +209,47 @@ def build_parser() -> argparse.ArgumentParser:
 
     ml = sub.add_parser("models", help="list the pretrained models shipped with aiva")
     ml.set_defaults(func=_cmd_models)
+
+    es = sub.add_parser("escat", help="electron-nucleus cross sections: fit, transfer, predict, plot")
+    esub = es.add_subparsers(dest="escat_cmd", metavar="SUBCOMMAND")
+    ef = esub.add_parser("fit", help="fit a network ensemble to one target's data")
+    ef.add_argument("--target", default="C12")
+    ef.add_argument("--data", help="your own CSV in the shipped schema instead of the shipped table")
+    ef.add_argument("--out", default="escat_models")
+    ef.add_argument("--test-fraction", type=float, default=0.1)
+    ef.add_argument("--members", type=int, help="ensemble members (bootstrap); 1 with --dropout for MC dropout")
+    ef.add_argument("--epochs", type=int)
+    ef.add_argument("--blocks", type=int)
+    ef.add_argument("--width", type=int)
+    ef.add_argument("--dropout", type=float)
+    ef.add_argument("--seed", type=int)
+    ef.add_argument("--max-minutes", type=float)
+    ef.add_argument("--half", action="store_true", help="store weights as float16")
+    et = esub.add_parser("transfer", help="fine-tune the carbon model on another target")
+    et.add_argument("--base", default="escat-C12")
+    et.add_argument("--target")
+    et.add_argument("--data", help="your own CSV (a target the package does not ship)")
+    et.add_argument("--train-fraction", type=float, default=0.1)
+    et.add_argument("--blocks", type=_blocks, default="all", help="fine-tune the last L blocks, or 'all'")
+    et.add_argument("--epochs", type=int)
+    et.add_argument("--seed", type=int)
+    et.add_argument("--out", default="escat_models")
+    et.add_argument("--no-baselines", action="store_true")
+    ep = esub.add_parser("predict", help="d2sigma/dOmega/domega with its uncertainty on an omega grid")
+    ep.add_argument("--target", default="C12")
+    ep.add_argument("--model", help="model name or path (default escat-<target>)")
+    ep.add_argument("--energy", type=float, required=True, help="beam energy [GeV]")
+    ep.add_argument("--angle", type=float, required=True, help="scattering angle [degrees]")
+    ep.add_argument("--omega", type=float, nargs=2, required=True, metavar=("OMIN", "OMAX"))
+    ep.add_argument("--points", type=int, default=100)
+    ep.add_argument("--mc-dropout", type=int, default=0, help="MC-dropout passes (dropout models)")
+    ep.add_argument("-o", "--output", required=True)
+    eo = esub.add_parser("plot", help="sigma vs omega at the data's kinematics with bands and points")
+    eo.add_argument("--target", default="C12")
+    eo.add_argument("--model")
+    eo.add_argument("--data")
+    eo.add_argument("-o", "--output", default="escat.png")
+    es.set_defaults(func=_cmd_escat)
 
     d = sub.add_parser("demo", help="simulate, plot, compare and tabulate on the embedded defaults")
     d.add_argument("--out", default="demo_output")

@@ -24,14 +24,14 @@ class GANConfig:
     latent_dim: int = 8
     g_blocks: int = 5
     g_width: int = 96
-    d_blocks: int = 4
-    d_width: int = 128
+    d_blocks: int = 3
+    d_width: int = 96
     g_activation: str = "leaky_relu"
     d_activation: str = "leaky_relu"
     g_dropout: float = 0.0
-    d_dropout: float = 0.1
-    g_noise: float = 0.02  #: Gaussian-noise std after generator blocks (training only)
-    d_noise: float = 0.05  #: Gaussian-noise std on discriminator inputs and blocks (training only)
+    d_dropout: float = 0.0
+    g_noise: float = 0.0  #: Gaussian-noise std after generator blocks (training only)
+    d_noise: float = 0.01  #: Gaussian-noise std on discriminator inputs and blocks (training only)
     condition_every_block: bool = True  #: concatenate E'_ν into every block (inclusive model)
     output: str = "linear"  #: generator output: linear (out-of-range proxies are counted) or tanh
 

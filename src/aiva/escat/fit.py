@@ -1,0 +1,261 @@
+"""Fitting cross-section networks: χ² with dataset normalisations, bootstrap ensembles, MC
+dropout and transfer learning.
+
+Loss for one network (D'Agostini, Nucl. Instrum. Meth. A 346 (1994) 306; Kowal et al. PRC 110
+(2024) 025501):
+
+    χ² = Σ_i ((λ_{k(i)} σ_NN(x_i) − σ_i)/Δσ_i)² + Σ_k ((1 − λ_k)/Δλ_k)²,
+
+one normalisation λ_k per data set k with its published uncertainty Δλ_k. In mini-batches the
+penalty is weighted by the batch's share of the points so that one epoch sums to χ². During the
+first ``warmup_epochs`` the residual of points with σ_i > 0 is taken in logarithm,
+(ln λσ_NN − ln σ_i)·σ_i/Δσ_i, equal to the χ² residual to first order but well behaved while the
+network is still decades away from the data.
+
+Model A (bootstrap ensemble): each of K members is fitted to its own resample (with
+replacement) of the training points; members are trained together as one vectorised model; each
+member keeps the weights of its lowest out-of-bag χ²/N. Model B: one network with dropout,
+predictions from T stochastic passes (MC dropout).
+"""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+import torch
+
+from aiva.errors import AivaInputError
+from aiva.escat.data import EData
+from aiva.escat.model import ESConfig, EnsembleNet, features, mott_like
+
+
+@dataclass
+class FitConfig:
+    members: int = 50
+    bootstrap: bool = True
+    epochs: int = 400
+    batch_size: int = 256
+    lr: float = 1e-3
+    lr_final_factor: float = 0.05
+    weight_decay: float = 0.0
+    eval_every: int = 5
+    #: epochs of warm-up in which the residual is taken in logarithm, (ln λσ_NN − ln σ)/(Δσ/σ)
+    #: (the same χ² to first order, but well-behaved while predictions are still decades off)
+    warmup_epochs: int = 100
+    seed: int = 1
+    threads: int | None = None
+    max_minutes: float | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FitConfig":
+        return cls(**{k: v for k, v in d.items() if k in {f.name for f in fields(cls)}})
+
+
+@dataclass
+class XsecModel:
+    """Fitted network(s) plus normalisations, target and training domain."""
+
+    net: EnsembleNet
+    A: int
+    target: str
+    datasets: list
+    lam: np.ndarray  #: (K, n_datasets)
+    domain: dict  #: min/max of E, θ (rad), ω of the training data
+    card: dict
+
+    def response(self, E, omega, theta, mc_dropout: int = 0) -> np.ndarray:
+        """(K, N) member predictions [nb/(sr GeV)]; with ``mc_dropout`` = T > 0, (T, N) passes."""
+        x = features(E, omega, theta)
+        F = mott_like(E, theta, self.A)
+        with torch.no_grad():
+            self.net.eval()
+            if mc_dropout:
+                for m in self.net.modules():
+                    if isinstance(m, torch.nn.Dropout):
+                        m.train()
+                out = torch.cat([self.net(x) for _ in range(mc_dropout)], dim=0)
+                self.net.eval()
+            else:
+                out = self.net(x)
+        return out.double().numpy() * F
+
+    def predict(self, E, omega, theta, mc_dropout: int = 0, warn: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and standard deviation over members (or MC-dropout passes)."""
+        E, omega, theta = (np.atleast_1d(np.asarray(a, dtype=np.float64)) for a in (E, omega, theta))
+        if warn:
+            self.check_domain(E, omega, theta)
+        r = self.response(E, omega, theta, mc_dropout)
+        return r.mean(axis=0), (r.std(axis=0, ddof=1) if len(r) > 1 else np.zeros(r.shape[1]))
+
+    def check_domain(self, E, omega, theta) -> int:
+        import warnings
+
+        d = self.domain
+        out = ((E < d["E"][0]) | (E > d["E"][1]) | (theta < d["theta"][0]) | (theta > d["theta"][1])
+               | (omega < d["omega"][0]) | (omega > d["omega"][1]))
+        if out.any():
+            warnings.warn(f"{int(out.sum())} of {len(E)} points lie outside the trained domain of {self.target} "
+                          f"(E {d['E'][0]:.3g}-{d['E'][1]:.3g} GeV, theta {np.degrees(d['theta'][0]):.3g}-"
+                          f"{np.degrees(d['theta'][1]):.3g} deg, omega {d['omega'][0]:.3g}-{d['omega'][1]:.3g} GeV): "
+                          "extrapolation", stacklevel=3)
+        return int(out.sum())
+
+
+def chi2_with_norms(pred, y, err, lam, ds_idx, dlam, penalty_weight: float = 1.0):
+    """χ² = Σ_i ((λ_{k(i)} pred_i − y_i)/err_i)² + w Σ_k ((1 − λ_k)/Δλ_k)² (torch tensors).
+
+    One network: ``pred``, ``y``, ``err``, ``ds_idx`` of shape (N,), ``lam``, ``dlam`` (n_sets,).
+    K networks at once: a leading dimension K on ``pred``, ``y``, ``err``, ``ds_idx`` and ``lam``;
+    returns (K,) values.
+    """
+    lam_pt = lam.gather(-1, ds_idx) if pred.dim() > 1 else lam[ds_idx]
+    r = (lam_pt * pred - y) / err
+    return (r**2).sum(-1) + penalty_weight * (((1 - lam) / dlam) ** 2).sum(-1)
+
+
+def chi2_terms(model: XsecModel, d: EData, fit_lambda: bool = True) -> dict:
+    """χ²/N of ``d`` with the model's normalisations for known data sets (1 for unknown ones, or
+    when ``fit_lambda`` is False), and the 1σ coverage of the member spread."""
+    r = model.response(d.E, d.omega, d.theta)  # (K, N)
+    lam = np.ones((len(r), len(d)))
+    if fit_lambda:
+        pos = {k: i for i, k in enumerate(model.datasets)}
+        for j, ds in enumerate(d.dataset):
+            if ds in pos:
+                lam[:, j] = model.lam[:, pos[ds]]
+    pred = lam * r
+    mean = pred.mean(axis=0)
+    std = pred.std(axis=0, ddof=1) if len(pred) > 1 else np.zeros(len(d))
+    pull = (mean - d.xsec) / d.err
+    return {"chi2": float(np.sum(pull**2)), "N": len(d), "chi2_per_N": float(np.mean(pull**2)),
+            "coverage_band": float(np.mean(np.abs(mean - d.xsec) <= std)),
+            "coverage_band_plus_point_error": float(np.mean(np.abs(mean - d.xsec) <= np.sqrt(std**2 + d.err**2)))}
+
+
+def fit(train: EData, cfg: ESConfig | None = None, fcfg: FitConfig | None = None, *, init: XsecModel | None = None,
+        train_blocks: int | str = "all", progress: bool = True, log=None) -> XsecModel:
+    """Fit (or, with ``init``, fine-tune the last ``train_blocks`` blocks of) a network ensemble."""
+    fcfg = fcfg or FitConfig()
+    if fcfg.threads:
+        torch.set_num_threads(fcfg.threads)
+    if len(train) < 5:
+        raise AivaInputError(f"{train.target}: too few training points ({len(train)})")
+    torch.manual_seed(fcfg.seed)
+    rng = np.random.default_rng(fcfg.seed)
+    if init is not None:
+        net = copy.deepcopy(init.net)
+        cfg = net.cfg
+        K = net.members
+    else:
+        cfg = cfg or ESConfig()
+        K = fcfg.members
+        net = EnsembleNet(cfg, K)
+    frozen = []
+    if init is not None and train_blocks != "all":
+        L = int(train_blocks)
+        if not 1 <= L <= cfg.blocks:
+            raise AivaInputError(f"--blocks must be 1..{cfg.blocks} or 'all', got {train_blocks}")
+        frozen = net.block_names[: cfg.blocks - L]
+        for name in frozen:
+            blk = getattr(net, name)
+            for p in blk.parameters():
+                p.requires_grad_(False)
+    datasets = train.datasets
+    ds_idx = torch.as_tensor(train.dataset_index(datasets))
+    dlam = torch.as_tensor(train.dnorm(datasets), dtype=torch.float32)
+    lam = torch.nn.Parameter(torch.ones(K, len(datasets)))
+    X = features(train.E, train.omega, train.theta)
+    F = torch.as_tensor(mott_like(train.E, train.theta, train.A), dtype=torch.float32)
+    y = torch.as_tensor(train.xsec, dtype=torch.float32)
+    e = torch.as_tensor(train.err, dtype=torch.float32)
+    n = len(train)
+    if fcfg.bootstrap and K > 1:
+        boot = rng.integers(0, n, size=(K, n))
+    else:
+        boot = np.tile(np.arange(n), (K, 1))
+    oob = np.ones((K, n), dtype=bool)
+    for k in range(K):
+        oob[k, boot[k]] = False
+    if not (fcfg.bootstrap and K > 1):
+        oob[:] = True  # no out-of-bag points: select on the training χ²
+    boot_t = torch.as_tensor(boot)
+    params = [p for p in net.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW([{"params": params, "weight_decay": fcfg.weight_decay},
+                             {"params": [lam], "weight_decay": 0.0}], lr=fcfg.lr)
+    steps_per_epoch = max(1, n // fcfg.batch_size)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=fcfg.epochs * steps_per_epoch,
+                                                       eta_min=fcfg.lr * fcfg.lr_final_factor)
+    best = np.full(K, np.inf)
+    best_state = copy.deepcopy(net.state_dict())
+    best_lam = lam.detach().clone()
+    gen = torch.Generator().manual_seed(fcfg.seed + 1)
+    t0 = time.time()
+    history = []
+    for epoch in range(fcfg.epochs):
+        net.train()
+        for name in frozen:
+            getattr(net, name).eval()
+        perm = torch.argsort(torch.rand(K, n, generator=gen), dim=1)
+        for s in range(steps_per_epoch):
+            sel = torch.gather(boot_t, 1, perm[:, s * fcfg.batch_size:(s + 1) * fcfg.batch_size])  # (K, B)
+            pred = net(X[sel]) * F[sel]
+            if epoch < fcfg.warmup_epochs:
+                ys, es = y[sel], e[sel]
+                pos = ys > 0
+                r = torch.where(pos, (torch.log(lam.gather(1, ds_idx[sel]) * pred) - torch.log(ys.clamp_min(1e-30)))
+                                * ys / es, (lam.gather(1, ds_idx[sel]) * pred - ys) / es)
+                penalty = (((1 - lam) / dlam) ** 2).sum(dim=1) * (sel.shape[1] / n)
+                loss = ((r**2).sum(dim=1) + penalty).sum() / sel.shape[1]
+            else:
+                loss = chi2_with_norms(pred, y[sel], e[sel], lam, ds_idx[sel], dlam, sel.shape[1] / n).sum() / sel.shape[1]
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+        if (epoch + 1) % fcfg.eval_every == 0 or epoch + 1 == fcfg.epochs:
+            net.eval()
+            with torch.no_grad():
+                pred = net(X) * F  # (K, N)
+                r2 = (((lam.gather(1, ds_idx.expand(K, -1)) * pred - y) / e) ** 2).numpy()
+            score = np.array([r2[k, oob[k]].mean() if oob[k].any() else r2[k].mean() for k in range(K)])
+            better = score < best
+            if better.any():
+                _copy_members(net, best_state, np.flatnonzero(better), cfg.width)
+                best_lam[better] = lam.detach()[better]
+                best[better] = score[better]
+            history.append({"epoch": epoch + 1, "oob_chi2_per_N_median": float(np.median(score)),
+                            "seconds": time.time() - t0})
+            if progress:
+                print(f"epoch {epoch + 1}/{fcfg.epochs}: median out-of-bag chi2/N {np.median(score):.3f} "
+                      f"(best {np.median(best):.3f}), {time.time() - t0:.0f} s", flush=True)
+            if log:
+                log(history[-1])
+        if fcfg.max_minutes is not None and (time.time() - t0) / 60 > fcfg.max_minutes:
+            break
+    net.load_state_dict(best_state)
+    net.eval()
+    domain = {"E": [float(train.E.min()), float(train.E.max())],
+              "theta": [float(train.theta.min()), float(train.theta.max())],
+              "omega": [float(train.omega.min()), float(train.omega.max())]}
+    card = {"target": train.target, "A": train.A, "Z": train.Z, "members": K, "config": cfg.to_dict(),
+            "fit": fcfg.to_dict(), "frozen_blocks": frozen, "train_blocks": train_blocks,
+            "n_train": n, "datasets": datasets, "history": history, "seconds": time.time() - t0,
+            "parent": init.card.get("name") if init is not None else None, "notes": list(train.notes)}
+    return XsecModel(net, train.A, train.target, datasets, best_lam.numpy().astype(np.float64), domain, card)
+
+
+def _copy_members(net: EnsembleNet, dest: dict, members: np.ndarray, width: int) -> None:
+    for name, v in net.state_dict().items():
+        if name.endswith("num_batches_tracked"):
+            dest[name] = v.clone()
+            continue
+        for k in members:
+            if ".norm." in name:
+                dest[name][k * width:(k + 1) * width] = v[k * width:(k + 1) * width]
+            else:
+                dest[name][k] = v[k]

@@ -1,0 +1,137 @@
+"""Electron-scattering networks: loss, vectorised ensemble, predictions, domain, bad input, CLI."""
+import numpy as np
+import pytest
+import torch
+
+from aiva.cli import main
+from aiva.errors import AivaInputError
+from aiva.escat.data import apply_cut, load_csv, load_target, split
+from aiva.escat.fit import FitConfig, chi2_terms, chi2_with_norms, fit
+from aiva.escat.io import load_xsec_model, save_xsec_model
+from aiva.escat.model import ESConfig, EnsembleNet, features
+
+TINY = ESConfig(blocks=3, width=16)
+
+
+def test_loss_with_normalisations_hand_computed():
+    pred = torch.tensor([10.0, 20.0, 30.0])
+    y = torch.tensor([11.0, 18.0, 33.0])
+    err = torch.tensor([1.0, 2.0, 3.0])
+    lam = torch.tensor([1.1, 0.9])
+    dlam = torch.tensor([0.05, 0.1])
+    ds = torch.tensor([0, 0, 1])
+    # residuals (1.1*10-11)/1 = 0, (1.1*20-18)/2 = 2, (0.9*30-33)/3 = -2 -> 8; penalty 4 + 1 = 5
+    assert float(chi2_with_norms(pred, y, err, lam, ds, dlam)) == pytest.approx(13.0)
+    # vectorised over K = 2 networks gives each network's value
+    both = chi2_with_norms(torch.stack([pred, pred]), torch.stack([y, y]), torch.stack([err, err]),
+                           torch.stack([lam, torch.ones(2)]), torch.stack([ds, ds]), dlam)
+    assert both.tolist() == pytest.approx([13.0, 1 + 1 + 1])  # lambda = 1: no penalty
+
+
+def test_vectorised_ensemble_equals_members_one_by_one():
+    torch.manual_seed(0)
+    net = EnsembleNet(TINY, members=4)
+    net.train()
+    x = features(np.random.uniform(0.5, 2, 256), np.random.uniform(0.05, 0.4, 256), np.random.uniform(0.3, 2, 256))
+    net(x)  # one training-mode pass so BatchNorm statistics differ per member
+    net.eval()
+    all_out = net(x)
+    for k in range(4):
+        one = net.member(k)
+        assert torch.allclose(one(x)[0], all_out[k], rtol=1e-5, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def small_fit():
+    d, _ = apply_cut(load_target("O16"))
+    tr, te = split(d, 0.7, seed=1)
+    m = fit(tr, TINY, FitConfig(members=3, epochs=200, warmup_epochs=100, batch_size=32, lr=1e-2, eval_every=10), progress=False)
+    return d, tr, te, m
+
+
+def test_short_fit_learns_and_predicts_positive(small_fit):
+    d, tr, te, m = small_fit
+    untrained = fit(tr, TINY, FitConfig(members=3, epochs=1, warmup_epochs=1, batch_size=32, eval_every=1, lr=1e-9),
+                    progress=False)
+    assert chi2_terms(m, tr)["chi2_per_N"] < 0.2 * chi2_terms(untrained, tr)["chi2_per_N"]
+    mean, std = m.predict(d.E, d.omega, d.theta)
+    assert np.all(np.isfinite(mean)) and np.all(mean > 0) and np.all(std >= 0)
+    assert m.lam.shape == (3, len(tr.datasets))
+
+
+def test_outside_domain_warns(small_fit):
+    _, _, _, m = small_fit
+    with pytest.warns(UserWarning, match="outside the trained domain"):
+        m.predict([9.0], [1.0], [np.radians(10.0)])
+
+
+def test_save_load_round_trip(tmp_path, small_fit):
+    d, _, _, m = small_fit
+    p = save_xsec_model(m, tmp_path / "escat-O16", extra={"name": "escat-O16"})
+    m2 = load_xsec_model(p)
+    a, _ = m.predict(d.E[:20], d.omega[:20], d.theta[:20], warn=False)
+    b, _ = m2.predict(d.E[:20], d.omega[:20], d.theta[:20], warn=False)
+    assert np.allclose(a, b, rtol=1e-6)
+    h = save_xsec_model(m, tmp_path / "half", half=True)
+    c, _ = load_xsec_model(h).predict(d.E[:20], d.omega[:20], d.theta[:20], warn=False)
+    assert np.allclose(a, c, rtol=0.05)
+
+
+def test_transfer_freezes_early_blocks(small_fit):
+    _, _, _, m = small_fit
+    m.card["name"] = "escat-O16"
+    d, _ = apply_cut(load_target("Li6"))
+    tr, _ = split(d, 0.5, seed=2)
+    before = {k: v.clone() for k, v in m.net.b0.state_dict().items()}
+    tuned = fit(tr, None, FitConfig(members=3, epochs=5, warmup_epochs=0, batch_size=32), init=m, train_blocks=1,
+                progress=False)
+    for k, v in tuned.net.b0.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    assert not torch.equal(tuned.net.b2.linear.weight, m.net.b2.linear.weight)
+    assert tuned.card["parent"] == "escat-O16" and tuned.card["frozen_blocks"] == ["b0", "b1"]
+    assert tuned.datasets == ["Heim1973"]
+
+
+@pytest.mark.parametrize("content, msg", [
+    ("E_GeV,theta_deg,omega_GeV,xsec_nb_per_sr_GeV,dataset,Z,A\n1,30,0.1,5,x,6,12\n", "missing column"),
+    ("E_GeV,theta_deg,omega_GeV,xsec_nb_per_sr_GeV,err_nb_per_sr_GeV,dataset,Z,A\n1,30,abc,5,1,x,6,12\n",
+     "column 'omega_GeV': non-numeric"),
+    ("E_GeV,theta_deg,omega_GeV,xsec_nb_per_sr_GeV,err_nb_per_sr_GeV,dataset,Z,A\n560,30,100,5,1,x,6,12\n",
+     "MeV instead of GeV"),
+    ("E_GeV,theta_deg,omega_GeV,xsec_nb_per_sr_GeV,err_nb_per_sr_GeV,dataset,Z,A\n1,190,0.1,5,1,x,6,12\n",
+     "angles outside"),
+    ("E_GeV,theta_deg,omega_GeV,xsec_nb_per_sr_GeV,err_nb_per_sr_GeV,dataset,Z,A\n1,30,1.5,5,1,x,6,12\n",
+     "energy transfer outside"),
+])
+def test_bad_csv(tmp_path, content, msg):
+    p = tmp_path / "bad.csv"
+    p.write_text(content)
+    with pytest.raises(AivaInputError, match=msg) as ei:
+        load_csv(p)
+    assert "bad.csv" in str(ei.value)
+
+
+def test_user_csv_with_unknown_target_and_points_without_errors(tmp_path):
+    p = tmp_path / "mine.csv"
+    p.write_text("E_GeV,theta_deg,omega_GeV,xsec_nb_per_sr_GeV,err_nb_per_sr_GeV,dataset\n"
+                 "1,30,0.1,5,1,x\n1,30,0.2,6,0,x\n1,30,0.3,-0.5,1,x\n")
+    d = load_csv(p, Z=20, A=48)
+    assert d.target == "Z20A48" and len(d) == 2  # the zero-error point is excluded and reported
+    assert any("non-positive uncertainty" in n for n in d.notes)
+    assert d.xsec.min() < 0  # measured negative values are kept
+
+
+def test_cli_predict_and_errors(tmp_path, small_fit, capsys):
+    _, _, _, m = small_fit
+    path = save_xsec_model(m, tmp_path / "escat-O16", extra={"name": "escat-O16"})
+    out = tmp_path / "pred.csv"
+    assert main(["escat", "predict", "--model", str(path), "--energy", "0.88", "--angle", "32", "--omega", "0.02",
+                 "0.3", "--points", "10", "-o", str(out)]) == 0
+    lines = out.read_text().splitlines()
+    assert lines[0] == "omega_GeV,xsec,xsec_std" and len(lines) == 11
+    vals = np.array([[float(x) for x in ln.split(",")] for ln in lines[1:]])
+    assert np.all(vals[:, 1] > 0) and np.all(vals[:, 2] >= 0)
+    assert main(["escat", "predict", "--model", str(path), "--energy", "0.5", "--angle", "32", "--omega", "0.2",
+                 "0.6", "-o", str(out)]) == 2
+    assert "OMAX < E" in capsys.readouterr().err
+    assert main(["escat", "fit", "--target", "Pu239"]) == 2
