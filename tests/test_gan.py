@@ -156,3 +156,47 @@ def test_extrapolation_refused():
         generate_events(m, CARD, np.array([12.0]), seed=1)
     t = generate_events(m, CARD, np.array([10.5]), seed=1, allow_extrapolation=True)
     assert len(t) == 1
+
+
+def _mc_file(tmp_path, name, **kw):
+    from aiva.events import write_parquet
+    from aiva.mc import simulate
+
+    t = simulate(kw.pop("target", "Ar40"), kw.pop("probe", "numu"), kw.pop("n", 3000), seed=3, **kw)
+    return write_parquet(t, tmp_path / name), t
+
+
+def test_cli_transfer_records_parent_and_freezes(tmp_path):
+    from aiva.cli import main
+
+    base = save_model(ConditionalGAN(SMALL), tmp_path / "base", {**CARD, "name": "base-toy"})
+    data, _ = _mc_file(tmp_path, "ar.parquet", energy_range=(0.3, 10.0))
+    out = tmp_path / "tl"
+    rc = main(["transfer", "--base", str(base), "--data", str(data), "--out", str(out), "--epochs", "1",
+               "--val-events", "2000", "-q"])
+    assert rc == 0
+    card = json.loads((out / "model.json").read_text())
+    assert card["parent"]["name"] == "base-toy" and card["target"] == "Ar40"
+    assert card["training"]["transfer"]["frozen"] == ["g0", "d0"]
+    tuned, _ = load_model(out / "model.safetensors")
+    parent, _ = load_model(base)
+    assert torch.equal(tuned.generator.g0.linear.weight, parent.generator.g0.linear.weight)
+    assert torch.equal(tuned.generator.g0.norm.running_mean, parent.generator.g0.norm.running_mean)
+    assert not torch.equal(tuned.generator.g1.linear.weight, parent.generator.g1.linear.weight)
+
+
+def test_transfer_bad_data(tmp_path, capsys):
+    from aiva.cli import main
+    from aiva.events import read_events, write_parquet
+
+    base = save_model(ConditionalGAN(SMALL), tmp_path / "base", CARD)
+    data, t = _mc_file(tmp_path, "ar.parquet", energy_range=(0.3, 10.0))
+    t.metadata["target"] = "C12"  # wrong target metadata
+    bad = write_parquet(t, tmp_path / "mislabelled.parquet")
+    assert main(["transfer", "--base", str(base), "--data", str(bad), "--out", str(tmp_path / "x"), "-q"]) == 2
+    assert "metadata says target 'C12'" in capsys.readouterr().err
+    hi, _ = _mc_file(tmp_path, "hi.parquet", energy_range=(5.0, 15.0))
+    assert main(["transfer", "--base", str(base), "--data", str(hi), "--out", str(tmp_path / "y"), "-q"]) == 2
+    assert "outside the model range" in capsys.readouterr().err
+    assert main(["transfer", "--base", str(base), "--data", str(data), "--freeze", "g7", "--out",
+                 str(tmp_path / "z"), "-q"]) == 2

@@ -61,6 +61,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_transfer(args: argparse.Namespace) -> int:
+    from aiva.training.run import transfer_from_files
+
+    res = transfer_from_files(base=args.base, data=args.data, out=args.out, freeze=args.freeze, config=args.config,
+                              epochs=args.epochs, max_minutes=args.max_minutes, seed=args.seed, name=args.name,
+                              val_events=args.val_events, resume=not args.no_resume, progress=not args.quiet)
+    print(f"best epoch {res['best']['epoch']} (mean validation MAP {res['best']['score']:.3f}); model: {res['model']}")
+    return 0
+
+
 def _cmd_generate(args: argparse.Namespace) -> int:
     from aiva.training.run import generate_to_file
 
@@ -180,6 +190,22 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-resume", action="store_true", help="start afresh even if a checkpoint exists")
     t.add_argument("-q", "--quiet", action="store_true")
     t.set_defaults(func=_cmd_train)
+
+    tl = sub.add_parser("transfer", help="fine-tune a generator on new data with frozen blocks")
+    tl.add_argument("--base", required=True, help="parent model (name or .safetensors path)")
+    tl.add_argument("--data", type=Path, required=True)
+    tl.add_argument("--out", type=Path, required=True)
+    tl.add_argument("--freeze", default="default",
+                    help="default (early G and D blocks), none, all-but-last, or names like g0,g1,d0")
+    tl.add_argument("--config", type=Path, help="TOML with a [training] table")
+    tl.add_argument("--epochs", type=int)
+    tl.add_argument("--max-minutes", type=float)
+    tl.add_argument("--val-events", type=int)
+    tl.add_argument("--seed", type=int)
+    tl.add_argument("--name")
+    tl.add_argument("--no-resume", action="store_true")
+    tl.add_argument("-q", "--quiet", action="store_true")
+    tl.set_defaults(func=_cmd_transfer)
 
     g = sub.add_parser("generate", help="generate events with a trained or shipped generator")
     g.add_argument("--model", required=True, help="shipped model name (see `aiva models`) or .safetensors path")

@@ -103,6 +103,23 @@ class EnsembleNet(nn.Module):
             x = getattr(self, name)(x)
         return torch.exp(self.out(x)).squeeze(-1)
 
+    def subset(self, ks) -> "EnsembleNet":
+        """A network holding members ``ks`` (weights and BatchNorm statistics)."""
+        ks = list(ks)
+        sub = EnsembleNet(self.cfg, len(ks))
+        W = self.cfg.width
+        sd = {}
+        for name, v in self.state_dict().items():
+            if name.endswith("num_batches_tracked"):
+                sd[name] = v
+            elif ".norm." in name:
+                sd[name] = torch.cat([v[k * W:(k + 1) * W] for k in ks]).clone()
+            else:
+                sd[name] = v[ks].clone()
+        sub.load_state_dict(sd)
+        sub.train(self.training)
+        return sub
+
     def member(self, k: int) -> "EnsembleNet":
         """A one-member network holding member k's weights and BatchNorm statistics."""
         one = EnsembleNet(self.cfg, 1)

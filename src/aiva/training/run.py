@@ -145,3 +145,59 @@ def evaluate_to_dir(*, model, out, reference=None, events=1_000_000, energies=No
     res = evaluate_model(net, card, refs, Path(out), seed=seed, c2st=c2st)
     print((Path(out) / "report.md").read_text())
     return res
+
+
+def freeze_scheme(model, spec: str | None) -> list[str]:
+    """Block names to freeze. ``default`` (the transfer-learning paper's scheme): the first half of
+    the generator blocks and of the discriminator blocks; ``none``; ``all-but-last`` (every block
+    but the last of each network and the output layers); or a comma-separated list of names."""
+    g = [f"g{i}" for i in range(model.config.g_blocks)]
+    d = [f"d{i}" for i in range(model.config.d_blocks)]
+    if spec in (None, "", "default"):
+        return g[: len(g) // 2] + d[: len(d) // 2]
+    if spec == "none":
+        return []
+    if spec == "all-but-last":
+        return g[:-1] + d[:-1]
+    names = [s.strip() for s in spec.split(",") if s.strip()]
+    known = set(g + d + ["g_out", "d_out"])
+    bad = [n for n in names if n not in known]
+    if bad:
+        raise AivaInputError(f"--freeze: unknown block(s) {', '.join(bad)}; blocks: {', '.join(sorted(known))}")
+    return names
+
+
+def transfer_from_files(*, base, data, out, freeze=None, config=None, epochs=None, max_minutes=None, seed=None,
+                        name=None, val_events=None, resume=True, progress=True) -> dict:
+    """Fine-tune a generator on new data with frozen blocks (arXiv:2508.12987)."""
+    parent, pcard = load_model(base)
+    _, tcfg = load_toml_config(config) if config else (None, TrainConfig())
+    for key, val in (("epochs", epochs), ("max_minutes", max_minutes), ("seed", seed), ("val_events", val_events)):
+        if val is not None:
+            setattr(tcfg, key, val)
+    table = read_events(data)
+    info = describe_data(table, data)
+    meta_target = table.metadata.get("target")
+    if meta_target and meta_target != info["target"]:
+        raise AivaInputError(f"{data}: metadata says target {meta_target!r} but columns tgtz/tgta say "
+                             f"{info['target']!r}")
+    lo, hi = pcard.get("energy_range_GeV", [0.3, 10.0])
+    X = training_proxies(table, str(data), emin=lo, emax=hi)
+    if info["from_reference_mc"]:
+        refs = reference_sets(info["target"], info["probe"], info["config"] or "default", tuple(info["channels"]),
+                              tcfg.val_energies, tcfg.val_events, seed=tcfg.seed + 7919)
+    else:
+        refs = holdout_references(table, tcfg.val_energies)
+    frozen = freeze_scheme(parent, freeze)
+    card = {"name": name or Path(out).name, "target": info["target"], "probe": info["probe"],
+            "channels": info["channels"], "mode_code": info["mode_code"], "energy_range_GeV": [lo, hi],
+            "parent": {"name": pcard.get("name"), "weights_sha256": pcard.get("weights_sha256")},
+            "training": {"data": [{"file": Path(data).name, "sha256": sha256_file(data), "n_events": len(table)}],
+                         "data_metadata": {k: table.metadata.get(k) for k in ("producer", "version", "seed", "config",
+                                                                              "channels", "energy")},
+                         "transfer": {"frozen": frozen}}}
+    if progress:
+        print(f"fine-tuning {pcard.get('name')} on {len(X)} events of {info['probe']} on {info['target']}; "
+              f"frozen: {', '.join(frozen) or 'none'}")
+    return train_gan(X, refs, out, train_config=tcfg, init=parent, freeze=frozen, card=card, resume=resume,
+                     progress=progress)
