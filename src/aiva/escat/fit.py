@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -29,10 +29,11 @@ import torch
 from aiva.errors import AivaInputError
 from aiva.escat.data import EData
 from aiva.escat.model import ESConfig, EnsembleNet, features, mott_like
+from aiva.utils import ConfigMixin
 
 
 @dataclass
-class FitConfig:
+class FitConfig(ConfigMixin):
     members: int = 50
     bootstrap: bool = True
     epochs: int = 400
@@ -47,13 +48,6 @@ class FitConfig:
     seed: int = 1
     threads: int | None = None
     max_minutes: float | None = None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "FitConfig":
-        return cls(**{k: v for k, v in d.items() if k in {f.name for f in fields(cls)}})
 
 
 @dataclass

@@ -19,27 +19,22 @@ alone gives exactly the same outputs (tested).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
+from aiva.utils import ConfigMixin
+
 K_SCALE = 1e2
 
 
 @dataclass
-class ESConfig:
+class ESConfig(ConfigMixin):
     blocks: int = 10
     width: int = 300
     dropout: float = 0.0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ESConfig":
-        return cls(**{k: v for k, v in d.items() if k in {f.name for f in fields(cls)}})
 
 
 def features(E, omega, theta) -> torch.Tensor:
@@ -122,16 +117,4 @@ class EnsembleNet(nn.Module):
 
     def member(self, k: int) -> "EnsembleNet":
         """A one-member network holding member k's weights and BatchNorm statistics."""
-        one = EnsembleNet(self.cfg, 1)
-        W = self.cfg.width
-        sd = {}
-        for name, v in self.state_dict().items():
-            if name.endswith("num_batches_tracked"):
-                sd[name] = v
-            elif ".norm." in name:
-                sd[name] = v[k * W:(k + 1) * W].clone()
-            else:
-                sd[name] = v[k:k + 1].clone()
-        one.load_state_dict(sd)
-        one.train(self.training)
-        return one
+        return self.subset([k])

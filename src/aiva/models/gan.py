@@ -11,16 +11,17 @@ a generator is well below 1 MB and makes 10⁶ events in about a second on one C
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from aiva.models.blocks import DenseBlock
+from aiva.utils import ConfigMixin
 
 
 @dataclass
-class GANConfig:
+class GANConfig(ConfigMixin):
     latent_dim: int = 8
     g_blocks: int = 5
     g_width: int = 96
@@ -34,17 +35,6 @@ class GANConfig:
     d_noise: float = 0.01  #: Gaussian-noise std on discriminator inputs and blocks (training only)
     condition_every_block: bool = True  #: concatenate E'_ν into every block (inclusive model)
     output: str = "linear"  #: generator output: linear (out-of-range proxies are counted) or tanh
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "GANConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown GAN config keys: {sorted(unknown)}")
-        return cls(**d)
 
 
 class _Net(nn.Module):

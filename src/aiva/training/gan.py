@@ -17,7 +17,7 @@ import csv
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -33,13 +33,13 @@ from aiva.models.gan import ConditionalGAN, GANConfig
 from aiva.models.io import gan_state, load_gan_state, save_model
 from aiva.physics.kinematics import PROXY_EMAX, PROXY_EMIN
 from aiva.training.checkpoint import load_checkpoint, load_optimizer, optimizer_tensors, save_checkpoint
-from aiva.utils import atomic_write_text
+from aiva.utils import ConfigMixin, atomic_write_text
 
 TEST_ENERGIES = (0.5, 0.8, 1.0, 2.0, 3.0, 5.0, 7.0, 9.0)
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(ConfigMixin):
     epochs: int = 40
     batch_size: int = 2048
     lr_g: float = 2e-4
@@ -55,21 +55,12 @@ class TrainConfig:
     max_minutes: float | None = None
     threads: int | None = None
 
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["val_energies"] = list(self.val_energies)
-        return d
-
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise AivaInputError(f"unknown [training] keys: {sorted(unknown)}")
         d = dict(d)
         if "val_energies" in d:
             d["val_energies"] = tuple(d["val_energies"])
-        return cls(**d)
+        return super().from_dict(d)
 
 
 def load_toml_config(path) -> tuple[GANConfig, TrainConfig]:
@@ -81,7 +72,7 @@ def load_toml_config(path) -> tuple[GANConfig, TrainConfig]:
         raise AivaInputError(f"{path}: cannot read TOML config ({exc})") from None
     try:
         return GANConfig.from_dict(raw.get("model", {})), TrainConfig.from_dict(raw.get("training", {}))
-    except (TypeError, ValueError) as exc:
+    except (TypeError, AivaInputError) as exc:
         raise AivaInputError(f"{path}: {exc}") from None
 
 
