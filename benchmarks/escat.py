@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aiva.escat.data import apply_cut, load_target, split
+from aiva.escat.data import PAPER_EXCLUDED, apply_cut, exclude_datasets, load_target, split
 from aiva.escat.fit import FitConfig, XsecModel, chi2_terms, fit
 from aiva.escat.io import MODELS_DIR, save_xsec_model
 from aiva.escat.model import ESConfig
@@ -49,7 +49,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     res: dict = {"benchmark": "escat", "args": {k: str(v) for k, v in vars(args).items()}}
 
-    d, n_cut = apply_cut(load_target("C12"))
+    d, _ = exclude_datasets(load_target("C12"), PAPER_EXCLUDED["C12"])
+    d, n_cut = apply_cut(d)
     tr, te = split(d, 0.9, seed=1)
     t0 = time.time()
     carbon = fit(tr, ESConfig(blocks=args.blocks, width=args.width),

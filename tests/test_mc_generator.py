@@ -149,3 +149,17 @@ def test_cli_simulate_plot_and_xsec(tmp_path, capsys):
     assert "total_per_nucleon" in lines[0]
     assert main(["simulate", "--config", "bogus", "--energy", "1", "-o", str(out)]) == 2
     assert "unknown physics configuration" in capsys.readouterr().err
+
+
+def test_optional_2p2h_fills_the_dip(c12_1gev):
+    assert 2 not in set(np.unique(c12_1gev["Mode"]))  # off by default
+    t = simulate("C12", "numu", 100_000, energy=1.0, seed=21, channels=("qe", "res", "dis", "mec"))
+    mec = t["Mode"] == 2
+    frac = mec.mean()
+    xs = t.metadata["xsec_1e-38cm2"]["per_nucleus"]
+    assert 0.05 < frac < 0.2 and frac == pytest.approx(xs["mec"] / sum(xs.values()), abs=0.01)
+    W = t.kinematics()["W"]
+    wq = np.nanmedian(W[t["Mode"] == 1])
+    wd = np.nanmedian(W[t["Mode"] == 11])
+    assert wq < np.nanmedian(W[mec]) < wd  # between the QE and Delta peaks
+    assert simulate("H1", "numu", 10, energy=1.0, channels=("res", "mec")).metadata["xsec_1e-38cm2"]["per_nucleus"]["mec"] == 0

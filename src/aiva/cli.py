@@ -159,7 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--flux", type=Path, help="flux histogram CSV: columns x_low,x_high,content (GeV)")
     s.add_argument("--events", type=int, default=100_000)
     s.add_argument("--config", default="default", help="physics configuration: default or alt")
-    s.add_argument("--channels", default="qe,res,dis", help="comma-separated channels (qe, res, dis, mec)")
+    s.add_argument("--channels", default="qe,res,dis",
+                   help="comma-separated channels: qe, res, dis, and the optional empirical 2p2h mec")
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("-o", "--output", type=Path, required=True, help="output .parquet or .csv")
     s.add_argument("--plot", action="store_true", help="also write a PNG of (E_mu, cos), W and Q2")

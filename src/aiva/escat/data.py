@@ -170,6 +170,24 @@ def load_target(name: str) -> EData:
     return load_csv(DATA_DIR / SHIPPED[key], target=key)
 
 
+#: data sets in the archive that the papers did not use (Kowal et al. PRC 110: no Zell1973 for
+#: carbon; the domain-adaptation paper's Table II: no Hott1994 for iron); excluded by default
+PAPER_EXCLUDED = {"C12": ["Zell1973"], "Fe56": ["Hott1994"]}
+
+
+def exclude_datasets(d: EData, names) -> tuple[EData, int]:
+    """Drop the named data sets; returns the data and the number of points removed."""
+    names = set(names or [])
+    unknown = names - set(d.datasets)
+    if unknown:
+        raise AivaInputError(f"{d.target}: no data set(s) {', '.join(sorted(unknown))}; have {', '.join(d.datasets)}")
+    keep = ~np.isin(d.dataset, list(names))
+    out = d.subset(keep)
+    if names:
+        out.notes.append(f"excluded data set(s) {', '.join(sorted(names))} ({int((~keep).sum())} points)")
+    return out, int((~keep).sum())
+
+
 def apply_cut(d: EData) -> tuple[EData, int]:
     """Remove the elastic peak and discrete states: keep ω − Q²/(2M_A) > OMEGA_CUT."""
     MA = d.A * M_NUCLEON

@@ -7,20 +7,25 @@ from pathlib import Path
 import numpy as np
 
 from aiva.errors import AivaInputError
-from aiva.escat.data import EData, apply_cut, load_csv, load_target, split
+from aiva.escat.data import PAPER_EXCLUDED, EData, apply_cut, exclude_datasets, load_csv, load_target, split
 from aiva.escat.fit import FitConfig, XsecModel, chi2_terms, fit
 from aiva.escat.io import load_xsec_model, save_xsec_model
 from aiva.escat.model import ESConfig
 from aiva.utils import atomic_write_text
 
 
-def _data(target: str | None, data: str | None) -> tuple[EData, int]:
+def _data(target: str | None, data: str | None, exclude=None) -> tuple[EData, int]:
+    """Load, drop excluded data sets (default for shipped data: those the papers did not use),
+    apply the low-omega cut."""
     if data:
         d = load_csv(data, target=target)
     elif target:
         d = load_target(target)
+        if exclude is None:
+            exclude = PAPER_EXCLUDED.get(d.target, [])
     else:
         raise AivaInputError("give --target (shipped data) or --data my.csv")
+    d, _ = exclude_datasets(d, exclude or [])
     return apply_cut(d)
 
 
