@@ -200,3 +200,17 @@ def test_transfer_bad_data(tmp_path, capsys):
     assert "outside the model range" in capsys.readouterr().err
     assert main(["transfer", "--base", str(base), "--data", str(data), "--freeze", "g7", "--out",
                  str(tmp_path / "z"), "-q"]) == 2
+
+
+def test_toml_config_parsed_and_unknown_keys_rejected(tmp_path):
+    from pathlib import Path
+
+    from aiva.training.gan import load_toml_config
+
+    root = Path(__file__).resolve().parent.parent
+    mcfg, tcfg = load_toml_config(root / "configs" / "gan_inclusive.toml")
+    assert mcfg.g_blocks == 5 and tcfg.val_energies == (0.5, 0.8, 1.0, 2.0, 3.0, 5.0, 7.0, 9.0)
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[model]\ng_blokcs = 3\n")
+    with pytest.raises(AivaInputError, match="bad.toml: .*g_blokcs"):
+        load_toml_config(bad)
