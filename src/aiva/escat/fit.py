@@ -36,15 +36,15 @@ from aiva.utils import ConfigMixin
 class FitConfig(ConfigMixin):
     members: int = 50
     bootstrap: bool = True
-    epochs: int = 400
-    batch_size: int = 256
-    lr: float = 1e-3
+    epochs: int = 1000
+    batch_size: int = 128
+    lr: float = 1e-2
     lr_final_factor: float = 0.05
     weight_decay: float = 0.0
-    eval_every: int = 5
+    eval_every: int = 10
     #: epochs of warm-up in which the residual is taken in logarithm, (ln λσ_NN − ln σ)/(Δσ/σ)
     #: (the same χ² to first order, but well-behaved while predictions are still decades off)
-    warmup_epochs: int = 100
+    warmup_epochs: int = 300
     seed: int = 1
     threads: int | None = None
     max_minutes: float | None = None
