@@ -12,6 +12,9 @@ first ``warmup_epochs`` the residual of points with σ_i > 0 is taken in logarit
 (ln λσ_NN − ln σ_i)·σ_i/Δσ_i, equal to the χ² residual to first order but well behaved while the
 network is still decades away from the data.
 
+Fine-tuning (``init``): blocks before the last ``train_blocks`` are frozen, and every BatchNorm
+layer keeps the parent's running statistics.
+
 Model A (bootstrap ensemble): each of K members is fitted to its own resample (with
 replacement) of the training points; members are trained together as one vectorised model; each
 member keeps the weights of its lowest out-of-bag χ²/N. Model B: one network with dropout,
@@ -194,6 +197,12 @@ def fit(train: EData, cfg: ESConfig | None = None, fcfg: FitConfig | None = None
         net.train()
         for name in frozen:
             getattr(net, name).eval()
+        if init is not None:
+            # fine-tuning: BatchNorm keeps the parent's running statistics (eval mode); batch
+            # statistics of a small new data set would otherwise change the learnt function at once
+            for mod in net.modules():
+                if isinstance(mod, torch.nn.BatchNorm1d):
+                    mod.eval()
         perm = torch.argsort(torch.rand(K, n, generator=gen), dim=1)
         for s in range(steps_per_epoch):
             sel = torch.gather(boot_t, 1, perm[:, s * fcfg.batch_size:(s + 1) * fcfg.batch_size])  # (K, B)

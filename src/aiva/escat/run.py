@@ -77,7 +77,7 @@ def transfer(*, base="C12", target=None, data=None, out=None, train_fraction=0.1
     parent = base_model if base_model is not None else load_xsec_model(base)
     fcfg = FitConfig.from_dict(parent.card.get("fit", {}))
     fcfg.epochs = epochs or min(fcfg.epochs, 300)
-    fcfg.warmup_epochs = 0  # the parent is already close: plain chi^2 from the start
+    fcfg.warmup_epochs = fcfg.epochs // 3  # log-residual warm-up: the parent can be decades off
     fcfg.lr = 5e-4  # AdamW, lr 5e-4 as in the domain-adaptation paper
     if seed is not None:
         fcfg.seed = seed
@@ -88,9 +88,9 @@ def transfer(*, base="C12", target=None, data=None, out=None, train_fraction=0.1
     if baselines:
         scaled = XsecModel(parent.net, d.A, d.target, [], np.ones((parent.net.members, 0)), parent.domain, parent.card)
         res["baseline_carbon_scaled"] = chi2_terms(scaled, te, fit_lambda=False)
+        # from scratch: twice the fine-tuning epochs, the first half as log-residual warm-up
         scfg = FitConfig.from_dict(parent.card.get("fit", {}))
-        scfg.epochs = fcfg.epochs + scfg.warmup_epochs
-        scfg.seed = fcfg.seed
+        scfg.epochs, scfg.warmup_epochs, scfg.seed = 2 * fcfg.epochs, fcfg.epochs, fcfg.seed
         scratch = fit(tr, ESConfig.from_dict(parent.card["config"]), scfg, progress=False)
         res["baseline_scratch"] = chi2_terms(scratch, te)
     if out:
