@@ -143,6 +143,11 @@ def test_generation_inverts_proxies_and_is_reproducible():
     assert t.metadata["n_redrawn"] == n_redrawn
     back = np.column_stack(t.proxies()[1:])
     assert np.allclose(back, prox, atol=1e-10)
+    assert np.allclose(t["Enu_true"], E, rtol=1e-12)  # the requested energies, in GeV
+    assert np.all(t["ELep"] <= t["Enu_true"]) and np.all(np.abs(t["CosLep"]) <= 1)
+    from aiva.events import validate
+
+    validate(t)
     assert np.all(np.abs(prox) <= 1)  # out-of-range proxies were redrawn, not clipped
     t2 = generate_events(m, CARD, E, seed=7, float64=True)
     assert np.array_equal(t["ELep"], t2["ELep"])

@@ -64,7 +64,9 @@ def generate_events(model: ConditionalGAN, card: dict, enu: np.ndarray, seed: in
                              "(use --allow-extrapolation to generate anyway)")
     prox, n_redrawn = generate_proxies(model, enu, seed, float64=float64, device=device, batch=batch)
     target, probe = get_target(card.get("target", "C12")), get_probe(card.get("probe", "numu"))
-    E, Emu, theta = from_proxies(enu, prox[:, 0], prox[:, 1], m_lep=probe.lepton_mass)
+    from aiva.training.gan import enu_to_proxy
+
+    E, Emu, theta = from_proxies(enu_to_proxy(enu), prox[:, 0], prox[:, 1], m_lep=probe.lepton_mass)
     n = len(E)
     mode = np.full(n, card.get("mode_code", 0), dtype=np.int32)
     data = {"Enu_true": E, "PDGnu": np.full(n, probe.pdg, np.int32), "tgta": np.full(n, target.A, np.int32),
