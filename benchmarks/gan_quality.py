@@ -21,7 +21,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--no-c2st", action="store_true")
     args = ap.parse_args()
-    out = Path(__file__).parent / "results" / f"gan_quality_{args.model}"
+    out = Path(__file__).parent / "results" / f"gan_quality_{Path(args.model).stem}"
     res = evaluate_to_dir(model=args.model, out=out, events=args.events, seed=args.seed, c2st=not args.no_c2st)
     ok_map = res["max_MAP"] <= 1.5 and res["mean_MAP"] <= 1.2
     ok_auc = res.get("max_C2ST_AUC", 1.0) <= 0.60
