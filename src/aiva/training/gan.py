@@ -232,7 +232,7 @@ def train_gan(data: np.ndarray, refs: dict[float, np.ndarray], out_dir: str | Pa
                "lr_g": opt_g.param_groups[0]["lr"], **({"mean_MAP": val["mean_MAP"], "mean_EMD": val["mean_EMD"],
                                                          "MAP": val["MAP"], "EMD": val["EMD"]} if val else {})}
         history.append(rec)
-        score = val.get("mean_MAP", rec["g_loss"]) if val else float(epoch)
+        score = val["mean_MAP"] if val else -float(epoch)  # without validation the last epoch wins
         if score < best["score"]:
             best = {"score": float(score), "epoch": epoch + 1, "validation": val}
             save_model(model, out / "model", {**(card or {}), "metrics": {"validation": val, "epoch": epoch + 1},

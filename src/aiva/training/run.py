@@ -46,6 +46,25 @@ def holdout_references(table, energies, window: float = 0.05, min_events: int = 
     return refs
 
 
+def training_and_validation(table, info: dict, tcfg: TrainConfig, path: str, emin: float = 0.3, emax: float = 10.0,
+                            progress: bool = True):
+    """Training proxies and validation references: fresh reference-MC events at the test energies
+    when the data come from aiva's Monte Carlo, otherwise a held-out 10 % of the file."""
+    if info["from_reference_mc"]:
+        X = training_proxies(table, path, emin=emin, emax=emax)
+        if progress:
+            print(f"validation: {tcfg.val_events} fresh reference-MC events at each of {list(tcfg.val_energies)} GeV")
+        refs = reference_sets(info["target"], info["probe"], info["config"] or "default", tuple(info["channels"]),
+                              tcfg.val_energies, tcfg.val_events, seed=tcfg.seed + 7919)
+        return X, refs
+    hold = np.random.default_rng(tcfg.seed).random(len(table)) < 0.1
+    X = training_proxies(table.select(~hold), path, emin=emin, emax=emax)
+    refs = holdout_references(table.select(hold), tcfg.val_energies)
+    if progress:
+        print(f"validation: held-out 10 % of {path} near {sorted(refs)} GeV")
+    return X, refs
+
+
 def train_from_files(*, data, out, config=None, epochs=None, name=None, val_events=None, resume=True,
                      max_minutes=None, seed=None, family="gan", progress=True) -> dict:
     if family != "gan":
@@ -56,20 +75,7 @@ def train_from_files(*, data, out, config=None, epochs=None, name=None, val_even
             setattr(tcfg, key, val)
     table = read_events(data)
     info = describe_data(table, data)
-    if info["from_reference_mc"]:
-        X = training_proxies(table, str(data))
-        chans = tuple(info["channels"])
-        if progress:
-            print(f"validation: {tcfg.val_events} fresh reference-MC events at each of {list(tcfg.val_energies)} GeV")
-        refs = reference_sets(info["target"], info["probe"], info["config"] or "default", chans, tcfg.val_energies,
-                              tcfg.val_events, seed=tcfg.seed + 7919)
-    else:
-        rng = np.random.default_rng(tcfg.seed)
-        hold = rng.random(len(table)) < 0.1
-        X = training_proxies(table.select(~hold), str(data))
-        refs = holdout_references(table.select(hold), tcfg.val_energies)
-        if progress:
-            print(f"validation: held-out 10 % of {data} near {sorted(refs)} GeV")
+    X, refs = training_and_validation(table, info, tcfg, str(data), progress=progress)
     card = {"name": name or Path(out).name, "target": info["target"], "probe": info["probe"],
             "channels": info["channels"], "mode_code": info["mode_code"], "energy_range_GeV": [0.3, 10.0],
             "parent": None,
@@ -182,12 +188,7 @@ def transfer_from_files(*, base, data, out, freeze=None, config=None, epochs=Non
         raise AivaInputError(f"{data}: metadata says target {meta_target!r} but columns tgtz/tgta say "
                              f"{info['target']!r}")
     lo, hi = pcard.get("energy_range_GeV", [0.3, 10.0])
-    X = training_proxies(table, str(data), emin=lo, emax=hi)
-    if info["from_reference_mc"]:
-        refs = reference_sets(info["target"], info["probe"], info["config"] or "default", tuple(info["channels"]),
-                              tcfg.val_energies, tcfg.val_events, seed=tcfg.seed + 7919)
-    else:
-        refs = holdout_references(table, tcfg.val_energies)
+    X, refs = training_and_validation(table, info, tcfg, str(data), emin=lo, emax=hi, progress=progress)
     frozen = freeze_scheme(parent, freeze)
     card = {"name": name or Path(out).name, "target": info["target"], "probe": info["probe"],
             "channels": info["channels"], "mode_code": info["mode_code"], "energy_range_GeV": [lo, hi],
