@@ -30,7 +30,8 @@ def save_xsec_model(m: XsecModel, path: str | os.PathLike, *, half: bool = False
         save_file(tensors, str(tmp))
     card = {**m.card, **(extra or {}), "family": "escat", "A": m.A, "target": m.target, "datasets": m.datasets,
             "domain": m.domain, "dtype": "float16" if half else "float32", "format": "aiva-escat-1"}
-    card.pop("history", None) if half else None
+    if half:  # compact shipped cards: no per-epoch history
+        card.pop("history", None)
     atomic_write_text(path.with_suffix(".json"), json.dumps(card, indent=1) + "\n")
     return path
 

@@ -62,7 +62,7 @@ def _lepton_frame(E, nuc, m_l, MX, rng, q2_scale):
     return tb, kP, flux
 
 
-def _finish(E, tb, w, mode, W):
+def _finish(tb, w, mode, W):
     pl = np.sqrt(np.sum(tb.pl * tb.pl, axis=0))
     cos = np.where(pl > 0, tb.pl[2] / np.where(pl > 0, pl, 1), 1.0)
     w = np.where(tb.valid & np.isfinite(w), w, 0.0)
@@ -86,7 +86,7 @@ def qe(E, target: Target, probe: Probe, cfg: PhysicsConfig, rng) -> Candidates:
     pauli = np.sqrt(np.sum(pf * pf, axis=0)) > nuc.kF_final
     w = count * d * tb.q2_weight * flux * pauli * GEV2
     W = np.full(n, Mf)
-    return _finish(E, tb, w, np.full(n, -1 if anti else 1, dtype=np.int32), W)
+    return _finish(tb, w, np.full(n, -1 if anti else 1, dtype=np.int32), W)
 
 
 def _w_upper(E, nuc, m):
@@ -125,7 +125,7 @@ def res(E, target: Target, probe: Probe, cfg: PhysicsConfig, rng) -> Candidates:
     single = (~is_p) if anti else is_p
     r = rng.random(n)
     mode = np.where(single, 11, np.where(r < 2 / 3, 12, 13)).astype(np.int32)
-    return _finish(E, tb, w, -mode if anti else mode, W)
+    return _finish(tb, w, -mode if anti else mode, W)
 
 
 def dis(E, target: Target, probe: Probe, cfg: PhysicsConfig, rng) -> Candidates:
@@ -143,7 +143,7 @@ def dis(E, target: Target, probe: Probe, cfg: PhysicsConfig, rng) -> Candidates:
     d = _dis.dsigma_dQ2dW(kP / _M, tb.Q2, W, anti, is_p)
     w = target.A * d * tb.q2_weight * (w_hi - w_lo) * flux * smoothstep(W, cfg.dis_w_lo, cfg.dis_w_hi) * ok * GEV2
     mode = np.where(W < 2.0, 21, 26).astype(np.int32)
-    return _finish(E, tb, w, -mode if anti else mode, W)
+    return _finish(tb, w, -mode if anti else mode, W)
 
 
 #: Empirical 2p2h ("mec"): strength relative to the QE cross section and the Gaussian in the
@@ -181,7 +181,7 @@ def mec(E, target: Target, probe: Probe, cfg: PhysicsConfig, rng) -> Candidates:
     d = _qe.dsigma_dQ2(kP / _M, tb.Q2, 2 * (kP + kpP) - m * m, m, cfg.qe_MA, anti, cfg.vector_ff)
     # the Gaussian is a probability density in W already normalised over [lo, hi] by (b - a)
     w = MEC_STRENGTH * target.A / 2 * d * tb.q2_weight * (b - a) * flux * ok * GEV2 * (target.A > 2)
-    return _finish(E, tb, w, np.full(n, -2 if anti else 2, dtype=np.int32), W)
+    return _finish(tb, w, np.full(n, -2 if anti else 2, dtype=np.int32), W)
 
 
 CHANNELS = {"qe": qe, "res": res, "dis": dis, "mec": mec}

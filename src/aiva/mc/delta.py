@@ -97,9 +97,7 @@ def hadron_tensor(Q2, W, par: DeltaParams):
     # Rarita–Schwinger spin sum P^{βα}
     pds = slash(pd)
     Wc = W[:, None, None, None, None]
-    gg = np.einsum("bi,aj->baij", GAMMA.reshape(4, 16), GAMMA.reshape(4, 16)).reshape(4, 4, 4, 4, 4, 4)
     gam_ba = np.einsum("bij,ajk->baik", GAMMA, GAMMA)  # γ^β γ^α
-    del gg
     bracket = (g[None, :, :, None, None] * ID4 - gam_ba[None] / 3
                - 2 * np.einsum("nb,na->nba", pd, pd)[..., None, None] * ID4 / (3 * Wc**2)
                + (np.einsum("nb,aij->nbaij", pd, GAMMA) - np.einsum("na,bij->nbaij", pd, GAMMA)) / (3 * Wc))

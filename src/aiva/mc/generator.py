@@ -148,7 +148,11 @@ def _energies(n, rng, energy, energy_range, flux: Flux | None, tab: XsecTable, c
     if energy_range is not None:
         lo, hi = energy_range
         return lo + (hi - lo) * rng.random(n)
-    # flux × σ: piecewise-constant flux, accept-reject on σ_tot
+    return sample_flux_times_sigma(flux, tab, chans, n, rng)
+
+
+def sample_flux_times_sigma(flux: Flux, tab: XsecTable, chans, n: int, rng) -> np.ndarray:
+    """E_ν drawn from Φ(E)σ_tot(E): piecewise-constant flux, accept–reject on σ_tot."""
     e_grid = np.geomspace(flux.edges[0], flux.edges[-1], 400)
     smax = np.nanmax(sum(tab.sigma(c, e_grid) for c in chans)) * 1.05
     out = np.empty(0)

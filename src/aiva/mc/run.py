@@ -43,13 +43,12 @@ def xsec_table_to_file(*, target: str, probe: str, config: str, emin: float, ema
 
     if not (0 < emin < emax):
         raise AivaInputError(f"need 0 < emin < emax, got {emin}, {emax}")
-    E = np.geomspace(emin, emax, points)
-    tab = xsec_table(target, probe, config, E, seed=seed)
     from aiva.physics import get_target
 
+    E = np.geomspace(emin, emax, points)
+    chans = DEFAULT_CHANNELS
+    tab = xsec_table(target, probe, config, E, seed=seed, chans=chans)
     A = get_target(target).A
-    chans = [k[: -len("_per_nucleus")] for k in tab if k.endswith("_per_nucleus") and "_err" not in k
-             and not k.startswith("total")]
     cols = {"E_GeV": E}
     for c in chans:
         cols[f"{c}_per_nucleus"] = tab[f"{c}_per_nucleus"]

@@ -99,21 +99,12 @@ def _energies(n, rng, energy, energy_range, flux, card):
         return lo + (hi - lo) * rng.random(n)
     from aiva.mc.config import get_config
     from aiva.mc.flux import Flux
-    from aiva.mc.generator import get_table
+    from aiva.mc.generator import get_table, sample_flux_times_sigma
     from aiva.physics import get_probe, get_target
 
-    fl = Flux.from_csv(flux)
     cfg = ((card.get("training", {}).get("data_metadata") or {}).get("config") or {}).get("name", "default")
     tab = get_table(get_target(card["target"]), get_probe(card["probe"]), get_config(cfg))
-    e_grid = np.linspace(fl.edges[0], fl.edges[-1], 2000)
-    sig = lambda e: sum(tab.sigma(c, e) for c in tab.xsec)  # noqa: E731
-    smax = np.nanmax(sig(e_grid)) * 1.05
-    out = np.empty(0)
-    while out.size < n:
-        m = 2 * (n - out.size) + 100
-        E = fl.sample(m, rng)
-        out = np.concatenate([out, E[rng.random(m) * smax < sig(E)]])
-    return out[:n]
+    return sample_flux_times_sigma(Flux.from_csv(flux), tab, tuple(tab.xsec), n, rng)
 
 
 def generate_to_file(*, model, output, n_events, seed, energy=None, energy_range=None, flux=None,
