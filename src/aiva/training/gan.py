@@ -233,7 +233,9 @@ def train_gan(data: np.ndarray, refs: dict[float, np.ndarray], out_dir: str | Pa
                                                          "MAP": val["MAP"], "EMD": val["EMD"]} if val else {})}
         history.append(rec)
         score = val["mean_MAP"] if val else -float(epoch)  # without validation the last epoch wins
-        if score < best["score"]:
+        if not math.isfinite(score):  # no bin filled by both samples at some energy: the worst score
+            score = math.inf
+        if score < best["score"] or best["epoch"] < 0:
             best = {"score": float(score), "epoch": epoch + 1, "validation": val}
             save_model(model, out / "model", {**(card or {}), "metrics": {"validation": val, "epoch": epoch + 1},
                                               "training": {**(card or {}).get("training", {}),
