@@ -32,7 +32,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     simulate_to_file(
         target=args.target, probe=args.probe, n_events=args.events, config=args.config, seed=args.seed,
         energy=args.energy, energy_range=args.energy_range, flux=args.flux, output=args.output,
-        plot=args.plot, channels=args.channels, progress=not args.quiet,
+        plot=args.plot, channels=args.channels, progress=not args.quiet, flux_range=args.flux_range,
+        flux_content=args.flux_content,
     )
     return 0
 
@@ -76,6 +77,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
     generate_to_file(model=args.model, output=args.output, n_events=args.events, seed=args.seed,
                      energy=args.energy, energy_range=args.energy_range, flux=args.flux,
+                     flux_range=args.flux_range, flux_content=args.flux_content,
                      allow_extrapolation=args.allow_extrapolation, float64=args.float64, device=args.device)
     return 0
 
@@ -106,6 +108,37 @@ def _cmd_models(args: argparse.Namespace) -> int:
         if c.get("parent"):
             line += f", parent {c['parent']}"
         print(line)
+    return 0
+
+
+def _cmd_fluxes(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from aiva.mc.flux import list_fluxes
+
+    for f in list_fluxes():
+        m = f.meta or {}
+        mean = float(np.sum(f.content * 0.5 * (f.edges[1:] + f.edges[:-1])) / f.content.sum())
+        print(f"{m.get('name', f.name):<26s} {m.get('probe', '?'):<8s} {f.edges[0]:g}-{f.edges[-1]:g} GeV, "
+              f"mean {mean:.2f} GeV, {len(f.content)} bins: {m.get('description', '')} [{m.get('cite', '')}]")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    if args.list:
+        from aiva.measurements import list_measurements
+
+        for m in list_measurements():
+            print(f"{m.name:<28s} {m.meta.get('probe')} on {m.meta.get('target')}, {len(m.values)} bins, "
+                  f"flux {m.meta.get('flux')}: {m.meta.get('cite')}")
+        return 0
+    if not args.measurement or not args.out:
+        raise AivaInputError("aiva predict needs --measurement and --out (or --list)")
+    from aiva.measurements.run import predict_to_dir
+
+    predict_to_dir(measurement=args.measurement, out=args.out, models=args.model or (), events=args.events or (),
+                   flux=args.flux, flux_range=args.flux_range, n_events=args.n_events, seed=args.seed,
+                   allow_extrapolation=args.allow_extrapolation)
     return 0
 
 
@@ -156,13 +189,18 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--energy", type=float, help="fixed neutrino energy [GeV]")
     e.add_argument("--energy-range", type=float, nargs=2, metavar=("EMIN", "EMAX"),
                    help="neutrino energy uniform in [EMIN, EMAX] GeV")
-    e.add_argument("--flux", type=Path, help="flux histogram CSV: columns x_low,x_high,content (GeV)")
+    e.add_argument("--flux", help="shipped flux name (see `aiva fluxes`), CSV (x_low,x_high,content, GeV) or "
+                                  "FILE.root:HIST; events carry weights in 1e-38 cm2/nucleon")
+    s.add_argument("--flux-range", type=float, nargs=2, metavar=("EMIN", "EMAX"),
+                   help="use the flux only inside [EMIN, EMAX] GeV (the removed fraction is reported)")
+    s.add_argument("--flux-content", choices=("integral", "density"), default="integral",
+                   help="flux file content: integrated over each bin (default) or per GeV")
     s.add_argument("--events", type=int, default=100_000)
     s.add_argument("--config", default="default", help="physics configuration: default or alt")
     s.add_argument("--channels", default="qe,res,dis",
                    help="comma-separated channels: qe, res, dis, and the optional empirical 2p2h mec")
     s.add_argument("--seed", type=int, default=1)
-    s.add_argument("-o", "--output", type=Path, required=True, help="output .parquet or .csv")
+    s.add_argument("-o", "--output", type=Path, required=True, help="output .parquet, .csv or .hepmc3 (NuHepMC)")
     s.add_argument("--plot", action="store_true", help="also write a PNG of (E_mu, cos), W and Q2")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=_cmd_simulate)
@@ -213,10 +251,15 @@ def build_parser() -> argparse.ArgumentParser:
     ge = g.add_mutually_exclusive_group(required=True)
     ge.add_argument("--energy", type=float, help="fixed neutrino energy [GeV]")
     ge.add_argument("--energy-range", type=float, nargs=2, metavar=("EMIN", "EMAX"))
-    ge.add_argument("--flux", type=Path, help="flux CSV (x_low,x_high,content); E drawn from flux x sigma")
+    ge.add_argument("--flux", help="shipped flux name (see `aiva fluxes`), CSV (x_low,x_high,content) or "
+                                   "FILE.root:HIST; E drawn from flux x sigma, events weighted to 1e-38 cm2/nucleon")
+    g.add_argument("--flux-range", type=float, nargs=2, metavar=("EMIN", "EMAX"),
+                   help="use the flux only inside [EMIN, EMAX] GeV (the removed fraction is reported)")
+    g.add_argument("--flux-content", choices=("integral", "density"), default="integral",
+                   help="flux file content: integrated over each bin (default) or per GeV")
     g.add_argument("--events", type=int, default=1_000_000)
     g.add_argument("--seed", type=int, default=1)
-    g.add_argument("-o", "--output", type=Path, required=True)
+    g.add_argument("-o", "--output", type=Path, required=True, help="output .parquet, .csv or .hepmc3 (NuHepMC)")
     g.add_argument("--allow-extrapolation", action="store_true", help="allow energies outside the trained range")
     g.add_argument("--float64", action="store_true", help="run the network in double precision")
     g.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
@@ -236,6 +279,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     ml = sub.add_parser("models", help="list the pretrained models shipped with aiva")
     ml.set_defaults(func=_cmd_models)
+
+    fl = sub.add_parser("fluxes", help="list the neutrino fluxes shipped with aiva")
+    fl.set_defaults(func=_cmd_fluxes)
+
+    pr = sub.add_parser("predict", help="flux-averaged prediction for a published measurement, with chi2 and plot")
+    pr.add_argument("--measurement", help="shipped measurement (see --list) or a folder in the same format")
+    pr.add_argument("--model", action="append", help="generator model (repeatable)")
+    pr.add_argument("--events", type=Path, action="append",
+                    help="weighted events, e.g. from `aiva simulate --flux` (repeatable)")
+    pr.add_argument("--flux", help="flux for --model (default: the measurement's flux)")
+    pr.add_argument("--flux-range", type=float, nargs=2, metavar=("EMIN", "EMAX"),
+                    help="use the flux only inside [EMIN, EMAX] GeV; predictions stay normalised to the whole flux")
+    pr.add_argument("--n-events", type=int, default=1_000_000, help="events generated per model")
+    pr.add_argument("--seed", type=int, default=1)
+    pr.add_argument("--allow-extrapolation", action="store_true")
+    pr.add_argument("--out", type=Path, help="output folder (prediction.csv, result.json, prediction.png)")
+    pr.add_argument("--list", action="store_true", help="list the shipped measurements")
+    pr.set_defaults(func=_cmd_predict)
 
     es = sub.add_parser("escat", help="electron-nucleus cross sections: fit, transfer, predict, plot")
     esub = es.add_subparsers(dest="escat_cmd", metavar="SUBCOMMAND")

@@ -49,8 +49,12 @@ def read_events(path: str | os.PathLike, *, validate_table: bool = True) -> Even
         table = _read_csv(path)
     elif suffix == ".root":
         table = _read_root(path)
+    elif suffix in (".hepmc3", ".hepmc"):
+        from aiva.events.hepmc import read_nuhepmc
+
+        table = read_nuhepmc(path)
     else:
-        raise EventFileError(str(path), f"unknown file type {suffix!r}; expected .parquet, .csv or .root")
+        raise EventFileError(str(path), f"unknown file type {suffix!r}; expected .parquet, .csv, .root or .hepmc3")
     return validate(table, str(path)) if validate_table else table
 
 
@@ -181,13 +185,27 @@ def write_csv(table: EventTable, path: str | os.PathLike) -> Path:
 
 
 def write_events(table: EventTable, path: str | os.PathLike) -> Path:
-    """Write by suffix: ``.parquet``/``.pq`` or ``.csv``."""
+    """Write by suffix: ``.parquet``/``.pq``, ``.csv`` or ``.hepmc3`` (NuHepMC)."""
     suffix = Path(path).suffix.lower()
     if suffix in (".parquet", ".pq"):
         return write_parquet(table, path)
     if suffix == ".csv":
         return write_csv(table, path)
-    raise EventFileError(str(path), f"cannot write {suffix!r}; use .parquet or .csv")
+    if suffix in (".hepmc3", ".hepmc"):
+        from aiva.events.hepmc import write_nuhepmc
+
+        return write_nuhepmc(table, path, flux_averaged_xsec=flux_averaged_xsec(table.metadata))
+    raise EventFileError(str(path), f"cannot write {suffix!r}; use .parquet, .csv or .hepmc3")
+
+
+def flux_averaged_xsec(meta: dict) -> float | None:
+    """⟨σ⟩_Φ per nucleon (10⁻³⁸ cm²) of a flux-folded sample, from its metadata; else None."""
+    if "flux_averaged_xsec" in meta:
+        return float(meta["flux_averaged_xsec"]["per_nucleon"])
+    xs = meta.get("xsec_1e-38cm2") or {}
+    if xs.get("how") == "flux-averaged":
+        return float(xs["total_per_nucleon"])
+    return None
 
 
 def _json_default(obj: Any):

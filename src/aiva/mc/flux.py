@@ -1,9 +1,12 @@
 """Neutrino flux histograms.
 
 CSV format (as in ``shared/data/flux/**/csv_from_root``): optional comment lines starting with
-``#``, a header ``x_low,x_high,content[,error]`` with bin edges in GeV. ``content`` is the flux in
-the bin (integrated over the bin, as in a ROOT TH1 of events or flux per bin); the flux is taken
-as constant inside each bin.
+``#``, a header ``x_low,x_high,content[,error]`` with bin edges in GeV. By default ``content`` is
+the flux integrated over the bin; with ``content="density"`` it is a flux per unit energy (as in
+most published flux histograms with unequal bins, e.g. "per 50 MeV" or "per GeV") and is
+multiplied by the bin width. The flux is taken as constant inside each bin. A ROOT TH1 is read
+with uproot from ``file.root:histogram``. Shipped fluxes (``aiva fluxes``) are stored bin-integrated
+under ``aiva/data/fluxes`` with their provenance in comment lines ``# key: value``.
 """
 from __future__ import annotations
 
@@ -15,12 +18,15 @@ import numpy as np
 
 from aiva.errors import AivaInputError
 
+FLUX_DIR = Path(__file__).resolve().parent.parent / "data" / "fluxes"
+
 
 @dataclass
 class Flux:
     edges: np.ndarray  #: (n+1,) GeV, increasing
     content: np.ndarray  #: (n,) flux per bin, ≥ 0
     name: str = "flux"
+    meta: dict | None = None  #: provenance of a shipped flux (probe, source, citation, units)
 
     def __post_init__(self) -> None:
         e, c = np.asarray(self.edges, float), np.asarray(self.content, float)
@@ -46,11 +52,18 @@ class Flux:
         self.edges, self.content = e, c
 
     @classmethod
-    def from_csv(cls, path: str | os.PathLike) -> "Flux":
+    def from_csv(cls, path: str | os.PathLike, content: str = "integral") -> "Flux":
         path = Path(path)
         if not path.exists():
             raise AivaInputError(f"{path}: no such flux file")
-        rows = [ln for ln in path.read_text().splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+        _check_content(content)
+        text = path.read_text().splitlines()
+        meta = {}
+        for ln in text:
+            if ln.lstrip().startswith("#") and ":" in ln:
+                k, v = ln.lstrip("# ").split(":", 1)
+                meta[k.strip()] = v.strip()
+        rows = [ln for ln in text if ln.strip() and not ln.lstrip().startswith("#")]
         if not rows:
             raise AivaInputError(f"{path}: empty flux file")
         header = [h.strip() for h in rows[0].split(",")]
@@ -67,7 +80,50 @@ class Flux:
         lo, hi, c = data.T
         if np.any(np.abs(lo[1:] - hi[:-1]) > 1e-9 * np.maximum(1, hi[:-1])):
             raise AivaInputError(f"{path}: column 'x_low': bins are not contiguous or not sorted")
-        return cls(np.concatenate([lo, hi[-1:]]), c, name=str(path))
+        if content == "density":
+            c = c * (hi - lo)
+        return cls(np.concatenate([lo, hi[-1:]]), c, name=str(path), meta=meta or None)
+
+    @classmethod
+    def from_root(cls, spec: str, content: str = "integral") -> "Flux":
+        """``file.root:histogram`` (a TH1), read with uproot."""
+        import uproot
+
+        _check_content(content)
+        fname, _, hname = str(spec).partition(":")
+        if not hname:
+            raise AivaInputError(f"{spec}: give the histogram as FILE.root:HISTOGRAM")
+        if not Path(fname).exists():
+            raise AivaInputError(f"{fname}: no such flux file")
+        with uproot.open(fname) as f:
+            if hname not in f:
+                hists = [k.split(";")[0] for k, c in f.classnames().items() if c.startswith("TH1")]
+                raise AivaInputError(f"{fname}: no histogram {hname!r}; TH1s in the file: {', '.join(hists) or 'none'}")
+            h = f[hname]
+            if not h.classname.startswith("TH1"):
+                raise AivaInputError(f"{fname}: {hname!r} is a {h.classname}, not a TH1")
+            c, e = h.values(), h.axis().edges()
+        if content == "density":
+            c = c * np.diff(e)
+        return cls(e, c, name=str(spec))
+
+    def restrict(self, emin: float, emax: float) -> tuple["Flux", float]:
+        """The flux inside [emin, emax] (partial bins cut at the edges) and the fraction of the
+        integrated flux that lay outside."""
+        e = np.clip(self.edges, emin, emax)
+        frac_in = np.diff(e) / np.diff(self.edges)
+        c = self.content * frac_in
+        keep = np.diff(e) > 0
+        if not keep.any():
+            raise AivaInputError(f"{self.name}: no flux inside [{emin}, {emax}] GeV")
+        idx = np.flatnonzero(keep)
+        edges = np.concatenate([e[idx], e[idx[-1] + 1:idx[-1] + 2]])
+        outside = 1.0 - c.sum() / self.content.sum()
+        return Flux(edges, c[idx], name=f"{self.name} [{emin:g}, {emax:g}] GeV", meta=self.meta), float(outside)
+
+    def fraction_outside(self, emin: float, emax: float) -> float:
+        e = np.clip(self.edges, emin, emax)
+        return float(1.0 - np.sum(self.content * np.diff(e) / np.diff(self.edges)) / self.content.sum())
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         p = self.content / self.content.sum()
@@ -87,5 +143,36 @@ class Flux:
         return e, self.density(e)
 
     def describe(self) -> dict:
-        return {"name": self.name, "emin": float(self.edges[0]), "emax": float(self.edges[-1]),
-                "bins": int(len(self.content))}
+        d = {"name": self.name, "emin": float(self.edges[0]), "emax": float(self.edges[-1]),
+             "bins": int(len(self.content))}
+        if self.meta:
+            d["provenance"] = dict(self.meta)
+        return d
+
+
+def _check_content(content: str) -> None:
+    if content not in ("integral", "density"):
+        raise AivaInputError(f"flux content must be 'integral' or 'density', got {content!r}")
+
+
+def list_fluxes() -> list[Flux]:
+    """The fluxes shipped with aiva (``aiva fluxes``)."""
+    return [Flux.from_csv(p) for p in sorted(FLUX_DIR.glob("*.csv"))]
+
+
+def load_flux(spec: str | os.PathLike | Flux, content: str = "integral") -> Flux:
+    """A shipped flux by name (``t2k-nd280-numu``), a CSV file, or ``file.root:histogram``."""
+    if isinstance(spec, Flux):
+        return spec
+    s = str(spec)
+    shipped = FLUX_DIR / f"{s}.csv"
+    if shipped.exists() and not Path(s).exists():
+        f = Flux.from_csv(shipped)
+        f.name = s
+        return f
+    if ".root:" in s or s.endswith(".root"):
+        return Flux.from_root(s, content)
+    if not Path(s).exists():
+        names = ", ".join(p.stem for p in sorted(FLUX_DIR.glob("*.csv"))) or "none"
+        raise AivaInputError(f"{s}: no such flux file or shipped flux (shipped: {names})")
+    return Flux.from_csv(s, content)

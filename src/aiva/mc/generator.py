@@ -52,7 +52,8 @@ class XsecTable:
     def sigma(self, ch: str, E) -> np.ndarray:
         """σ_c(E) interpolated linearly in log E; 0 outside the grid's lower end."""
         E = np.asarray(E, dtype=np.float64)
-        return np.interp(np.log(E), np.log(self.energies), self.xsec[ch], left=0.0, right=np.nan)
+        with np.errstate(divide="ignore"):  # E = 0 (a flux's first edge): log → -inf → σ = 0
+            return np.interp(np.log(E), np.log(self.energies), self.xsec[ch], left=0.0, right=np.nan)
 
     def w_hat(self, ch: str, E) -> np.ndarray:
         idx = np.clip(np.searchsorted(self.energies, E), 1, len(self.energies) - 1)
@@ -153,7 +154,7 @@ def _energies(n, rng, energy, energy_range, flux: Flux | None, tab: XsecTable, c
 
 def sample_flux_times_sigma(flux: Flux, tab: XsecTable, chans, n: int, rng) -> np.ndarray:
     """E_ν drawn from Φ(E)σ_tot(E): piecewise-constant flux, accept–reject on σ_tot."""
-    e_grid = np.geomspace(flux.edges[0], flux.edges[-1], 400)
+    e_grid = np.geomspace(max(flux.edges[0], GRID[0]), flux.edges[-1], 400)
     smax = np.nanmax(sum(tab.sigma(c, e_grid) for c in chans)) * 1.05
     out = np.empty(0)
     while out.size < n:
@@ -221,7 +222,9 @@ def simulate(target: str | Target = "C12", probe: str | Probe = "numu", n_events
         if not (0 < lo < hi <= GRID[-1]):
             raise AivaInputError(f"energy range [{lo}, {hi}] GeV must satisfy 0 < EMIN < EMAX <= {GRID[-1]}")
     if flux is not None and not isinstance(flux, Flux):
-        flux = Flux.from_csv(flux)
+        from aiva.mc.flux import load_flux
+
+        flux = load_flux(flux)
     if flux is not None and flux.edges[-1] > GRID[-1]:
         raise AivaInputError(f"flux extends to {flux.edges[-1]} GeV, above the tables' {GRID[-1]} GeV")
     tab = get_table(tgt, prb, cfg, chans)
@@ -246,12 +249,17 @@ def simulate(target: str | Target = "C12", probe: str | Probe = "numu", n_events
         "ELep": cols["ELep"], "CosLep": cols["CosLep"], "Mode": mode, "Q2": cols["Q2"], "q0": cols["q0"],
         "W": cols["W"],
     }
+    xs = _summary_xsec(tab, chans, tgt, energy, energy_range, flux)
+    if flux is not None:  # flux-folded sample: Σ weights = ⟨σ⟩_Φ per nucleon, whatever n (see models.xsec)
+        data["weight"] = np.full(n, xs["total_per_nucleon"] / n)
     meta = {
         "producer": "aiva.mc", "version": __version__, "mc_version": MC_VERSION, "seed": seed,
         "target": tgt.name, "probe": prb.name, "config": cfg.to_dict(), "channels": list(chans),
         "energy": {"fixed": energy} if energy is not None else (
             {"uniform": list(energy_range)} if energy_range is not None else {"flux": flux.describe()}),
-        "xsec_1e-38cm2": _summary_xsec(tab, chans, tgt, energy, energy_range, flux),
+        "xsec_1e-38cm2": xs,
+        **({"weight": "10^-38 cm^2 per nucleon per event: sum over a bin = flux-averaged cross section"}
+           if flux is not None else {}),
         "n_overweight": int(n_over),
         "W_column": "true invariant mass of the hadronic system (struck nucleon + q)",
     }

@@ -13,8 +13,16 @@ from aiva.utils import atomic_write_text
 
 def simulate_to_file(*, target: str, probe: str, n_events: int, config: str, seed: int, output: os.PathLike,
                      energy: float | None = None, energy_range=None, flux=None, plot: bool = False,
-                     channels: str | tuple = DEFAULT_CHANNELS, progress: bool = True, workers: int = 1):
+                     channels: str | tuple = DEFAULT_CHANNELS, progress: bool = True, workers: int = 1,
+                     flux_range=None, flux_content: str = "integral"):
     chans = tuple(channels.split(",")) if isinstance(channels, str) else tuple(channels)
+    if flux is not None:
+        from aiva.mc.flux import load_flux
+
+        flux = load_flux(flux, flux_content)
+        if flux_range is not None:
+            flux, removed = flux.restrict(*flux_range)
+            print(f"flux restricted to [{flux_range[0]:g}, {flux_range[1]:g}] GeV: {100 * removed:.2f} % of it removed")
     if energy is None and energy_range is None and flux is None:
         energy_range = (0.3, 10.0)
     table = simulate(target, probe, n_events, config=config, seed=seed, energy=energy,

@@ -1,0 +1,134 @@
+"""Measurements of flux-averaged d²σ/dp_μ dcosθ_μ and model predictions in their binning.
+
+A measurement is a folder (shipped under ``aiva/data/measurements``, or the user's own in the
+same format, see ``tools/prepare_measurements.py``): ``measurement.json`` (metadata, citation,
+target, probe, shipped flux), ``data.csv`` (``bin,cos_lo,cos_hi,p_lo_GeV,p_hi_GeV,xsec,error``,
+in 10⁻³⁸ cm²/(GeV/c)/nucleon), ``covariance.csv`` (required) and, for results in reconstructed
+variables, ``smearing.csv`` with S[reco, true].
+
+Prediction from weighted events (weights in 10⁻³⁸ cm²/nucleon summing to ⟨σ⟩_Φ, as written by
+``aiva generate --flux`` and ``aiva simulate --flux``): the bin-integrated cross section
+σ_b = Σ_{i∈b} w_i; in reconstructed space σ^reco = S σ^true (as NUISANCE does for MicroBooNE,
+``MicroBooNE_CCInc_XSec_2DPcos_nu::ConvertEventRates``); the differential value is
+σ_b / (Δp_b Δcosθ_b). With ``last_p_bin_overflow`` the last momentum bin of each cosθ slice also
+takes the events above its upper edge (the bin's nominal width is kept). χ² = rᵀC⁻¹r with the
+full covariance C, r = data − prediction.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from aiva.errors import AivaInputError
+from aiva.events.table import _LEPTON_MASS, EventTable
+
+MEASUREMENTS_DIR = Path(__file__).resolve().parent.parent / "data" / "measurements"
+_COLS = ["bin", "cos_lo", "cos_hi", "p_lo_GeV", "p_hi_GeV", "xsec", "error"]
+
+
+@dataclass
+class Measurement:
+    name: str
+    meta: dict
+    bins: np.ndarray  #: (n, 4): cos_lo, cos_hi, p_lo, p_hi
+    values: np.ndarray  #: (n,) 10⁻³⁸ cm²/(GeV/c)/nucleon
+    errors: np.ndarray
+    covariance: np.ndarray  #: (n, n)
+    smearing: np.ndarray | None = None  #: (n, n) S[reco, true]
+
+    @property
+    def widths(self) -> np.ndarray:
+        return (self.bins[:, 1] - self.bins[:, 0]) * (self.bins[:, 3] - self.bins[:, 2])
+
+
+def _matrix(path: Path, n: int, what: str) -> np.ndarray:
+    try:
+        m = np.loadtxt(path, delimiter=",", ndmin=2)
+    except ValueError as exc:
+        raise AivaInputError(f"{path}: {what} is not a numeric CSV matrix ({exc})") from None
+    if m.shape != (n, n):
+        raise AivaInputError(f"{path}: {what} has shape {m.shape}, expected ({n}, {n}) for {n} data bins")
+    if not np.all(np.isfinite(m)):
+        raise AivaInputError(f"{path}: {what} has NaN or infinite entries")
+    return m
+
+
+def load_measurement(spec: str | os.PathLike) -> Measurement:
+    """A shipped measurement by name (``aiva predict --list``) or a folder in the same format."""
+    d = Path(spec)
+    if not d.is_dir():
+        d = MEASUREMENTS_DIR / str(spec)
+    if not d.is_dir():
+        names = ", ".join(p.name for p in sorted(MEASUREMENTS_DIR.iterdir()) if p.is_dir())
+        raise AivaInputError(f"{spec}: no such measurement folder or shipped measurement (shipped: {names})")
+    for need in ("measurement.json", "data.csv"):
+        if not (d / need).exists():
+            raise AivaInputError(f"{d}: missing {need}")
+    meta = json.loads((d / "measurement.json").read_text())
+    header = (d / "data.csv").read_text().splitlines()[0].split(",")
+    if [h.strip() for h in header] != _COLS:
+        raise AivaInputError(f"{d / 'data.csv'}: header must be {','.join(_COLS)}; found {','.join(header)}")
+    try:
+        t = np.loadtxt(d / "data.csv", delimiter=",", skiprows=1, ndmin=2)
+    except ValueError as exc:
+        raise AivaInputError(f"{d / 'data.csv'}: non-numeric value ({exc})") from None
+    if len(t) == 0:
+        raise AivaInputError(f"{d / 'data.csv'}: no bins")
+    for j, col in enumerate(_COLS):
+        if not np.all(np.isfinite(t[:, j])):
+            raise AivaInputError(f"{d / 'data.csv'}: column '{col}': NaN or infinite values")
+    bins = t[:, 1:5]
+    if np.any(bins[:, 0] >= bins[:, 1]) or np.any(bins[:, 2] >= bins[:, 3]):
+        raise AivaInputError(f"{d / 'data.csv'}: columns 'cos_hi'/'p_hi_GeV': empty or inverted bins")
+    if np.any(bins[:, :2] < -1) or np.any(bins[:, :2] > 1):
+        raise AivaInputError(f"{d / 'data.csv'}: columns 'cos_lo'/'cos_hi': outside [-1, 1]")
+    n = len(t)
+    if not (d / "covariance.csv").exists():
+        raise AivaInputError(f"{d}: measurement has no covariance (covariance.csv); a chi2 needs the full covariance")
+    cov = _matrix(d / "covariance.csv", n, "covariance")
+    if not np.allclose(cov, cov.T, rtol=1e-6, atol=0):
+        raise AivaInputError(f"{d / 'covariance.csv'}: covariance is not symmetric")
+    try:
+        np.linalg.cholesky(cov)
+    except np.linalg.LinAlgError:
+        raise AivaInputError(f"{d / 'covariance.csv'}: covariance is not positive definite") from None
+    smear = _matrix(d / "smearing.csv", n, "smearing matrix") if (d / "smearing.csv").exists() else None
+    return Measurement(meta.get("name", d.name), meta, bins, t[:, 5], t[:, 6], cov, smear)
+
+
+def list_measurements() -> list[Measurement]:
+    return [load_measurement(p) for p in sorted(MEASUREMENTS_DIR.iterdir()) if (p / "measurement.json").exists()]
+
+
+def predict_bins(events: EventTable, m: Measurement, source: str = "events") -> np.ndarray:
+    """Flux-averaged d²σ/dp dcosθ in the measurement's bins from weighted events."""
+    if "weight" not in events.columns:
+        raise AivaInputError(f"{source}: column 'weight': the events carry no cross-section weights; make them with "
+                             "a flux (aiva generate --flux / aiva simulate --flux)")
+    w = events["weight"]
+    mass = np.array([_LEPTON_MASS.get(abs(int(q)), 0.0) for q in np.unique(events["PDGLep"])])
+    if len(mass) != 1:
+        raise AivaInputError(f"{source}: column 'PDGLep': more than one lepton species")
+    p = np.sqrt(np.maximum(events["ELep"] ** 2 - mass[0] ** 2, 0.0))
+    c = events["CosLep"]
+    b = m.bins
+    overflow = bool(m.meta.get("last_p_bin_overflow", False))
+    sig = np.zeros(len(b))
+    for k, (clo, chi, plo, phi) in enumerate(b):
+        in_c = (c >= clo) & ((c < chi) | ((chi == 1.0) & (c <= 1.0)))
+        same_slice = (b[:, 0] == clo) & (b[:, 1] == chi)
+        last = overflow and phi >= b[same_slice, 3].max()
+        in_p = (p >= plo) & ((p < phi) | last)
+        sig[k] = w[in_c & in_p].sum()
+    if m.smearing is not None:
+        sig = m.smearing @ sig
+    return sig / m.widths
+
+
+def chi2(m: Measurement, prediction: np.ndarray) -> float:
+    r = m.values - prediction
+    return float(r @ np.linalg.solve(m.covariance, r))
