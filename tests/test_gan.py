@@ -183,6 +183,10 @@ def test_cli_transfer_records_parent_and_freezes(tmp_path):
     card = json.loads((out / "model.json").read_text())
     assert card["parent"]["name"] == "base-toy" and card["target"] == "Ar40"
     assert card["training"]["transfer"]["frozen"] == ["g0", "d0"]
+    # trained on reference-MC argon: the card carries argon's sigma(E) (per nucleon x 40 = per nucleus)
+    xs = card["xsec"]
+    assert xs["A"] == 40 and np.allclose(np.array(xs["per_nucleus_1e-38cm2"]), 40 * np.array(xs["per_nucleon_1e-38cm2"]))
+    assert xs["E_GeV"][0] == 0.3 and xs["E_GeV"][-1] == 10.0
     tuned, _ = load_model(out / "model.safetensors")
     parent, _ = load_model(base)
     assert torch.equal(tuned.generator.g0.linear.weight, parent.generator.g0.linear.weight)
@@ -236,6 +240,7 @@ def test_cli_train_on_foreign_csv_and_generate(tmp_path):
     card = json.loads((out / "model.json").read_text())
     assert card["training"]["data"][0]["file"] == "foreign.csv" and len(card["training"]["data"][0]["sha256"]) == 64
     assert card["metrics"]["epoch"] == 2  # no validation sets near the test energies: the last epoch wins
+    assert "xsec" not in card  # foreign data without cross sections: none is invented
     gen = tmp_path / "gen.parquet"
     assert main(["generate", "--model", str(out / "model.safetensors"), "--energy-range", "0.5", "5", "--events",
                  "2000", "-o", str(gen)]) == 0

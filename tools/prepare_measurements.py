@@ -83,7 +83,8 @@ def microboone_ccinc_2019(shared: Path) -> None:
                       "covariance_matrix, smearing_matrix); bin edges from NUISANCE MicroBooNE_CCInc_XSec_2DPcos_nu",
             "target": "Ar40", "probe": "numu", "flux": "microboone-bnb-numu",
             "variables": ["p_mu [GeV/c]", "cos(theta_mu)"], "space": "reconstructed",
-            "unit": "1e-38 cm^2 / (GeV/c) / nucleon", "last_p_bin_overflow": True}
+            "unit": "1e-38 cm^2 / (GeV/c) / nucleon", "last_p_bin_overflow": False,
+            "note": "as in NUISANCE, events with p_mu above 2.5 GeV/c (the last edge) are not counted"}
     _write("microboone-ccinc-2019-Ar", meta, bins, x[:, 2], np.sqrt(np.diag(cov)), cov, smear)
 
 

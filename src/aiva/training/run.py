@@ -34,6 +34,15 @@ def describe_data(table, path) -> dict:
             "config": (meta.get("config") or {}).get("name"), "mode_code": 1 if list(modes) == [1] else 0}
 
 
+def _attach_xsec(card: dict, info: dict) -> None:
+    """σ(E) for the model card: the reference MC's table when the data come from it. Models
+    trained on other generators' events carry none (flux-folded generation then says so)."""
+    if info["from_reference_mc"]:
+        from aiva.models.xsec import attach_reference_xsec
+
+        attach_reference_xsec(card)
+
+
 def holdout_references(table, energies, window: float = 0.05, min_events: int = 2000) -> dict:
     """Validation references from the data themselves: events within ±5 % of each test energy."""
     refs = {}
@@ -82,6 +91,7 @@ def train_from_files(*, data, out, config=None, epochs=None, name=None, val_even
             "training": {"data": [{"file": Path(data).name, "sha256": sha256_file(data), "n_events": len(table)}],
                          "data_metadata": {k: table.metadata.get(k) for k in ("producer", "version", "seed", "config",
                                                                               "channels", "energy")}}}
+    _attach_xsec(card, info)
     res = train_gan(X, refs, out, model_config=mcfg, train_config=tcfg, card=card, resume=resume, progress=progress)
     if progress:
         b = res["best"]
@@ -203,6 +213,7 @@ def transfer_from_files(*, base, data, out, freeze=None, config=None, epochs=Non
                          "data_metadata": {k: table.metadata.get(k) for k in ("producer", "version", "seed", "config",
                                                                               "channels", "energy")},
                          "transfer": {"frozen": frozen}}}
+    _attach_xsec(card, info)
     if progress:
         print(f"fine-tuning {pcard.get('name')} on {len(X)} events of {info['probe']} on {info['target']}; "
               f"frozen: {', '.join(frozen) or 'none'}")
