@@ -292,3 +292,17 @@ def test_predict_cli_model_and_reference_mc(tmp_path):
     assert 0.02 < by["numu-C12-inclusive"]["fraction_of_flux_outside_model_range"] < 0.15
     assert main(["predict", "--measurement", "microboone-ccinc-2019-Ar", "--model", "numu-C12-inclusive",
                  "--out", str(tmp_path / "q")]) == 2  # argon measurement, carbon model: clear error
+
+
+def test_flux_from_root_th1(tmp_path):
+    import uproot
+
+    edges = np.array([0.3, 0.5, 1.0, 2.0])
+    dens = np.array([2.0, 4.0, 1.0])  # per GeV
+    with uproot.recreate(tmp_path / "flux.root") as f:
+        f["numu_flux"] = (dens, edges)
+    fl = load_flux(f"{tmp_path / 'flux.root'}:numu_flux", content="density")
+    assert np.allclose(fl.edges, edges) and np.allclose(fl.content, dens * np.diff(edges))
+    assert np.allclose(load_flux(f"{tmp_path / 'flux.root'}:numu_flux").content, dens)
+    with pytest.raises(AivaInputError, match="no histogram 'nope'.*numu_flux"):
+        load_flux(f"{tmp_path / 'flux.root'}:nope")

@@ -220,7 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data", type=Path, required=True, help="training events (.parquet, .csv, .root)")
     t.add_argument("--out", type=Path, required=True, help="output folder (checkpoints, history, model)")
     t.add_argument("--config", type=Path, help="TOML file with [model] and [training] tables")
-    t.add_argument("--family", default="gan", choices=["gan"], help="generative family (default gan)")
+    t.add_argument("--family", default="gan", choices=["gan", "flow"],
+                   help="generative family: gan (PRD 112 (2025) 013007) or flow (neural spline flow)")
     t.add_argument("--epochs", type=int, help="override [training].epochs")
     t.add_argument("--max-minutes", type=float, help="stop after this wall-clock budget (resumable)")
     t.add_argument("--val-events", type=int, help="reference events per validation energy")

@@ -89,6 +89,8 @@ class ConditionalGAN:
     """Generator + discriminator (+ an exponential moving average of the generator's weights,
     used for sampling; an addition to the papers' recipe)."""
 
+    family = "gan"
+
     config: GANConfig = field(default_factory=GANConfig)
 
     def __post_init__(self) -> None:

@@ -16,8 +16,12 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from aiva.errors import AivaInputError
+from aiva.models.flow import ConditionalFlow, FlowConfig
 from aiva.models.gan import ConditionalGAN, GANConfig
 from aiva.utils import atomic_path, atomic_write_text
+
+#: generative families behind one interface: family name -> (model class, config class)
+FAMILIES = {"gan": (ConditionalGAN, GANConfig), "flow": (ConditionalFlow, FlowConfig)}
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
 
@@ -47,12 +51,27 @@ def load_gan_state(model: ConditionalGAN, tensors: dict[str, torch.Tensor], sour
             raise AivaInputError(f"{source}: weights do not match the model card's architecture: {exc}") from None
 
 
-def save_model(model: ConditionalGAN, path: str | os.PathLike, card: dict[str, Any]) -> Path:
+def model_state(model) -> dict[str, torch.Tensor]:
+    return gan_state(model) if isinstance(model, ConditionalGAN) else model.state()
+
+
+def load_model_state(model, tensors: dict[str, torch.Tensor], source: str = "") -> None:
+    if isinstance(model, ConditionalGAN):
+        load_gan_state(model, tensors, source)
+        return
+    try:
+        model.load_state(tensors)
+    except RuntimeError as exc:
+        raise AivaInputError(f"{source}: weights do not match the model card's architecture: {exc}") from None
+
+
+def save_model(model, path: str | os.PathLike, card: dict[str, Any]) -> Path:
     """Write ``path`` (.safetensors) and its card (.json) atomically; returns the weights path."""
     path = Path(path).with_suffix(".safetensors")
-    card = {**card, "family": "gan", "config": model.config.to_dict(), "format": "aiva-model-1"}
+    card = {**card, "family": getattr(model, "family", "gan"), "config": model.config.to_dict(),
+            "format": "aiva-model-1"}
     with atomic_path(path) as tmp:
-        save_file(gan_state(model), str(tmp))
+        save_file(model_state(model), str(tmp))
     card["weights_sha256"] = sha256_file(path)
     atomic_write_text(path.with_suffix(".json"), json.dumps(card, indent=2, sort_keys=False) + "\n")
     return path
@@ -78,16 +97,17 @@ def read_card(weights: Path) -> dict:
         raise AivaInputError(f"{cpath}: model card is not valid JSON ({exc})") from None
 
 
-def load_model(name_or_path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[ConditionalGAN, dict]:
-    """Load a generator and its card. The weights' SHA-256 must match the card."""
+def load_model(name_or_path: str | os.PathLike, device: str | torch.device = "cpu"):
+    """Load a generator (any family) and its card. The weights' SHA-256 must match the card."""
     weights = resolve(name_or_path)
     card = read_card(weights)
-    if card.get("family") != "gan":
-        raise AivaInputError(f"{weights}: family {card.get('family')!r} is not supported by this loader")
+    if card.get("family") not in FAMILIES:
+        raise AivaInputError(f"{weights}: unknown model family {card.get('family')!r} (known: {', '.join(FAMILIES)})")
     if card.get("weights_sha256") and card["weights_sha256"] != sha256_file(weights):
         raise AivaInputError(f"{weights}: weights do not match the SHA-256 in the model card (corrupt or edited)")
-    model = ConditionalGAN(GANConfig.from_dict(card["config"]))
-    load_gan_state(model, load_file(str(weights)), str(weights))
+    cls, cfg = FAMILIES[card["family"]]
+    model = cls(cfg.from_dict(card["config"]))
+    load_model_state(model, load_file(str(weights)), str(weights))
     model.to(device)
     return model, card
 

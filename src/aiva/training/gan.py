@@ -63,15 +63,23 @@ class TrainConfig(ConfigMixin):
         return super().from_dict(d)
 
 
-def load_toml_config(path) -> tuple[GANConfig, TrainConfig]:
+def load_toml_config(path, family: str = "gan"):
+    """(model config, training config) of a family from a TOML file's [model] and [training]."""
     import tomllib
 
     try:
         raw = tomllib.loads(Path(path).read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise AivaInputError(f"{path}: cannot read TOML config ({exc})") from None
+    if family == "flow":
+        from aiva.models.flow import FlowConfig
+        from aiva.training.flow import FlowTrainConfig
+
+        mc, tc = FlowConfig, FlowTrainConfig
+    else:
+        mc, tc = GANConfig, TrainConfig
     try:
-        return GANConfig.from_dict(raw.get("model", {})), TrainConfig.from_dict(raw.get("training", {}))
+        return mc.from_dict(raw.get("model", {})), tc.from_dict(raw.get("training", {}))
     except (TypeError, AivaInputError) as exc:
         raise AivaInputError(f"{path}: {exc}") from None
 
@@ -267,8 +275,8 @@ def train_gan(data: np.ndarray, refs: dict[float, np.ndarray], out_dir: str | Pa
             "frozen": frozen, "model_obj": model}
 
 
-def _write_history(out: Path, history: list[dict]) -> None:
+def _write_history(out: Path, history: list[dict], keys=("epoch", "d_loss", "g_loss", "mean_MAP", "mean_EMD",
+                                                         "seconds", "lr_g")) -> None:
     atomic_write_text(out / "history.json", json.dumps(history, indent=1) + "\n")
-    keys = ["epoch", "d_loss", "g_loss", "mean_MAP", "mean_EMD", "seconds", "lr_g"]
     lines = [",".join(keys)] + [",".join(f"{h.get(k, '')}" for k in keys) for h in history]
     atomic_write_text(out / "history.csv", "\n".join(lines) + "\n")

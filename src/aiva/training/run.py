@@ -74,25 +74,57 @@ def training_and_validation(table, info: dict, tcfg: TrainConfig, path: str, emi
     return X, refs
 
 
-def train_from_files(*, data, out, config=None, epochs=None, name=None, val_events=None, resume=True,
-                     max_minutes=None, seed=None, family="gan", progress=True) -> dict:
-    if family != "gan":
-        raise AivaInputError(f"family {family!r} is not implemented yet (available: gan)")
-    mcfg, tcfg = load_toml_config(config) if config else (GANConfig(), TrainConfig())
-    for key, val in (("epochs", epochs), ("max_minutes", max_minutes), ("seed", seed), ("val_events", val_events)):
+FAMILIES = ("gan", "flow")
+
+
+def _configs(family: str, config, overrides: dict):
+    if family not in FAMILIES:
+        raise AivaInputError(f"unknown family {family!r} (available: {', '.join(FAMILIES)})")
+    if config:
+        mcfg, tcfg = load_toml_config(config, family)
+    elif family == "flow":
+        from aiva.models.flow import FlowConfig
+        from aiva.training.flow import FlowTrainConfig
+
+        mcfg, tcfg = FlowConfig(), FlowTrainConfig()
+    else:
+        mcfg, tcfg = GANConfig(), TrainConfig()
+    for key, val in overrides.items():
         if val is not None:
             setattr(tcfg, key, val)
-    table = read_events(data)
-    info = describe_data(table, data)
-    X, refs = training_and_validation(table, info, tcfg, str(data), progress=progress)
+    return mcfg, tcfg
+
+
+def _card(name, out, info, data, table, lo=0.3, hi=10.0, parent=None) -> dict:
     card = {"name": name or Path(out).name, "target": info["target"], "probe": info["probe"],
-            "channels": info["channels"], "mode_code": info["mode_code"], "energy_range_GeV": [0.3, 10.0],
-            "parent": None,
+            "channels": info["channels"], "mode_code": info["mode_code"], "energy_range_GeV": [lo, hi],
+            "parent": parent,
             "training": {"data": [{"file": Path(data).name, "sha256": sha256_file(data), "n_events": len(table)}],
                          "data_metadata": {k: table.metadata.get(k) for k in ("producer", "version", "seed", "config",
                                                                               "channels", "energy")}}}
     _attach_xsec(card, info)
-    res = train_gan(X, refs, out, model_config=mcfg, train_config=tcfg, card=card, resume=resume, progress=progress)
+    return card
+
+
+def _fit(family, X, refs, out, *, mcfg=None, tcfg, card, resume, progress, init=None, freeze=None) -> dict:
+    if family == "flow":
+        from aiva.training.flow import train_flow
+
+        return train_flow(X, refs, out, model_config=mcfg, train_config=tcfg, init=init, freeze=freeze, card=card,
+                          resume=resume, progress=progress)
+    return train_gan(X, refs, out, model_config=mcfg, train_config=tcfg, init=init, freeze=freeze, card=card,
+                     resume=resume, progress=progress)
+
+
+def train_from_files(*, data, out, config=None, epochs=None, name=None, val_events=None, resume=True,
+                     max_minutes=None, seed=None, family="gan", progress=True) -> dict:
+    mcfg, tcfg = _configs(family, config, {"epochs": epochs, "max_minutes": max_minutes, "seed": seed,
+                                           "val_events": val_events})
+    table = read_events(data)
+    info = describe_data(table, data)
+    X, refs = training_and_validation(table, info, tcfg, str(data), progress=progress)
+    card = _card(name, out, info, data, table)
+    res = _fit(family, X, refs, out, mcfg=mcfg, tcfg=tcfg, card=card, resume=resume, progress=progress)
     if progress:
         b = res["best"]
         print(f"best epoch {b['epoch']} (mean validation MAP {b['score']:.3f}); model: {res['model']}")
@@ -171,10 +203,15 @@ def evaluate_to_dir(*, model, out, reference=None, events=1_000_000, energies=No
 
 def freeze_scheme(model, spec: str | None) -> list[str]:
     """Block names to freeze. ``default`` (the transfer-learning paper's scheme): the first half of
-    the generator blocks and of the discriminator blocks; ``none``; ``all-but-last`` (every block
-    but the last of each network and the output layers); or a comma-separated list of names."""
-    g = [f"g{i}" for i in range(model.config.g_blocks)]
-    d = [f"d{i}" for i in range(model.config.d_blocks)]
+    the generator blocks and of the discriminator blocks (for a flow: the first half of its
+    transforms); ``none``; ``all-but-last`` (every block but the last of each network); or a
+    comma-separated list of names."""
+    if getattr(model, "family", "gan") == "flow":
+        g, d, extra = model.block_names(), [], []
+    else:
+        g = [f"g{i}" for i in range(model.config.g_blocks)]
+        d = [f"d{i}" for i in range(model.config.d_blocks)]
+        extra = ["g_out", "d_out"]
     if spec in (None, "", "default"):
         return g[: len(g) // 2] + d[: len(d) // 2]
     if spec == "none":
@@ -182,7 +219,7 @@ def freeze_scheme(model, spec: str | None) -> list[str]:
     if spec == "all-but-last":
         return g[:-1] + d[:-1]
     names = [s.strip() for s in spec.split(",") if s.strip()]
-    known = set(g + d + ["g_out", "d_out"])
+    known = set(g + d + extra)
     bad = [n for n in names if n not in known]
     if bad:
         raise AivaInputError(f"--freeze: unknown block(s) {', '.join(bad)}; blocks: {', '.join(sorted(known))}")
@@ -191,12 +228,11 @@ def freeze_scheme(model, spec: str | None) -> list[str]:
 
 def transfer_from_files(*, base, data, out, freeze=None, config=None, epochs=None, max_minutes=None, seed=None,
                         name=None, val_events=None, resume=True, progress=True) -> dict:
-    """Fine-tune a generator on new data with frozen blocks (arXiv:2508.12987)."""
+    """Fine-tune a generator (any family) on new data with frozen blocks (arXiv:2508.12987)."""
     parent, pcard = load_model(base)
-    _, tcfg = load_toml_config(config) if config else (None, TrainConfig())
-    for key, val in (("epochs", epochs), ("max_minutes", max_minutes), ("seed", seed), ("val_events", val_events)):
-        if val is not None:
-            setattr(tcfg, key, val)
+    family = getattr(parent, "family", "gan")
+    _, tcfg = _configs(family, config, {"epochs": epochs, "max_minutes": max_minutes, "seed": seed,
+                                        "val_events": val_events})
     table = read_events(data)
     info = describe_data(table, data)
     meta_target = table.metadata.get("target")
@@ -206,16 +242,11 @@ def transfer_from_files(*, base, data, out, freeze=None, config=None, epochs=Non
     lo, hi = pcard.get("energy_range_GeV", [0.3, 10.0])
     X, refs = training_and_validation(table, info, tcfg, str(data), emin=lo, emax=hi, progress=progress)
     frozen = freeze_scheme(parent, freeze)
-    card = {"name": name or Path(out).name, "target": info["target"], "probe": info["probe"],
-            "channels": info["channels"], "mode_code": info["mode_code"], "energy_range_GeV": [lo, hi],
-            "parent": {"name": pcard.get("name"), "weights_sha256": pcard.get("weights_sha256")},
-            "training": {"data": [{"file": Path(data).name, "sha256": sha256_file(data), "n_events": len(table)}],
-                         "data_metadata": {k: table.metadata.get(k) for k in ("producer", "version", "seed", "config",
-                                                                              "channels", "energy")},
-                         "transfer": {"frozen": frozen}}}
-    _attach_xsec(card, info)
+    card = _card(name, out, info, data, table, lo, hi,
+                 parent={"name": pcard.get("name"), "weights_sha256": pcard.get("weights_sha256")})
+    card["training"]["transfer"] = {"frozen": frozen}
     if progress:
         print(f"fine-tuning {pcard.get('name')} on {len(X)} events of {info['probe']} on {info['target']}; "
               f"frozen: {', '.join(frozen) or 'none'}")
-    return train_gan(X, refs, out, train_config=tcfg, init=parent, freeze=frozen, card=card, resume=resume,
-                     progress=progress)
+    return _fit(family, X, refs, out, tcfg=tcfg, card=card, resume=resume, progress=progress, init=parent,
+                freeze=frozen)
