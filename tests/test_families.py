@@ -102,3 +102,41 @@ def test_flow_likelihood_is_normalised():
     with torch.no_grad():
         p = m.log_prob(x, torch.full((len(x), 1), 0.3, dtype=torch.float64)).exp().numpy()
     assert abs(p.sum() * (g[1] - g[0]) ** 2 - 1.0) < 0.02
+
+
+def test_reweighting_between_flows_matches_target_model(tmp_path):
+    """Events of flow 1 weighted by p2/p1 reproduce flow 2's histograms (chi2 test)."""
+    from scipy import stats
+
+    from aiva.cli import main
+    from aiva.events import read_events, write_events
+
+    torch.manual_seed(0)
+    d1 = toy_data(30_000, seed=1)
+    d2 = d1.copy()
+    d2[:, 1] = np.clip(d2[:, 1] + 0.15, -0.99, 0.99)  # a shifted E'_mu distribution
+    cfg = FlowTrainConfig(batch_size=256, val_events=0, lr=3e-3, epochs=3, seed=1)
+    m1 = train_flow(d1, {}, tmp_path / "m1", model_config=FlowConfig(transforms=2, bins=8, hidden=32),
+                    train_config=cfg, card=CARD, progress=False)
+    m2 = train_flow(d2, {}, tmp_path / "m2", model_config=FlowConfig(transforms=2, bins=8, hidden=32),
+                    train_config=cfg, card=CARD, progress=False)
+    net1, card1 = load_model(m1["model"])
+    net2, card2 = load_model(m2["model"])
+    E = np.full(60_000, 2.0)
+    write_events(generate_events(net1, card1, E, seed=5), tmp_path / "ev1.parquet")
+    assert main(["reweight", str(tmp_path / "ev1.parquet"), "--from", m1["model"], "--to", m2["model"],
+                 "-o", str(tmp_path / "rw.parquet")]) == 0
+    rw = read_events(tmp_path / "rw.parquet")
+    s2 = generate_events(net2, card2, E, seed=6)
+    x1, x2 = rw.proxies()[1], s2.proxies()[1]
+    assert abs(rw["weight"].mean() - 1.0) < 0.05  # E_p1[p2/p1] = 1
+    edges = np.quantile(x2, np.linspace(0, 1, 16))
+    h_rw, _ = np.histogram(x1, edges, weights=rw["weight"])
+    h_rw2, _ = np.histogram(x1, edges, weights=rw["weight"] ** 2)
+    h2, _ = np.histogram(x2, edges)
+    h_rw *= len(x2) / rw["weight"].sum()
+    h_rw2 *= (len(x2) / rw["weight"].sum()) ** 2
+    c2 = np.sum((h_rw - h2) ** 2 / (h_rw2 + h2))
+    assert stats.chi2.sf(c2, len(h2) - 1) > 1e-3, c2
+    h_raw, _ = np.histogram(x1, edges)  # without the weights the two samples clearly differ
+    assert np.sum((h_raw - h2) ** 2 / (h_raw + h2 + 1)) > 10 * c2

@@ -111,6 +111,13 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_reweight(args: argparse.Namespace) -> int:
+    from aiva.models.reweight import reweight_file
+
+    reweight_file(events=args.events, model_from=args.model_from, model_to=args.model_to, output=args.output)
+    return 0
+
+
 def _cmd_fluxes(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -280,6 +287,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     ml = sub.add_parser("models", help="list the pretrained models shipped with aiva")
     ml.set_defaults(func=_cmd_models)
+
+    rw = sub.add_parser("reweight", help="weight events of one flow model to another with p_to/p_from")
+    rw.add_argument("events", type=Path, help="event file generated with the --from model")
+    rw.add_argument("--from", dest="model_from", required=True, help="flow model the events come from")
+    rw.add_argument("--to", dest="model_to", required=True, help="flow model to reweight to")
+    rw.add_argument("-o", "--output", type=Path, required=True)
+    rw.set_defaults(func=_cmd_reweight)
 
     fl = sub.add_parser("fluxes", help="list the neutrino fluxes shipped with aiva")
     fl.set_defaults(func=_cmd_fluxes)
