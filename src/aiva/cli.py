@@ -111,6 +111,57 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_registry(args: argparse.Namespace) -> int:
+    from aiva.registry import Registry
+
+    reg = Registry(args.registry)
+    if args.reg_cmd == "list":
+        for name in reg.models():
+            cur = reg.current(name)
+            print(f"{name:<28s} current {cur} of {len(reg.versions(name))} version(s)")
+        if not reg.models():
+            print(f"registry {reg.root} is empty")
+    elif args.reg_cmd == "add":
+        print(f"{args.name}: registered {reg.register(args.name, args.model)} in {reg.root}")
+    elif args.reg_cmd == "show":
+        info = reg.info(args.name, args.version)
+        print(json.dumps({"current": reg.current(args.name), "versions": reg.versions(args.name), **info}, indent=2))
+    elif args.reg_cmd == "log":
+        for rec in reg.log(args.name):
+            line = f"{rec['time']} {rec['action']}"
+            if rec["action"] == "update":
+                line += f" {Path(rec['data']).name}: {rec['decision']}" + (
+                    f" -> {rec['new_version']}" if rec.get("new_version") else f" ({rec.get('reason')})")
+            elif rec["action"] == "rollback":
+                line += f" {rec['from']} -> {rec['to']}"
+            else:
+                line += f" {rec.get('version')}"
+            print(line)
+    elif args.reg_cmd == "rollback":
+        print(f"{args.name}: current version is now {reg.rollback(args.name)}")
+    elif args.reg_cmd == "export":
+        print(f"wrote {reg.export(args.name, args.out, args.version)}")
+    return 0
+
+
+def _cmd_update(args: argparse.Namespace) -> int:
+    from aiva.registry import Registry, UpdateConfig, update, watch
+
+    reg = Registry(args.registry)
+    if args.register_from and args.model not in reg.models():
+        reg.register(args.model, args.register_from)
+    cfg = UpdateConfig(holdout=args.holdout, epochs=args.epochs, seed=args.seed,
+                       train_config=str(args.train_config) if args.train_config else None)
+    if args.watch:
+        watch(registry=reg, name=args.model, folder=args.watch, constraints=args.constraints, config=cfg,
+              once=args.once)
+    elif args.data:
+        update(registry=reg, name=args.model, data=args.data, constraints=args.constraints, config=cfg)
+    else:
+        raise AivaInputError("aiva update needs --data FILE or --watch DIR")
+    return 0
+
+
 def _cmd_reweight(args: argparse.Namespace) -> int:
     from aiva.models.reweight import reweight_file
 
@@ -287,6 +338,36 @@ def build_parser() -> argparse.ArgumentParser:
 
     ml = sub.add_parser("models", help="list the pretrained models shipped with aiva")
     ml.set_defaults(func=_cmd_models)
+
+    rg = sub.add_parser("registry", help="versioned models and their decision log")
+    rg.add_argument("--registry", type=Path, help="registry folder (default $AIVA_REGISTRY or ~/.local/share/aiva/registry)")
+    rgs = rg.add_subparsers(dest="reg_cmd", required=True)
+    rgs.add_parser("list", help="registered models")
+    ra = rgs.add_parser("add", help="register a model (shipped name or .safetensors) as version v0001")
+    ra.add_argument("name")
+    ra.add_argument("--model", required=True)
+    for cmd in ("show", "log", "rollback", "export"):
+        sp = rgs.add_parser(cmd)
+        sp.add_argument("name")
+        if cmd in ("show", "export"):
+            sp.add_argument("--version")
+        if cmd == "export":
+            sp.add_argument("--out", type=Path, required=True)
+    rg.set_defaults(func=_cmd_registry)
+
+    up = sub.add_parser("update", help="fine-tune on new data; promote only if held-out metrics improve")
+    up.add_argument("--model", required=True, help="registered model name")
+    up.add_argument("--data", type=Path, help="new event file")
+    up.add_argument("--watch", type=Path, help="process files dropped into this folder, in name order")
+    up.add_argument("--once", action="store_true", help="with --watch: one pass, then exit")
+    up.add_argument("--registry", type=Path)
+    up.add_argument("--register-from", help="register this model first when --model is not registered yet")
+    up.add_argument("--holdout", type=float, default=0.2, help="held-out fraction of the new data (default 0.2)")
+    up.add_argument("--epochs", type=int, help="fine-tuning epochs (default: the family's training default)")
+    up.add_argument("--constraints", type=Path, help="TOML file of theory constraints")
+    up.add_argument("--train-config", type=Path, help="TOML with a [training] table for the fine-tuning")
+    up.add_argument("--seed", type=int, default=1)
+    up.set_defaults(func=_cmd_update)
 
     rw = sub.add_parser("reweight", help="weight events of one flow model to another with p_to/p_from")
     rw.add_argument("events", type=Path, help="event file generated with the --from model")

@@ -1,0 +1,266 @@
+"""``aiva update``: new data in, a fine-tuned candidate out, promoted only on held-out evidence.
+
+For a registered generator and a new event file:
+
+1. the file is checked against the model (target, probe, energy range); a mismatch is a recorded
+   rejection, not a crash;
+2. the events are split (seeded) into a training part and a held-out part (``holdout``);
+3. a candidate is fine-tuned from the current version (transfer learning, default freezing);
+4. candidate and current version are compared on
+   (a) the new held-out events: MAP-3D (8³ bins of (E'_ν, E'_μ, θ')) between the held-out events
+       and ``gen_factor`` × as many generated events at the same energies; the improvement must
+       exceed ``n_sigma`` × its bootstrap standard deviation (held-out events resampled, paired);
+   (b) the held-out sets of all earlier updates on the current lineage (forgetting): the
+       candidate may not be worse by more than max(``n_sigma`` σ, ``forgetting_tolerance`` × MAP);
+   (c) physics: generated events at 0.5, 1, 3 and 9 GeV must respect the kinematic limits
+       (E_μ ≤ E_ν, |cos θ| ≤ 1), and the fraction with W² < 0 or W below M_N − ε_B − 100 MeV
+       (W from the lepton with the nucleon at rest; Fermi motion puts 0.5–2.5 % of the reference
+       events there) may not grow by more than ``physics_tolerance``; plus the theory
+       constraints of a TOML file;
+5. promoted (a new version, ``CURRENT`` moved) only if (a) holds and (b), (c) do not fail;
+   otherwise the current version stays untouched. Either way the decision and its evidence go
+   to the log.
+
+Theory constraints (``--constraints file.toml``), each ``[[constraint]]`` with ``name``,
+``quantity`` (``mean_cos``, ``mean_Q2``, ``mean_W``, ``mean_Emu_over_Enu``, ``fraction_W_below``
+with ``w_cut``, or ``xsec_ratio`` with ``energy2``), ``energy`` [GeV], ``value`` and ``tolerance``:
+the candidate must satisfy |quantity − value| ≤ tolerance.
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from aiva.errors import AivaInputError
+from aiva.registry.store import Registry
+from aiva.utils import ConfigMixin
+
+PHYSICS_ENERGIES = (0.5, 1.0, 3.0, 9.0)
+QUANTITIES = ("mean_cos", "mean_Q2", "mean_W", "mean_Emu_over_Enu", "fraction_W_below", "xsec_ratio")
+
+
+@dataclass
+class UpdateConfig(ConfigMixin):
+    holdout: float = 0.2
+    epochs: int | None = None
+    freeze: str = "default"
+    seed: int = 1
+    n_sigma: float = 2.0
+    forgetting_tolerance: float = 0.05
+    physics_tolerance: float = 0.01
+    bootstrap: int = 40
+    gen_factor: int = 5
+    val_events: int = 20_000
+    physics_events: int = 20_000
+    train_config: str | None = None  #: TOML with a [training] table for the fine-tuning
+
+
+def _holdout_map(model, card, hold, seed: int, gen_factor: int, boot: np.ndarray) -> np.ndarray:
+    """MAP-3D (8³) of the held-out events vs generated ones, for each bootstrap resample."""
+    from aiva.metrics.core import mean_absolute_pull
+    from aiva.models.generate import generate_events
+
+    gen = generate_events(model, card, np.repeat(hold["Enu_true"], gen_factor), seed)
+    pg = np.column_stack(gen.proxies())
+    ph = np.column_stack(hold.proxies())
+    rng = [(-1.0, 1.0)] * 3
+    hg, _ = np.histogramdd(pg, bins=8, range=rng)
+    out = []
+    for idx in boot:
+        hh, _ = np.histogramdd(ph[idx], bins=8, range=rng)
+        out.append(mean_absolute_pull(hh, hg, 0, len(idx) / len(pg)))
+    return np.array(out)
+
+
+def _compare(cur, ccard, cand, kcard, hold, cfg: UpdateConfig, seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    boot = [np.arange(len(hold))] + [rng.integers(0, len(hold), len(hold)) for _ in range(cfg.bootstrap)]
+    a = _holdout_map(cur, ccard, hold, seed + 1, cfg.gen_factor, boot)
+    b = _holdout_map(cand, kcard, hold, seed + 1, cfg.gen_factor, boot)
+    d = a[1:] - b[1:]
+    return {"MAP3D_current": float(a[0]), "MAP3D_candidate": float(b[0]), "improvement": float(a[0] - b[0]),
+            "sigma": float(d.std(ddof=1)), "n_events": len(hold)}
+
+
+def _physics(model, card, n: int, seed: int) -> dict:
+    from aiva.models.generate import generate_events
+    from aiva.physics.targets import get_target
+
+    tgt = get_target(card["target"])
+    w_cut = 0.9389 - tgt.eps_b - 0.100
+    out = {}
+    for k, E in enumerate(PHYSICS_ENERGIES):
+        t = generate_events(model, card, np.full(n, E), seed + k)
+        kin = t.kinematics()
+        hard = int(np.sum(t["ELep"] > t["Enu_true"]) + np.sum(np.abs(t["CosLep"]) > 1))
+        low_w = ~np.isfinite(kin["W"]) | (kin["W"] < w_cut)  # W² < 0 happens in the reference MC too (2e-4)
+        out[str(E)] = {"hard_violations": hard, "fraction_W_below_cut": float(np.mean(low_w)),
+                       "mean_cos": float(np.mean(t["CosLep"])), "mean_Q2": float(np.mean(kin["Q2"])),
+                       "mean_W": float(np.nanmean(kin["W"])), "mean_Emu_over_Enu": float(np.mean(t["ELep"] / E)),
+                       "W": kin["W"]}
+    return out
+
+
+def load_constraints(path) -> list[dict]:
+    try:
+        raw = tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise AivaInputError(f"{path}: cannot read constraints ({exc})") from None
+    cons = raw.get("constraint", [])
+    for i, c in enumerate(cons):
+        for key in ("name", "quantity", "value", "tolerance"):
+            if key not in c:
+                raise AivaInputError(f"{path}: constraint {i + 1}: missing '{key}'")
+        if c["quantity"] not in QUANTITIES:
+            raise AivaInputError(f"{path}: constraint {c['name']!r}: unknown quantity {c['quantity']!r} "
+                                 f"(known: {', '.join(QUANTITIES)})")
+        if c["quantity"] != "xsec_ratio" and float(c.get("energy", -1)) not in PHYSICS_ENERGIES:
+            raise AivaInputError(f"{path}: constraint {c['name']!r}: energy must be one of {PHYSICS_ENERGIES} GeV")
+    return cons
+
+
+def _constraint_value(c: dict, phys: dict, card: dict) -> float:
+    q = c["quantity"]
+    if q == "xsec_ratio":
+        from aiva.models.xsec import XsecCurve
+
+        curve = XsecCurve.from_card(card)
+        return float(curve(c["energy"]) / curve(c["energy2"]))
+    p = phys[str(float(c["energy"]))]
+    if q == "fraction_W_below":
+        return float(np.mean(p["W"] < c["w_cut"]))
+    return float(p[q])
+
+
+def update(*, registry: Registry, name: str, data, constraints=None, config: UpdateConfig | None = None,
+           progress: bool = True) -> dict:
+    """Process one data file for model ``name``; returns the decision record (also logged)."""
+    from aiva.events import read_events, write_events
+    from aiva.models.io import load_model, sha256_file
+    from aiva.training.run import describe_data, transfer_from_files
+
+    cfg = config or UpdateConfig()
+    cons = load_constraints(constraints) if constraints else []
+    data = Path(data)
+    with registry.lock(name):
+        cur_v = registry.current(name)
+        cur_w = registry.weights(name, cur_v)
+        cur, ccard = load_model(cur_w)
+        table = read_events(data)
+        record = {"action": "update", "data": str(data), "data_sha256": sha256_file(data), "n_events": len(table),
+                  "current": cur_v}
+
+        def reject(why: str, **evidence) -> dict:
+            record.update({"decision": "rejected", "reason": why, **evidence})
+            registry._append_log(name, record)
+            if progress:
+                print(f"{name}: {data.name} rejected, {cur_v} stays current: {why}")
+            return record
+
+        info = describe_data(table, data)
+        if (info["target"], info["probe"]) != (ccard.get("target"), ccard.get("probe")):
+            return reject(f"data are {info['probe']} on {info['target']}, the model is {ccard.get('probe')} on "
+                          f"{ccard.get('target')}")
+        lo, hi = ccard.get("energy_range_GeV", [0.3, 10.0])
+        out = int(np.sum((table["Enu_true"] < lo) | (table["Enu_true"] > hi)))
+        if out:
+            return reject(f"{out} events with E_nu outside the model's range [{lo}, {hi}] GeV")
+
+        rng = np.random.default_rng(cfg.seed)
+        is_hold = np.zeros(len(table), bool)
+        is_hold[rng.permutation(len(table))[: int(round(cfg.holdout * len(table)))]] = True
+        with tempfile.TemporaryDirectory(prefix="aiva-update-") as tmpd:
+            tmp = Path(tmpd)
+            train_f = write_events(table.select(~is_hold), tmp / "train.parquet")
+            hold_f = write_events(table.select(is_hold), tmp / "holdout.parquet")
+            res = transfer_from_files(base=cur_w, data=train_f, out=tmp / "candidate", freeze=cfg.freeze,
+                                      config=cfg.train_config,
+                                      epochs=cfg.epochs, seed=cfg.seed, val_events=cfg.val_events,
+                                      name=ccard.get("name"), progress=False)
+            cand, kcard = load_model(res["model"])
+            hold = read_events(hold_f)
+            a = _compare(cur, ccard, cand, kcard, hold, cfg, cfg.seed + 11)
+            ok_a = a["improvement"] > cfg.n_sigma * a["sigma"]
+            forget = []
+            for hp in registry.holdouts(name):
+                f = _compare(cur, ccard, cand, kcard, read_events(hp), cfg, cfg.seed + 23)
+                allowed = max(cfg.n_sigma * f["sigma"], cfg.forgetting_tolerance * f["MAP3D_current"])
+                forget.append({"holdout": hp.name, **f, "allowed_worsening": allowed,
+                               "ok": -f["improvement"] <= allowed})
+            pc = _physics(cur, ccard, cfg.physics_events, cfg.seed + 31)
+            pk = _physics(cand, kcard, cfg.physics_events, cfg.seed + 31)
+            phys = {E: {"hard_violations": pk[E]["hard_violations"],
+                        "fraction_W_below_cut": [pc[E]["fraction_W_below_cut"], pk[E]["fraction_W_below_cut"]]}
+                    for E in pk}
+            ok_c = all(v["hard_violations"] == 0 and v["fraction_W_below_cut"][1] <=
+                       v["fraction_W_below_cut"][0] + cfg.physics_tolerance for v in phys.values())
+            theory = []
+            for c in cons:
+                val = _constraint_value(c, pk, kcard)
+                theory.append({"name": c["name"], "value": val, "target": c["value"], "tolerance": c["tolerance"],
+                               "ok": abs(val - c["value"]) <= c["tolerance"]})
+            evidence = {"new_holdout": {**a, "ok": ok_a}, "forgetting": forget,
+                        "physics": {"ok": ok_c, "per_energy": phys}, "theory": theory,
+                        "candidate_training": {"best_epoch": res["best"]["epoch"],
+                                               "validation_mean_MAP": res["best"]["score"]}}
+            reasons = []
+            if not ok_a:
+                reasons.append(f"no significant improvement on the new held-out events (MAP-3D {a['MAP3D_current']:.3f}"
+                               f" -> {a['MAP3D_candidate']:.3f}, needs > {cfg.n_sigma:g} x sigma = "
+                               f"{cfg.n_sigma * a['sigma']:.3f})")
+            reasons += [f"worse on earlier held-out set {f['holdout']} (MAP-3D {f['MAP3D_current']:.3f} -> "
+                        f"{f['MAP3D_candidate']:.3f}, allowed +{f['allowed_worsening']:.3f})" for f in forget if not f["ok"]]
+            if not ok_c:
+                reasons.append("physics limits violated or W tail below M_N - eps_B grew")
+            reasons += [f"theory constraint {t['name']!r}: {t['value']:.4g} vs {t['target']} +- {t['tolerance']}"
+                        for t in theory if not t["ok"]]
+            if reasons:
+                return reject("; ".join(reasons), evidence=evidence)
+            info_v = {"parent": cur_v, "weights_sha256": sha256_file(res["model"]), "model_name": ccard.get("name"),
+                      "family": kcard.get("family"), "data": [{"file": data.name, "sha256": record["data_sha256"],
+                                                               "n_train": int((~is_hold).sum()),
+                                                               "n_holdout": int(is_hold.sum())}],
+                      "holdout_sha256": sha256_file(hold_f), "evidence": evidence}
+            new_v = registry.add_version(name, Path(res["model"]), info_v, holdout=hold_f)
+        record.update({"decision": "promoted", "new_version": new_v, "evidence": evidence})
+        registry._append_log(name, record)
+        if progress:
+            print(f"{name}: {data.name} promoted {new_v} (parent {cur_v}): held-out MAP-3D {a['MAP3D_current']:.3f} -> "
+                  f"{a['MAP3D_candidate']:.3f} (+- {a['sigma']:.3f})")
+        return record
+
+
+def watch(*, registry: Registry, name: str, folder, constraints=None, config: UpdateConfig | None = None,
+          once: bool = False, poll_s: float = 10.0) -> list[dict]:
+    """Process the data files dropped into ``folder`` one at a time, in name order; files already
+    processed (by SHA-256) are skipped. With ``once`` return after one pass."""
+    import time
+
+    from aiva.models.io import sha256_file
+
+    folder = Path(folder)
+    seen_f = registry.dir(name) / "watched.json"
+    done: list[dict] = []
+    while True:
+        seen = set(json.loads(seen_f.read_text())) if seen_f.exists() else set()
+        for f in sorted(p for p in folder.iterdir() if p.suffix in (".parquet", ".csv", ".root", ".hepmc3")):
+            h = sha256_file(f)
+            if h in seen:
+                continue
+            try:
+                done.append(update(registry=registry, name=name, data=f, constraints=constraints, config=config))
+            except AivaInputError as exc:
+                done.append({"data": str(f), "decision": "error", "reason": str(exc)})
+                print(f"{f}: {exc}")
+            seen.add(h)
+            from aiva.utils import atomic_write_text
+
+            atomic_write_text(seen_f, json.dumps(sorted(seen)) + "\n")
+        if once:
+            return done
+        time.sleep(poll_s)

@@ -1,0 +1,134 @@
+"""Registry and objective updates: promotion on held-out evidence, rejection, rollback, locking."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from aiva.events import write_events
+from aiva.models.flow import FlowConfig
+from aiva.models.generate import generate_events
+from aiva.models.io import load_model, sha256_file
+from aiva.registry import Registry, UpdateConfig, update
+from aiva.training.flow import FlowTrainConfig, train_flow
+from test_gan import toy_data
+
+CARD = {"name": "toy-flow", "target": "C12", "probe": "numu", "energy_range_GeV": [0.3, 10.0], "mode_code": 0,
+        "channels": ["inclusive"]}
+
+
+@pytest.fixture(scope="module")
+def toys(tmp_path_factory):
+    """A toy base flow, and event files from a shifted toy 'physics' and from the base itself."""
+    d = tmp_path_factory.mktemp("toys")
+    torch.manual_seed(0)
+    cfg = FlowTrainConfig(batch_size=256, val_events=0, lr=3e-3, epochs=3, seed=1)
+    fc = FlowConfig(transforms=2, bins=8, hidden=32)
+    base = train_flow(toy_data(30_000, seed=1), {}, d / "base", model_config=fc, train_config=cfg, card=CARD,
+                      progress=False)
+    shifted = toy_data(30_000, seed=2)
+    shifted[:, 1] = np.clip(shifted[:, 1] + 0.2, -0.99, 0.99)
+    other = train_flow(shifted, {}, d / "other", model_config=fc, train_config=cfg, card=CARD, progress=False)
+    net, card = load_model(other["model"])
+    rng = np.random.default_rng(3)
+    files = {}
+    for k in range(3):
+        t = generate_events(net, card, rng.uniform(0.3, 10.0, 6000), seed=10 + k)
+        files[f"new{k}"] = write_events(t, d / f"new{k}.parquet")
+    bad = generate_events(net, card, rng.uniform(0.3, 10.0, 3000), seed=20)
+    bad.columns["PDGnu"][:] = -14  # antineutrino data offered to a neutrino model
+    bad.columns["PDGLep"][:] = -13
+    files["wrong_probe"] = write_events(bad, d / "wrong_probe.parquet")
+    (d / "ft.toml").write_text("[training]\nbatch_size = 256\nlr = 0.003\nepochs = 4\n")
+    return {"base": base["model"], "files": files, "ft": str(d / "ft.toml")}
+
+
+def _cfg(toys, **kw):
+    return UpdateConfig(train_config=toys["ft"], val_events=0, physics_events=5000, bootstrap=20, **kw)
+
+
+def test_update_promotes_on_evidence_then_rollback_restores_bytes(toys, tmp_path):
+    reg = Registry(tmp_path / "reg")
+    assert reg.register("toy", toys["base"]) == "v0001"
+    v1_bytes = sha256_file(reg.weights("toy"))
+    rec = update(registry=reg, name="toy", data=toys["files"]["new0"], config=_cfg(toys), progress=False)
+    assert rec["decision"] == "promoted" and reg.current("toy") == "v0002"
+    ev = rec["evidence"]["new_holdout"]
+    assert ev["MAP3D_candidate"] < ev["MAP3D_current"] - 2 * ev["sigma"]
+    info = reg.info("toy")
+    assert info["parent"] == "v0001" and info["data"][0]["sha256"] == sha256_file(toys["files"]["new0"])
+    assert len(reg.holdouts("toy")) == 1
+    # wrong probe: rejected with the reason recorded, current version untouched
+    v2_bytes = sha256_file(reg.weights("toy"))
+    rec = update(registry=reg, name="toy", data=toys["files"]["wrong_probe"], config=_cfg(toys), progress=False)
+    assert rec["decision"] == "rejected" and "numubar" in rec["reason"]
+    assert reg.current("toy") == "v0002" and sha256_file(reg.weights("toy")) == v2_bytes
+    # rollback: v0001's bytes exactly; the log keeps everything
+    assert reg.rollback("toy") == "v0001"
+    assert sha256_file(reg.weights("toy")) == v1_bytes
+    actions = [(r["action"], r.get("decision")) for r in reg.log("toy")]
+    assert actions == [("register", None), ("update", "promoted"), ("update", "rejected"), ("rollback", None)]
+    assert "v0002" in reg.versions("toy")
+
+
+def test_theory_constraint_blocks_promotion(toys, tmp_path):
+    reg = Registry(tmp_path / "reg")
+    reg.register("toy", toys["base"])
+    net, card = load_model(reg.weights("toy"))
+    cur_mean = float(np.mean(generate_events(net, card, np.full(5000, 1.0), 31 + 1)["CosLep"]))
+    cons = tmp_path / "c.toml"
+    cons.write_text(f'[[constraint]]\nname = "mean cos at 1 GeV"\nquantity = "mean_cos"\nenergy = 1.0\n'
+                    f"value = {cur_mean}\ntolerance = 0.005\n")
+    before = sha256_file(reg.weights("toy"))
+    rec = update(registry=reg, name="toy", data=toys["files"]["new1"], constraints=cons, config=_cfg(toys),
+                 progress=False)
+    assert rec["decision"] == "rejected" and "theory constraint 'mean cos at 1 GeV'" in rec["reason"]
+    assert rec["evidence"]["new_holdout"]["ok"]  # the data alone would have promoted it
+    assert reg.current("toy") == "v0001" and sha256_file(reg.weights("toy")) == before
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[constraint]]\nname = "x"\nquantity = "sum_rule_42"\nvalue = 1\ntolerance = 1\n')
+    from aiva.errors import AivaInputError
+
+    with pytest.raises(AivaInputError, match="unknown quantity 'sum_rule_42'"):
+        update(registry=reg, name="toy", data=toys["files"]["new1"], constraints=bad, config=_cfg(toys))
+
+
+def test_concurrent_updates_are_serialised(toys, tmp_path):
+    reg = Registry(tmp_path / "reg")
+    reg.register("toy", toys["base"])
+    cmd = [sys.executable, "-m", "aiva.cli", "update", "--model", "toy", "--registry", str(reg.root),
+           "--train-config", toys["ft"]]
+    procs = [subprocess.Popen(cmd + ["--data", str(toys["files"][k])], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for k in ("new1", "new2")]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1].decode()[-2000:] for o in outs]
+    log = reg.log("toy")  # every line parses: no interleaved writes
+    updates = [r for r in log if r["action"] == "update"]
+    assert len(updates) == 2 and {Path(r["data"]).name for r in updates} == {"new1.parquet", "new2.parquet"}
+    # each decision saw the version current at its time: the second one's parent is the first's result
+    promoted = [r for r in updates if r["decision"] == "promoted"]
+    for r in promoted:
+        v = reg.info("toy", r["new_version"])
+        assert (reg.dir("toy") / "versions" / r["new_version"] / "model.safetensors").exists()
+        assert sha256_file(reg.weights("toy", r["new_version"])) == v["weights_sha256"]
+    assert updates[1]["current"] == (updates[0].get("new_version") or updates[0]["current"])
+    assert reg.current("toy") in reg.versions("toy")
+    assert not list((reg.dir("toy") / "versions").glob(".*tmp*"))
+
+
+def test_registry_errors(tmp_path):
+    from aiva.errors import AivaInputError
+
+    reg = Registry(tmp_path / "reg")
+    with pytest.raises(AivaInputError, match="no model 'nope'"):
+        reg.current("nope")
+    reg.register("shipped", "numu-C12-qe")
+    with pytest.raises(AivaInputError, match="already registered"):
+        reg.register("shipped", "numu-C12-qe")
+    with pytest.raises(AivaInputError, match="no parent version"):
+        reg.rollback("shipped")
+    out = reg.export("shipped", tmp_path / "exp")
+    assert sha256_file(out) == json.loads((reg.version_dir("shipped") / "version.json").read_text())["weights_sha256"]
