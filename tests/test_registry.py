@@ -132,3 +132,28 @@ def test_registry_errors(tmp_path):
         reg.rollback("shipped")
     out = reg.export("shipped", tmp_path / "exp")
     assert sha256_file(out) == json.loads((reg.version_dir("shipped") / "version.json").read_text())["weights_sha256"]
+
+
+def test_escat_update_promotes_and_rejects_wrong_nucleus(tmp_path):
+    from aiva.escat.data import DATA_DIR, SHIPPED, load_target, split
+    from aiva.escat.fit import FitConfig, fit
+    from aiva.escat.io import save_xsec_model
+    from aiva.escat.model import ESConfig
+
+    # a rough calcium model from 10 % of the points, then an update with the whole file
+    few, _ = split(load_target("Ca40"), 0.1, 3)
+    rough = fit(few, ESConfig(blocks=2, width=16), FitConfig(members=4, epochs=60, warmup_epochs=20, seed=2),
+                progress=False)
+    w = save_xsec_model(rough, tmp_path / "escat-Ca40-rough", extra={"name": "escat-Ca40"})
+    reg = Registry(tmp_path / "reg")
+    reg.register("escat-Ca40", w)
+    before = sha256_file(reg.weights("escat-Ca40"))
+    cfg = UpdateConfig(epochs=150)
+    rec = update(registry=reg, name="escat-Ca40", data=DATA_DIR / SHIPPED["Fe56"], config=cfg, progress=False)
+    assert rec["decision"] == "rejected" and "A = 56" in rec["reason"]
+    assert sha256_file(reg.weights("escat-Ca40")) == before
+    rec = update(registry=reg, name="escat-Ca40", data=DATA_DIR / SHIPPED["Ca40"], config=cfg, progress=False)
+    ev = rec["evidence"]["new_holdout"]
+    assert rec["decision"] == "promoted", rec.get("reason")
+    assert ev["chi2_per_N_candidate"] < ev["chi2_per_N_current"] and ev["p_better"] < 0.05
+    assert reg.holdouts("escat-Ca40")[0].suffix == ".csv" and reg.info("escat-Ca40")["parent"] == "v0001"

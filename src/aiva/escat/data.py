@@ -202,3 +202,15 @@ def split(d: EData, train_fraction: float, seed: int) -> tuple[EData, EData]:
     rng = np.random.default_rng(seed)
     m = rng.random(len(d)) < train_fraction
     return d.subset(m), d.subset(~m)
+
+
+def write_csv(d: EData, path: str | os.PathLike) -> Path:
+    """Write points in the shipped schema (readable by :func:`load_csv`), atomically."""
+    from aiva.utils import atomic_write_text
+
+    lines = [",".join(REQUIRED + ["Z", "A", "target"])]
+    for i in range(len(d)):
+        lines.append(f"{d.E[i]!r},{np.degrees(d.theta[i])!r},{d.omega[i]!r},{d.xsec[i]!r},{d.err[i]!r},"
+                     f"{d.dataset[i]},{d.Z},{d.A},{d.target}")
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return Path(path)

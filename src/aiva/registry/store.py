@@ -4,6 +4,7 @@ Layout of a registry directory (default ``$AIVA_REGISTRY`` or ``~/.local/share/a
 
     <model>/versions/v0001/model.safetensors, model.json, version.json
     <model>/holdouts/v0002.parquet          held-out events of the update that made v0002
+                                            (``.csv`` points for electron-scattering models)
     <model>/CURRENT                         the name of the current version
     <model>/log.jsonl                       one JSON record per decision (append-only)
     <model>/.lock                           advisory lock (fcntl.flock) around every change
@@ -83,9 +84,10 @@ class Registry:
         """Held-out sets of the updates that made the versions on the current lineage."""
         out, v = [], self.current(name)
         while v:
-            p = self.dir(name) / "holdouts" / f"{v}.parquet"
-            if p.exists():
-                out.append(p)
+            for suffix in (".parquet", ".csv"):
+                p = self.dir(name) / "holdouts" / f"{v}{suffix}"
+                if p.exists():
+                    out.append(p)
             v = self.info(name, v).get("parent")
         return out[::-1]
 
@@ -127,7 +129,7 @@ class Registry:
         os.replace(tmp, vdir)
         if holdout is not None:
             (self.dir(name) / "holdouts").mkdir(exist_ok=True)
-            shutil.copyfile(holdout, self.dir(name) / "holdouts" / f"{v}.parquet")
+            shutil.copyfile(holdout, self.dir(name) / "holdouts" / f"{v}{Path(holdout).suffix}")
         if make_current:
             atomic_write_text(self.dir(name) / "CURRENT", v + "\n")
         return v
@@ -136,7 +138,12 @@ class Registry:
         """Start a registry entry from a model (shipped name or .safetensors path)."""
         from aiva.models.io import read_card, resolve, sha256_file
 
-        w = resolve(model)
+        try:
+            w = resolve(model)
+        except AivaInputError:  # an electron-scattering model
+            from aiva.escat.io import resolve_xsec_model
+
+            w = resolve_xsec_model(model)
         with self.lock(name):
             if (self.dir(name) / "CURRENT").exists():
                 raise AivaInputError(f"registry {self.root}: {name!r} is already registered")
