@@ -281,12 +281,13 @@ def _escat_pull2(model, d) -> np.ndarray:
 
 
 def update_escat(*, registry: Registry, name: str, data, config: UpdateConfig, progress: bool = True) -> dict:
-    """The update rule for electron-scattering networks: held-out χ²/N (with the fitted data-set
-    normalisations) must improve, significantly: χ² sums are dominated by a few points with huge
+    """The update rule for electron-scattering networks. The held-out χ²/N (with the fitted data-set
+    normalisations) must improve significantly: χ² sums are dominated by a few points with huge
     pulls, so the test is the paired one-sided Wilcoxon signed-rank test of the per-point squared
-    pulls (p < 0.05/``n_sigma``·2, i.e. 0.05 for the default); earlier held-out points may not get
-    significantly worse (p < 0.05) by more than ``forgetting_tolerance`` × χ²/N, and the candidate's normalisation penalties Σ((1 − λ_k)/Δλ_k)² per data set
-    must stay below 4 (each λ_k within 2 Δλ_k on average) and its predictions positive and finite."""
+    pulls (p < 0.1/``n_sigma``, i.e. 0.05 by default). Earlier held-out points may not get
+    significantly worse by more than ``forgetting_tolerance`` × χ²/N. The candidate's normalisation
+    penalties ((1 − λ_k)/Δλ_k)², averaged over data sets and members, must stay below 4 (λ_k within
+    2 Δλ_k on average), and its predictions must be positive and finite."""
     from aiva.escat.data import load_csv, split, write_csv
     from aiva.escat.fit import FitConfig, fit
     from aiva.escat.io import load_xsec_model, save_xsec_model
