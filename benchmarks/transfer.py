@@ -2,8 +2,8 @@
 
 Three scenarios, each with reference-MC training sets of 10k and 100k events, E_ν uniform in
 [0.3, 10] GeV: (A) νμ–⁴⁰Ar, (B) ν̄μ–¹²C, (C) νμ–¹²C with the ``alt`` physics configuration.
-For each scenario and size, a model fine-tuned from the shipped ``numu-C12-inclusive`` with the
-default freezing scheme (TL) and the same architecture trained from scratch on the same data with
+For each scenario and size, a model fine-tuned from a νμ–C12 base (``--base``, default the shipped
+``numu-C12-inclusive`` GAN; a flow base makes it a flow study) with the default freezing scheme (TL) and the same architecture trained from scratch on the same data with
 the same number of optimiser steps (scratch). Both are evaluated against ``--events`` fresh
 reference events at each test energy (MAP 50×50, EMD of E'_μ). Plus the layer-wise study:
 scenario A at 10k with the first k generator blocks frozen, k = 0 … all, scored by MAP-3D on a
@@ -30,15 +30,19 @@ SCENARIOS = {"A": ("Ar40", "numu", "default", "numu-Ar40-inclusive"),
              "B": ("C12", "numubar", "default", "numubar-C12-inclusive"),
              "C": ("C12", "numu", "alt", "numu-C12-alt-inclusive")}
 # Same optimiser-step budget for TL and scratch: batch size and epochs per training-set size.
-# lr 1e-4 for both: at 2e-4 with small batches fine-tuning the shipped GAN diverged within an epoch.
-BUDGET = {10_000: {"batch_size": 512, "epochs": 200, "lr": 1e-4}, 100_000: {"batch_size": 1024, "epochs": 40, "lr": 1e-4}}
+# GAN: lr 1e-4 for TL and scratch (at 2e-4 with small batches fine-tuning the shipped GAN diverged
+# within an epoch). Flow: maximum likelihood is stable; lr 1e-3 with cosine decay.
+BUDGETS = {"gan": {10_000: {"batch_size": 512, "epochs": 200, "lr": 1e-4},
+                   100_000: {"batch_size": 1024, "epochs": 40, "lr": 1e-4}},
+           "flow": {10_000: {"batch_size": 512, "epochs": 60, "lr": 1e-3},
+                    100_000: {"batch_size": 1024, "epochs": 20, "lr": 1e-3}}}
 
 
-def _toml(path: Path, size: int, threads: int, val_events: int, scale: float = 1.0) -> Path:
-    b = BUDGET[size]
+def _toml(path: Path, size: int, threads: int, val_events: int, scale: float = 1.0, family: str = "gan") -> Path:
+    b = BUDGETS[family][size]
     epochs = max(1, round(b["epochs"] * scale))
-    path.write_text(f"[training]\nbatch_size = {b['batch_size']}\nepochs = {epochs}\nthreads = {threads}\n"
-                    f"lr_g = {b['lr']}\nlr_d = {b['lr']}\n"
+    lr = f"lr_g = {b['lr']}\nlr_d = {b['lr']}\n" if family == "gan" else f"lr = {b['lr']}\n"
+    path.write_text(f"[training]\nbatch_size = {b['batch_size']}\nepochs = {epochs}\nthreads = {threads}\n{lr}"
                     f"val_events = {val_events}\nseed = 11\n")
     return path
 
@@ -59,15 +63,16 @@ def _data(work: Path, key: str, seed: int) -> dict[int, Path]:
     return {100_000: full, 10_000: small}
 
 
-def _train(kind: str, data: Path, out: Path, cfg: Path, freeze: str | None = None) -> dict:
+def _train(kind: str, data: Path, out: Path, cfg: Path, freeze: str | None = None, base: str = "numu-C12-inclusive",
+           family: str = "gan") -> dict:
     from aiva.training.run import train_from_files, transfer_from_files
 
     t0 = time.perf_counter()
     if kind == "tl":
-        res = transfer_from_files(base="numu-C12-inclusive", data=data, out=out, config=cfg, freeze=freeze,
+        res = transfer_from_files(base=base, data=data, out=out, config=cfg, freeze=freeze,
                                   progress=False)
     else:
-        res = train_from_files(data=data, out=out, config=cfg, progress=False)
+        res = train_from_files(data=data, out=out, config=cfg, family=family, progress=False)
     hist = [{"epoch": h["epoch"], "val_mean_MAP": h.get("mean_MAP")} for h in res["history"]]
     return {"model": res["model"], "train_minutes": (time.perf_counter() - t0) / 60,
             "best_epoch": res["best"]["epoch"], "history": hist}
@@ -90,6 +95,13 @@ def _evaluate(model: str, refs: dict, out: Path, figures: bool, uniform=None) ->
             "mean_EMD_Emu_p": float(np.mean([v["EMD_Emu_p"] for v in per.values()])),
             "W_peaks_1GeV": per.get("1.0", {}).get("W_peaks"),
             **({"MAP3D": res["uniform"]["MAP3D"]} if uniform is not None else {})}
+
+
+def freeze_blocks_of(model) -> list[str]:
+    """The generator-side blocks, from the input: g0, g1, … (GAN) or t0, t1, … (flow)."""
+    if getattr(model, "family", "gan") == "flow":
+        return model.block_names()
+    return [f"g{i}" for i in range(model.config.g_blocks)]
 
 
 def _qe_width(ref_1gev) -> float:
@@ -157,6 +169,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--val-events", type=int, default=20_000)
     ap.add_argument("--work", default="/tmp/aiva_transfer")
+    ap.add_argument("--base", default="numu-C12-inclusive", help="pretrained numu-C12 model (name or path)")
+    ap.add_argument("--results", default=str(RESULTS), help="output folder")
+    ap.add_argument("--ship-suffix", default="", help="suffix of the shipped model names (e.g. -flow)")
     ap.add_argument("--scenarios", default="ABC")
     ap.add_argument("--no-layerwise", action="store_true")
     ap.add_argument("--epochs-scale", type=float, default=1.0, help="scale the epoch budget (quick checks)")
@@ -173,25 +188,30 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    res = {"events_per_energy": args.events, "threads": args.threads, "budget": BUDGET, "scenarios": {}}
-    jpath = RESULTS / "transfer.json"
+    results = Path(args.results)
+    results.mkdir(parents=True, exist_ok=True)
+    base_model, base_card = load_model(args.base)
+    family = base_card.get("family", "gan")
+    res = {"events_per_energy": args.events, "threads": args.threads, "budget": BUDGETS[family], "scenarios": {}}
+    res["base"] = {"name": base_card.get("name"), "family": family, "weights_sha256": base_card.get("weights_sha256")}
+    jpath = results / "transfer.json"
     for key in args.scenarios:
         tgt, probe, cfg, ship_name = SCENARIOS[key]
         files = _data(work, key, seed=100 + ord(key))
-        _, card = load_model("numu-C12-inclusive")
+        card = base_card
         rcard = {**card, "target": tgt, "probe": probe,
                  "training": {"data_metadata": {"config": {"name": cfg}}}}
         refs = reference_tables(rcard, TEST_ENERGIES, args.events, seed=5000 + ord(key))
         sres = {"target": tgt, "probe": probe, "config": cfg, "reference_QE_W_rms_1GeV": _qe_width(refs[1.0])}
         for size in (10_000, 100_000):
-            cfg_path = _toml(work / f"budget_{size}.toml", size, args.threads, args.val_events, args.epochs_scale)
+            cfg_path = _toml(work / f"budget_{size}.toml", size, args.threads, args.val_events, args.epochs_scale,
+                             family)
             sres[str(size)] = {}
             for kind in ("tl", "scratch"):
                 out = work / f"{key}_{size}_{kind}"
-                tr = _train(kind, files[size], out, cfg_path)
+                tr = _train(kind, files[size], out, cfg_path, base=args.base, family=family)
                 try:
-                    ev = _evaluate(tr["model"], refs, RESULTS / f"{key}_{size // 1000}k_{kind}", figures=size == 10_000)
+                    ev = _evaluate(tr["model"], refs, results / f"{key}_{size // 1000}k_{kind}", figures=size == 10_000)
                 except RuntimeError as exc:  # a generator that cannot fill the proxy domain scores worst
                     ev = {"failed": str(exc), "MAP": {}, "EMD_Emu_p": {}, "mean_MAP": float("inf"),
                           "mean_EMD_Emu_p": float("inf")}
@@ -206,10 +226,10 @@ def main() -> None:
         if args.ship:
             src = Path(sres["100000"]["tl"]["train"]["model"])
             for suf in (".safetensors", ".json"):
-                dst = MODELS_DIR / f"{ship_name}{suf}"
+                dst = MODELS_DIR / f"{ship_name}{args.ship_suffix}{suf}"
                 if suf == ".json":
                     c = json.loads(src.with_suffix(".json").read_text())
-                    c["name"] = ship_name
+                    c["name"] = ship_name + args.ship_suffix
                     c["metrics"]["benchmark_transfer"] = {k: sres["100000"]["tl"]["eval"][k]
                                                          for k in ("mean_MAP", "MAP", "mean_EMD_Emu_p")}
                     dst.write_text(json.dumps(c, indent=2) + "\n")
@@ -217,17 +237,17 @@ def main() -> None:
                     shutil.copyfile(src, dst)
     if not args.no_layerwise and "A" in args.scenarios:
         from aiva.metrics.core import map_3d
-        from aiva.models.gan import GANConfig
         from aiva.models.generate import generate_events
 
         files = _data(work, "A", seed=100 + ord("A"))
         uni = simulate("Ar40", "numu", min(args.events, 1_000_000), energy_range=(0.3, 10.0), seed=777, progress=False)
         lw = []
-        cfg_path = _toml(work / "budget_10000.toml", 10_000, args.threads, args.val_events, args.epochs_scale)
-        for k in range(GANConfig().g_blocks + 1):
-            freeze = ",".join([f"g{i}" for i in range(k)] + ["d0"])
+        cfg_path = _toml(work / "budget_10000.toml", 10_000, args.threads, args.val_events, args.epochs_scale, family)
+        blocks = freeze_blocks_of(base_model)
+        for k in range(len(blocks) + (1 if family == "gan" else 0)):  # a flow needs one trainable block
+            freeze = ",".join(blocks[:k] + (["d0"] if family == "gan" else [])) or "none"
             out = work / f"A_10000_frozen{k}"
-            tr = _train("tl", files[10_000], out, cfg_path, freeze=freeze)
+            tr = _train("tl", files[10_000], out, cfg_path, freeze=freeze, base=args.base, family=family)
             net, card = load_model(tr["model"])
             gen = generate_events(net, card, uni["Enu_true"], 31)
             m3 = map_3d(np.column_stack(uni.proxies()), np.column_stack(gen.proxies()))
@@ -236,7 +256,7 @@ def main() -> None:
         res["layerwise"] = lw
     jpath.write_text(json.dumps(res, indent=1) + "\n")
     if all(k in res["scenarios"] for k in SCENARIOS):
-        _plots(res, RESULTS)
+        _plots(res, results)
     for key, s in res["scenarios"].items():
         for size in ("10000", "100000"):
             r = s[size]

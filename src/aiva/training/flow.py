@@ -67,6 +67,8 @@ def train_flow(data: np.ndarray, refs: dict[float, np.ndarray], out_dir, *, mode
     frozen = model.freeze(list(freeze or []))
     model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise AivaInputError(f"every block is frozen ({', '.join(frozen)}): nothing to train")
     opt = torch.optim.Adam(params, lr=tcfg.lr)
     data_gen = torch.Generator().manual_seed(tcfg.seed + 1)
     X = torch.from_numpy(data)
