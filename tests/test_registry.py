@@ -57,7 +57,7 @@ def test_update_promotes_on_evidence_then_rollback_restores_bytes(toys, tmp_path
     rec = update(registry=reg, name="toy", data=toys["files"]["new0"], config=_cfg(toys), progress=False)
     assert rec["decision"] == "promoted" and reg.current("toy") == "v0002"
     ev = rec["evidence"]["new_holdout"]
-    assert ev["MAP3D_candidate"] < ev["MAP3D_current"] - 2 * ev["sigma"]
+    assert ev["MAP_candidate"] < ev["MAP_current"] - 2 * ev["sigma"]
     info = reg.info("toy")
     assert info["parent"] == "v0001" and info["data"][0]["sha256"] == sha256_file(toys["files"]["new0"])
     assert len(reg.holdouts("toy")) == 1
