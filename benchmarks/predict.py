@@ -15,7 +15,8 @@ import json
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results" / "predict"
-CASES = {"t2k-ccinc-2018-C": ("C12", "numu-C12-inclusive"), "microboone-ccinc-2019-Ar": ("Ar40", "numu-Ar40-inclusive")}
+CASES = {"t2k-ccinc-2018-C": ("C12", ["numu-C12-inclusive", "numu-C12-inclusive-flow"]),
+         "microboone-ccinc-2019-Ar": ("Ar40", ["numu-Ar40-inclusive"])}
 
 
 def main() -> None:
@@ -34,11 +35,11 @@ def main() -> None:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     summary = {}
-    for name, (target, model) in CASES.items():
+    for name, (target, candidates) in CASES.items():
         m = load_measurement(name)
         mc = work / f"mc_{target}.parquet"
         write_events(simulate(target, "numu", args.events, flux=m.meta["flux"], seed=args.seed, workers=2), mc)
-        models = [model] if (MODELS_DIR / f"{model}.safetensors").exists() else []
+        models = [m for m in candidates if (MODELS_DIR / f"{m}.safetensors").exists()]
         res = predict_to_dir(measurement=name, out=RESULTS / name, models=models, events=[mc], flux_range=(0.3, 10.0),
                              n_events=args.events, seed=args.seed)
         summary[name] = {r["prediction_from"].replace(mc.name, "reference MC"): {"chi2": r["chi2"], "ndf": r["ndf"]}

@@ -226,6 +226,15 @@ def _blocks(v: str):
     return v if v == "all" else int(v)
 
 
+def _flux_args(parser, group) -> None:
+    group.add_argument("--flux", help="shipped flux name (see `aiva fluxes`), CSV (x_low,x_high,content, GeV) or "
+                                      "FILE.root:HIST; E drawn from flux x sigma, events weighted to 1e-38 cm2/nucleon")
+    parser.add_argument("--flux-range", type=float, nargs=2, metavar=("EMIN", "EMAX"),
+                        help="use the flux only inside [EMIN, EMAX] GeV (the removed fraction is reported)")
+    parser.add_argument("--flux-content", choices=("integral", "density"), default="integral",
+                        help="flux file content: integrated over each bin (default) or per GeV")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="aiva", description="aiva — AI for νA: neutrino– and electron–nucleus "
                                 "scattering models, a reference Monte Carlo and metrics.")
@@ -247,12 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--energy", type=float, help="fixed neutrino energy [GeV]")
     e.add_argument("--energy-range", type=float, nargs=2, metavar=("EMIN", "EMAX"),
                    help="neutrino energy uniform in [EMIN, EMAX] GeV")
-    e.add_argument("--flux", help="shipped flux name (see `aiva fluxes`), CSV (x_low,x_high,content, GeV) or "
-                                  "FILE.root:HIST; events carry weights in 1e-38 cm2/nucleon")
-    s.add_argument("--flux-range", type=float, nargs=2, metavar=("EMIN", "EMAX"),
-                   help="use the flux only inside [EMIN, EMAX] GeV (the removed fraction is reported)")
-    s.add_argument("--flux-content", choices=("integral", "density"), default="integral",
-                   help="flux file content: integrated over each bin (default) or per GeV")
+    _flux_args(s, e)
     s.add_argument("--events", type=int, default=100_000)
     s.add_argument("--config", default="default", help="physics configuration: default or alt")
     s.add_argument("--channels", default="qe,res,dis",
@@ -310,12 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     ge = g.add_mutually_exclusive_group(required=True)
     ge.add_argument("--energy", type=float, help="fixed neutrino energy [GeV]")
     ge.add_argument("--energy-range", type=float, nargs=2, metavar=("EMIN", "EMAX"))
-    ge.add_argument("--flux", help="shipped flux name (see `aiva fluxes`), CSV (x_low,x_high,content) or "
-                                   "FILE.root:HIST; E drawn from flux x sigma, events weighted to 1e-38 cm2/nucleon")
-    g.add_argument("--flux-range", type=float, nargs=2, metavar=("EMIN", "EMAX"),
-                   help="use the flux only inside [EMIN, EMAX] GeV (the removed fraction is reported)")
-    g.add_argument("--flux-content", choices=("integral", "density"), default="integral",
-                   help="flux file content: integrated over each bin (default) or per GeV")
+    _flux_args(g, ge)
     g.add_argument("--events", type=int, default=1_000_000)
     g.add_argument("--seed", type=int, default=1)
     g.add_argument("-o", "--output", type=Path, required=True, help="output .parquet, .csv or .hepmc3 (NuHepMC)")

@@ -151,6 +151,21 @@ def _constraint_value(c: dict, phys: dict, card: dict) -> float:
     return float(p[q])
 
 
+def _decide(registry: Registry, name: str, record: dict, progress: bool, *, why: str | None = None,
+            new_version: str | None = None, summary: str = "", **evidence) -> dict:
+    """Record a decision (rejected when ``why`` is given, else promoted) in the log and say it."""
+    if why is not None:
+        record.update({"decision": "rejected", "reason": why, **evidence})
+        msg = f"rejected, {record['current']} stays current: {why}"
+    else:
+        record.update({"decision": "promoted", "new_version": new_version, **evidence})
+        msg = f"promoted {new_version} (parent {record['current']}): {summary}"
+    registry._append_log(name, record)
+    if progress:
+        print(f"{name}: {Path(record['data']).name} {msg}")
+    return record
+
+
 def update(*, registry: Registry, name: str, data, constraints=None, config: UpdateConfig | None = None,
            progress: bool = True) -> dict:
     """Process one data file for model ``name``; returns the decision record (also logged)."""
@@ -172,11 +187,7 @@ def update(*, registry: Registry, name: str, data, constraints=None, config: Upd
                   "current": cur_v}
 
         def reject(why: str, **evidence) -> dict:
-            record.update({"decision": "rejected", "reason": why, **evidence})
-            registry._append_log(name, record)
-            if progress:
-                print(f"{name}: {data.name} rejected, {cur_v} stays current: {why}")
-            return record
+            return _decide(registry, name, record, progress, why=why, **evidence)
 
         info = describe_data(table, data)
         if (info["target"], info["probe"]) != (ccard.get("target"), ccard.get("probe")):
@@ -245,12 +256,8 @@ def update(*, registry: Registry, name: str, data, constraints=None, config: Upd
                                                                "n_holdout": int(is_hold.sum())}],
                       "holdout_sha256": sha256_file(hold_f), "evidence": evidence}
             new_v = registry.add_version(name, Path(res["model"]), info_v, holdout=hold_f)
-        record.update({"decision": "promoted", "new_version": new_v, "evidence": evidence})
-        registry._append_log(name, record)
-        if progress:
-            print(f"{name}: {data.name} promoted {new_v} (parent {cur_v}): held-out MAP {a['MAP_current']:.3f} -> "
-                  f"{a['MAP_candidate']:.3f} (+- {a['sigma']:.3f})")
-        return record
+        return _decide(registry, name, record, progress, new_version=new_v, evidence=evidence,
+                       summary=f"held-out MAP {a['MAP_current']:.3f} -> {a['MAP_candidate']:.3f} (+- {a['sigma']:.3f})")
 
 
 def watch(*, registry: Registry, name: str, folder, constraints=None, config: UpdateConfig | None = None,
@@ -318,11 +325,7 @@ def update_escat(*, registry: Registry, name: str, data, config: UpdateConfig, p
                   "current": cur_v}
 
         def reject(why, **ev):
-            record.update({"decision": "rejected", "reason": why, **ev})
-            registry._append_log(name, record)
-            if progress:
-                print(f"{name}: {Path(data).name} rejected, {cur_v} stays current: {why}")
-            return record
+            return _decide(registry, name, record, progress, why=why, **ev)
 
         if d.A != cur.A:
             return reject(f"data are for A = {d.A} ({d.target}), the model is for A = {cur.A} ({cur.target})")
@@ -375,9 +378,6 @@ def update_escat(*, registry: Registry, name: str, data, config: UpdateConfig, p
                                                    "data": [{"file": Path(data).name, "sha256": record["data_sha256"],
                                                              "n_train": len(train), "n_holdout": len(hold)}]},
                                          holdout=hold_f)
-        record.update({"decision": "promoted", "new_version": new_v, "evidence": evidence})
-        registry._append_log(name, record)
-        if progress:
-            print(f"{name}: {Path(data).name} promoted {new_v}: held-out chi2/N {a['chi2_per_N_current']:.3f} -> "
-                  f"{a['chi2_per_N_candidate']:.3f} (Wilcoxon p = {a['p_better']:.2g})")
-        return record
+        return _decide(registry, name, record, progress, new_version=new_v, evidence=evidence,
+                       summary=f"held-out chi2/N {a['chi2_per_N_current']:.3f} -> {a['chi2_per_N_candidate']:.3f} "
+                               f"(Wilcoxon p = {a['p_better']:.2g})")

@@ -21,29 +21,14 @@ from aiva.errors import AivaInputError
 from aiva.models.flow import ConditionalFlow, FlowConfig
 from aiva.models.io import save_model
 from aiva.training.checkpoint import load_checkpoint, load_optimizer, optimizer_tensors, save_checkpoint
-from aiva.training.gan import TEST_ENERGIES, _write_history, pick_device, validate
-from aiva.utils import ConfigMixin
+from aiva.training.gan import CommonTrainConfig, _write_history, pick_device, validate
 
 
 @dataclass
-class FlowTrainConfig(ConfigMixin):
+class FlowTrainConfig(CommonTrainConfig):
     epochs: int = 20
-    batch_size: int = 2048
     lr: float = 1e-3
     lr_final_factor: float = 0.05
-    seed: int = 1
-    val_events: int = 100_000
-    val_energies: tuple = TEST_ENERGIES
-    device: str = "auto"
-    max_minutes: float | None = None
-    threads: int | None = None
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "FlowTrainConfig":
-        d = dict(d)
-        if "val_energies" in d:
-            d["val_energies"] = tuple(d["val_energies"])
-        return super().from_dict(d)
 
 
 def train_flow(data: np.ndarray, refs: dict[float, np.ndarray], out_dir, *, model_config: FlowConfig | None = None,

@@ -39,15 +39,11 @@ TEST_ENERGIES = (0.5, 0.8, 1.0, 2.0, 3.0, 5.0, 7.0, 9.0)
 
 
 @dataclass
-class TrainConfig(ConfigMixin):
+class CommonTrainConfig(ConfigMixin):
+    """Training settings shared by the generative families."""
+
     epochs: int = 40
     batch_size: int = 2048
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    lr_final_factor: float = 0.1
-    ema_decay: float = 0.999
     seed: int = 1
     val_events: int = 100_000
     val_energies: tuple = TEST_ENERGIES
@@ -56,11 +52,21 @@ class TrainConfig(ConfigMixin):
     threads: int | None = None
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
+    def from_dict(cls, d: dict):
         d = dict(d)
         if "val_energies" in d:
             d["val_energies"] = tuple(d["val_energies"])
         return super().from_dict(d)
+
+
+@dataclass
+class TrainConfig(CommonTrainConfig):
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    lr_final_factor: float = 0.1
+    ema_decay: float = 0.999
 
 
 def load_toml_config(path, family: str = "gan"):
