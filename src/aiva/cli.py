@@ -106,7 +106,8 @@ def _cmd_models(args: argparse.Namespace) -> int:
         elif m.get("validation"):
             line += f", validation mean MAP {m['validation'].get('mean_MAP', float('nan')):.2f}"
         if c.get("parent"):
-            line += f", parent {c['parent']}"
+            par = c["parent"]
+            line += f", parent {par.get('name') if isinstance(par, dict) else par}"
         print(line)
     return 0
 
