@@ -58,6 +58,7 @@ def test_update_promotes_on_evidence_then_rollback_restores_bytes(toys, tmp_path
     assert rec["decision"] == "promoted" and reg.current("toy") == "v0002"
     ev = rec["evidence"]["new_holdout"]
     assert ev["MAP_candidate"] < ev["MAP_current"] - 2 * ev["sigma"]
+    assert ev["loglik_gain"] > 2 * ev["loglik_sigma"]  # flows: the held-out likelihood decides
     info = reg.info("toy")
     assert info["parent"] == "v0001" and info["data"][0]["sha256"] == sha256_file(toys["files"]["new0"])
     assert len(reg.holdouts("toy")) == 1

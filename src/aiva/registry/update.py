@@ -9,9 +9,14 @@ For a registered generator and a new event file:
 4. candidate and current version are compared on
    (a) the new held-out events: MAP (12 × 12 bins of (E'_μ, θ')) between the held-out events and
        ``gen_factor`` × as many events generated at the same energies; the improvement must
-       exceed ``n_sigma`` × its bootstrap standard deviation (held-out events resampled, paired);
+       exceed ``n_sigma`` × its bootstrap standard deviation (held-out events resampled, paired).
+       For flows, which have a likelihood, the criterion is the paired held-out log-likelihood:
+       its mean gain per event must exceed ``n_sigma`` standard errors (MAP is recorded too; at
+       2,000 held-out events it cannot resolve differences as small as default vs ``alt``);
    (b) the held-out sets of all earlier updates on the current lineage (forgetting): the
-       candidate may not be worse by more than max(``n_sigma`` σ, ``forgetting_tolerance`` × MAP);
+       candidate may not be worse by more than max(``n_sigma`` σ, ``forgetting_tolerance`` × MAP)
+       (flows: lose more than max(``n_sigma`` standard errors, ``forgetting_nats``) of mean
+       log-likelihood per event);
    (c) physics: the candidate's events at the held-out energies must respect the kinematic
        limits (E_μ ≤ E_ν, |cos θ| ≤ 1), and their fraction with W² < 0 or W below
        M_N − ε_B − 100 MeV (W from the lepton with the nucleon at rest; Fermi motion puts 0.5–2.5 %
@@ -53,6 +58,7 @@ class UpdateConfig(ConfigMixin):
     seed: int = 1
     n_sigma: float = 2.0
     forgetting_tolerance: float = 0.05
+    forgetting_nats: float = 0.005  #: flows: allowed loss of held-out log-likelihood per event
     physics_tolerance: float = 0.01
     bootstrap: int = 40
     gen_factor: int = 10
@@ -87,6 +93,14 @@ def _compare(gen_cur, gen_cand, hold, cfg: UpdateConfig, seed: int) -> dict:
     d = a[1:] - b[1:]
     return {"MAP_current": float(a[0]), "MAP_candidate": float(b[0]), "improvement": float(a[0] - b[0]),
             "sigma": float(d.std(ddof=1)), "n_events": len(hold)}
+
+
+def _loglik(cur, cand, hold) -> dict:
+    """Paired held-out log-likelihood of two flows: mean gain (nats/event) and its standard error."""
+    from aiva.models.reweight import log_prob
+
+    d = log_prob(cand, hold) - log_prob(cur, hold)
+    return {"loglik_gain": float(d.mean()), "loglik_sigma": float(d.std(ddof=1) / np.sqrt(len(d)))}
 
 
 def _w_tail(table, w_cut: float) -> float:
@@ -213,15 +227,25 @@ def update(*, registry: Registry, name: str, data, constraints=None, config: Upd
             hold = read_events(hold_f)
             gc, gk = (_generated(m, c, hold, cfg.seed + 1, cfg.gen_factor) for m, c in ((cur, ccard), (cand, kcard)))
             a = _compare(gc, gk, hold, cfg, cfg.seed + 11)
-            ok_a = a["improvement"] > cfg.n_sigma * a["sigma"]
+            likelihood = kcard.get("family") == "flow" and ccard.get("family") == "flow"
+            if likelihood:  # flows: the paired held-out log-likelihood, the most sensitive evidence
+                a.update(_loglik(cur, cand, hold))
+                ok_a = a["loglik_gain"] > cfg.n_sigma * a["loglik_sigma"]
+            else:
+                ok_a = a["improvement"] > cfg.n_sigma * a["sigma"]
             forget = []
             for hp in registry.holdouts(name):
                 h = read_events(hp)
                 f = _compare(_generated(cur, ccard, h, cfg.seed + 2, cfg.gen_factor),
                              _generated(cand, kcard, h, cfg.seed + 2, cfg.gen_factor), h, cfg, cfg.seed + 23)
-                allowed = max(cfg.n_sigma * f["sigma"], cfg.forgetting_tolerance * f["MAP_current"])
-                forget.append({"holdout": hp.name, **f, "allowed_worsening": allowed,
-                               "ok": -f["improvement"] <= allowed})
+                if likelihood:
+                    f.update(_loglik(cur, cand, h))
+                    allowed = max(cfg.n_sigma * f["loglik_sigma"], cfg.forgetting_nats)
+                    ok = -f["loglik_gain"] <= allowed
+                else:
+                    allowed = max(cfg.n_sigma * f["sigma"], cfg.forgetting_tolerance * f["MAP_current"])
+                    ok = -f["improvement"] <= allowed
+                forget.append({"holdout": hp.name, **f, "allowed_worsening": allowed, "ok": ok})
             phys = _physics(gc, gk, hold, ccard, cfg.physics_tolerance)
             ok_c = phys["ok"]
             theory = []
@@ -236,11 +260,15 @@ def update(*, registry: Registry, name: str, data, constraints=None, config: Upd
                                                "validation_mean_MAP": res["best"]["score"]}}
             reasons = []
             if not ok_a:
+                gain = (f"log-likelihood gain {a['loglik_gain']:.4f} nats/event, needs > {cfg.n_sigma:g} x "
+                        f"{a['loglik_sigma']:.4f}" if likelihood else f"needs > {cfg.n_sigma:g} x sigma = "
+                        f"{cfg.n_sigma * a['sigma']:.3f}")
                 reasons.append(f"no significant improvement on the new held-out events (MAP {a['MAP_current']:.3f}"
-                               f" -> {a['MAP_candidate']:.3f}, needs > {cfg.n_sigma:g} x sigma = "
-                               f"{cfg.n_sigma * a['sigma']:.3f})")
+                               f" -> {a['MAP_candidate']:.3f}, {gain})")
             reasons += [f"worse on earlier held-out set {f['holdout']} (MAP {f['MAP_current']:.3f} -> "
-                        f"{f['MAP_candidate']:.3f}, allowed +{f['allowed_worsening']:.3f})" for f in forget if not f["ok"]]
+                        f"{f['MAP_candidate']:.3f}" + (f", log-likelihood {f['loglik_gain']:+.4f} nats/event" if likelihood
+                                                      else "") + f", allowed worsening {f['allowed_worsening']:.3f})"
+                        for f in forget if not f["ok"]]
             if not ok_c:
                 t = phys["fraction_W_below_cut"]
                 reasons.append(f"physics: {phys['hard_violations']} events beyond the kinematic limits; fraction with W "
