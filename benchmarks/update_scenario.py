@@ -29,6 +29,8 @@ def main() -> None:
     ap.add_argument("--work", default="/tmp/aiva_update_scenario")
     ap.add_argument("--train-config", help="TOML [training] table for the fine-tuning")
     ap.add_argument("--eval-events", type=int, default=300_000, help="independent alt events for MAP-3D")
+    ap.add_argument("--holdout", type=float, default=0.2, help="held-out fraction of each file")
+    ap.add_argument("--results", default=str(RESULTS))
     args = ap.parse_args()
 
     from aiva.events import write_events
@@ -42,7 +44,8 @@ def main() -> None:
     work = Path(args.work)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    results = Path(args.results)
+    results.mkdir(parents=True, exist_ok=True)
     _, bcard = load_model(args.base)
     tcfg = args.train_config
     if tcfg is None:
@@ -74,7 +77,7 @@ def main() -> None:
     reg = Registry(work / "registry")
     name = "numu-C12-inclusive"
     reg.register(name, args.base)
-    cfg = UpdateConfig(train_config=str(tcfg))
+    cfg = UpdateConfig(train_config=str(tcfg), holdout=args.holdout)
     steps = []
     for what, f in files:
         before_v = reg.current(name)
@@ -100,10 +103,10 @@ def main() -> None:
         reg.rollback(name)
         rb = {"from": cur, "to": reg.current(name), "bytes_equal_parent": sha256_file(reg.weights(name)) == parent_sha,
               "log_keeps_both": cur in reg.versions(name)}
-    res = {"base": str(args.base), "family": bcard.get("family"), "steps": steps, "rollback": rb,
+    res = {"base": str(args.base), "family": bcard.get("family"), "holdout": args.holdout, "steps": steps, "rollback": rb,
            "final_current_before_rollback": cur, "final_sha_before_rollback": cur_sha}
-    (RESULTS / "update_scenario.json").write_text(json.dumps(res, indent=2, default=str) + "\n")
-    shutil.copyfile(reg.dir(name) / "log.jsonl", RESULTS / "log.jsonl")
+    (results / "update_scenario.json").write_text(json.dumps(res, indent=2, default=str) + "\n")
+    shutil.copyfile(reg.dir(name) / "log.jsonl", results / "log.jsonl")
     ok_alt = all(s["decision"] == "promoted" and s["alt_MAP3D_new"] < s["alt_MAP3D_parent"] for s in steps[:3])
     ok_rej = all(s["decision"] == "rejected" and s["current_byte_identical"] for s in steps[3:])
     print(f"alt chunks promoted with lower alt MAP-3D each time: {ok_alt}; bad files rejected, current unchanged: "

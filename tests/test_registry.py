@@ -158,3 +158,21 @@ def test_escat_update_promotes_and_rejects_wrong_nucleus(tmp_path):
     assert rec["decision"] == "promoted", rec.get("reason")
     assert ev["chi2_per_N_candidate"] < ev["chi2_per_N_current"] and ev["p_better"] < 0.05
     assert reg.holdouts("escat-Ca40")[0].suffix == ".csv" and reg.info("escat-Ca40")["parent"] == "v0001"
+
+
+def test_watch_processes_new_files_once_in_order(toys, tmp_path):
+    import shutil
+
+    from aiva.registry import watch
+
+    reg = Registry(tmp_path / "reg")
+    reg.register("toy", toys["base"])
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    shutil.copyfile(toys["files"]["wrong_probe"], inbox / "b_wrong.parquet")
+    shutil.copyfile(toys["files"]["new0"], inbox / "a_new.parquet")
+    (inbox / "notes.txt").write_text("not data")
+    done = watch(registry=reg, name="toy", folder=inbox, config=_cfg(toys), once=True)
+    assert [Path(d["data"]).name for d in done] == ["a_new.parquet", "b_wrong.parquet"]
+    assert [d["decision"] for d in done] == ["promoted", "rejected"]
+    assert watch(registry=reg, name="toy", folder=inbox, config=_cfg(toys), once=True) == []  # nothing new
