@@ -172,6 +172,9 @@ def main() -> None:
     ap.add_argument("--base", default="numu-C12-inclusive", help="pretrained numu-C12 model (name or path)")
     ap.add_argument("--results", default=str(RESULTS), help="output folder")
     ap.add_argument("--ship-suffix", default="", help="suffix of the shipped model names (e.g. -flow)")
+    ap.add_argument("--sizes", default="10000,100000", help="training-set sizes to run")
+    ap.add_argument("--merge", action="store_true", help="update the results' existing transfer.json")
+    ap.add_argument("--epochs-100k", type=int, help="override the 100k epoch budget (TL and scratch alike)")
     ap.add_argument("--scenarios", default="ABC")
     ap.add_argument("--no-layerwise", action="store_true")
     ap.add_argument("--epochs-scale", type=float, default=1.0, help="scale the epoch budget (quick checks)")
@@ -192,9 +195,15 @@ def main() -> None:
     results.mkdir(parents=True, exist_ok=True)
     base_model, base_card = load_model(args.base)
     family = base_card.get("family", "gan")
-    res = {"events_per_energy": args.events, "threads": args.threads, "budget": BUDGETS[family], "scenarios": {}}
-    res["base"] = {"name": base_card.get("name"), "family": family, "weights_sha256": base_card.get("weights_sha256")}
+    if args.epochs_100k:
+        BUDGETS[family][100_000]["epochs"] = args.epochs_100k
     jpath = results / "transfer.json"
+    res = {"events_per_energy": args.events, "threads": args.threads, "budget": BUDGETS[family], "scenarios": {}}
+    if args.merge and jpath.exists():
+        res = json.loads(jpath.read_text())
+        res["budget"] = {str(k): v for k, v in BUDGETS[family].items()}
+    res["base"] = {"name": base_card.get("name"), "family": family, "weights_sha256": base_card.get("weights_sha256")}
+    sizes = [int(x) for x in args.sizes.split(",")]
     for key in args.scenarios:
         tgt, probe, cfg, ship_name = SCENARIOS[key]
         files = _data(work, key, seed=100 + ord(key))
@@ -202,8 +211,9 @@ def main() -> None:
         rcard = {**card, "target": tgt, "probe": probe,
                  "training": {"data_metadata": {"config": {"name": cfg}}}}
         refs = reference_tables(rcard, TEST_ENERGIES, args.events, seed=5000 + ord(key))
-        sres = {"target": tgt, "probe": probe, "config": cfg, "reference_QE_W_rms_1GeV": _qe_width(refs[1.0])}
-        for size in (10_000, 100_000):
+        sres = res["scenarios"].get(key, {}) if args.merge else {}
+        sres.update({"target": tgt, "probe": probe, "config": cfg, "reference_QE_W_rms_1GeV": _qe_width(refs[1.0])})
+        for size in sizes:
             cfg_path = _toml(work / f"budget_{size}.toml", size, args.threads, args.val_events, args.epochs_scale,
                              family)
             sres[str(size)] = {}
@@ -223,7 +233,7 @@ def main() -> None:
             sres[str(size)]["EMD_tl_below_scratch"] = tl["mean_EMD_Emu_p"] < sc["mean_EMD_Emu_p"]
         res["scenarios"][key] = sres
         jpath.write_text(json.dumps(res, indent=1) + "\n")
-        if args.ship:
+        if args.ship and 100_000 in sizes:
             src = Path(sres["100000"]["tl"]["train"]["model"])
             for suf in (".safetensors", ".json"):
                 dst = MODELS_DIR / f"{ship_name}{args.ship_suffix}{suf}"
