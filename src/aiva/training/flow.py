@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,7 +20,7 @@ from aiva.errors import AivaInputError
 from aiva.models.flow import ConditionalFlow, FlowConfig
 from aiva.models.io import save_model
 from aiva.training.checkpoint import load_checkpoint, load_optimizer, optimizer_tensors, save_checkpoint
-from aiva.training.gan import CommonTrainConfig, _write_history, pick_device, validate
+from aiva.training.gan import CommonTrainConfig, _write_history, prepare_run, validate
 
 
 @dataclass
@@ -37,14 +36,7 @@ def train_flow(data: np.ndarray, refs: dict[float, np.ndarray], out_dir, *, mode
                progress: bool = True) -> dict[str, Any]:
     """Train (or fine-tune, with ``init`` and ``freeze``) a conditional flow on (N, 3) proxies."""
     tcfg = train_config or FlowTrainConfig()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if tcfg.threads:
-        torch.set_num_threads(tcfg.threads)
-    device = pick_device(tcfg.device)
-    data = np.asarray(data, dtype=np.float32)
-    if data.ndim != 2 or data.shape[1] != 3 or len(data) < tcfg.batch_size:
-        raise AivaInputError(f"training data must be (N >= batch_size={tcfg.batch_size}, 3) proxies, got {data.shape}")
+    out, device, data = prepare_run(out_dir, tcfg, data)
     torch.manual_seed(tcfg.seed)
     model = ConditionalFlow(init.config if init is not None else (model_config or FlowConfig()))
     if init is not None:

@@ -135,6 +135,20 @@ def _lr_factor(cfg: TrainConfig, epoch: int) -> float:
     return cfg.lr_final_factor + (1 - cfg.lr_final_factor) * 0.5 * (1 + math.cos(math.pi * t))
 
 
+def prepare_run(out_dir, tcfg: CommonTrainConfig, data) -> tuple[Path, torch.device, np.ndarray]:
+    """Output folder, threads, device, and the (N, 3) float32 proxies checked for shape and finiteness."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if tcfg.threads:
+        torch.set_num_threads(tcfg.threads)
+    data = np.asarray(data, dtype=np.float32)
+    if data.ndim != 2 or data.shape[1] != 3 or len(data) < tcfg.batch_size:
+        raise AivaInputError(f"training data must be (N >= batch_size={tcfg.batch_size}, 3) proxies, got {data.shape}")
+    if not np.all(np.isfinite(data)):
+        raise AivaInputError("training data contain non-finite proxies")
+    return out, pick_device(tcfg.device), data
+
+
 def train_gan(data: np.ndarray, refs: dict[float, np.ndarray], out_dir: str | Path, *,
               model_config: GANConfig | None = None, train_config: TrainConfig | None = None,
               init: ConditionalGAN | None = None, freeze: list[str] | None = None, card: dict | None = None,
@@ -147,16 +161,7 @@ def train_gan(data: np.ndarray, refs: dict[float, np.ndarray], out_dir: str | Pa
     selected model ``model.safetensors`` + ``model.json``. Returns the summary.
     """
     tcfg = train_config or TrainConfig()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if tcfg.threads:
-        torch.set_num_threads(tcfg.threads)
-    device = pick_device(tcfg.device)
-    data = np.asarray(data, dtype=np.float32)
-    if data.ndim != 2 or data.shape[1] != 3 or len(data) < tcfg.batch_size:
-        raise AivaInputError(f"training data must be (N >= batch_size={tcfg.batch_size}, 3) proxies, got {data.shape}")
-    if not np.all(np.isfinite(data)):
-        raise AivaInputError("training data contain non-finite proxies")
+    out, device, data = prepare_run(out_dir, tcfg, data)
 
     torch.manual_seed(tcfg.seed)
     if init is not None:
