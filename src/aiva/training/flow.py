@@ -8,7 +8,6 @@ bit for bit; ``history.csv``/``.json`` log the loss and metrics.
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -18,9 +17,8 @@ import torch
 
 from aiva.errors import AivaInputError
 from aiva.models.flow import ConditionalFlow, FlowConfig
-from aiva.models.io import save_model
-from aiva.training.checkpoint import load_checkpoint, load_optimizer, optimizer_tensors, save_checkpoint
-from aiva.training.gan import CommonTrainConfig, _write_history, prepare_run, validate
+from aiva.training.gan import (CommonTrainConfig, keep_if_best, lr_factor, out_of_time, prepare_run, resume_checkpoint,
+                               save_epoch_checkpoint, validate, write_history)
 
 
 @dataclass
@@ -49,23 +47,13 @@ def train_flow(data: np.ndarray, refs: dict[float, np.ndarray], out_dir, *, mode
     opt = torch.optim.Adam(params, lr=tcfg.lr)
     data_gen = torch.Generator().manual_seed(tcfg.seed + 1)
     X = torch.from_numpy(data)
-    start, history, best = 0, [], {"score": float("inf"), "epoch": -1}
-    ck = load_checkpoint(out / "checkpoint") if resume else None
-    if ck is not None:
-        tensors, meta = ck
-        model.load_state(tensors)
-        load_optimizer("f", opt, tensors, meta["opt"])
-        torch.set_rng_state(tensors["rng.torch"])
-        data_gen.set_state(tensors["rng.data"])
-        start, history, best = meta["epoch"], meta["history"], meta["best"]
-        if progress:
-            print(f"resuming from epoch {start} in {out}")
+    optimizers = {"f": (opt, "opt")}
+    start, history, best = resume_checkpoint(out, resume, model.load_state, optimizers, data_gen, progress)
     steps = len(X) // tcfg.batch_size
     t_start = time.time()
     for epoch in range(start, tcfg.epochs):
-        frac = min(epoch / max(tcfg.epochs, 1), 1.0)
         for grp in opt.param_groups:
-            grp["lr"] = tcfg.lr * (tcfg.lr_final_factor + (1 - tcfg.lr_final_factor) * 0.5 * (1 + math.cos(math.pi * frac)))
+            grp["lr"] = tcfg.lr * lr_factor(tcfg, epoch)
         model.train()
         perm = torch.randperm(len(X), generator=data_gen)
         bar = None
@@ -91,29 +79,16 @@ def train_flow(data: np.ndarray, refs: dict[float, np.ndarray], out_dir, *, mode
                **({"mean_MAP": val["mean_MAP"], "mean_EMD": val["mean_EMD"], "MAP": val["MAP"], "EMD": val["EMD"]}
                   if val else {})}
         history.append(rec)
-        score = val["mean_MAP"] if val else -float(epoch)
-        score = score if math.isfinite(score) else math.inf
-        if score < best["score"] or best["epoch"] < 0:
-            best = {"score": float(score), "epoch": epoch + 1, "validation": val}
-            save_model(model, out / "model", {**(card or {}), "metrics": {"validation": val, "epoch": epoch + 1},
-                                              "training": {**(card or {}).get("training", {}),
-                                                           "train_config": tcfg.to_dict(), "frozen": frozen}})
-        tensors = model.state()
-        to, mo = optimizer_tensors("f", opt)
-        tensors.update(to)
-        tensors["rng.torch"] = torch.get_rng_state()
-        tensors["rng.data"] = data_gen.get_state()
-        save_checkpoint(out / "checkpoint", tensors, {"epoch": epoch + 1, "history": history, "best": best, "opt": mo,
-                                                      "train_config": tcfg.to_dict(), "frozen": frozen,
-                                                      "model_config": model.config.to_dict()})
-        _write_history(out, history, keys=["epoch", "nll", "mean_MAP", "mean_EMD", "seconds", "lr"])
+        best = keep_if_best(model, out, card, tcfg, val, epoch, best, frozen)
+        save_epoch_checkpoint(out, model.state(), optimizers, data_gen,
+                              {"epoch": epoch + 1, "history": history, "best": best, "train_config": tcfg.to_dict(),
+                               "frozen": frozen, "model_config": model.config.to_dict()})
+        write_history(out, history, keys=["epoch", "nll", "mean_MAP", "mean_EMD", "seconds", "lr"])
         if progress:
             print(f"epoch {epoch + 1}: NLL {rec['nll']:.4f} ({rec['seconds']:.0f} s)"
                   + (f"  val mean MAP {val['mean_MAP']:.3f}" + ("  *best*" if best["epoch"] == epoch + 1 else "")
                      if val else ""), flush=True)
-        if tcfg.max_minutes is not None and (time.time() - t_start) / 60 > tcfg.max_minutes:
-            if progress:
-                print(f"stopping after {epoch + 1} epochs: time budget of {tcfg.max_minutes} min used")
+        if out_of_time(tcfg, t_start, epoch, progress):
             break
     return {"best": best, "history": history, "out_dir": str(out), "model": str(out / "model.safetensors"),
             "frozen": frozen, "model_obj": model}

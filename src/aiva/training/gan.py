@@ -69,21 +69,28 @@ class TrainConfig(CommonTrainConfig):
     ema_decay: float = 0.999
 
 
+def config_classes(family: str):
+    """(model config class, training config class) of a generative family."""
+    from aiva.models.io import FAMILIES
+
+    if family not in FAMILIES:
+        raise AivaInputError(f"unknown family {family!r} (available: {', '.join(FAMILIES)})")
+    if family == "flow":
+        from aiva.training.flow import FlowTrainConfig
+
+        return FAMILIES[family][1], FlowTrainConfig
+    return FAMILIES[family][1], TrainConfig
+
+
 def load_toml_config(path, family: str = "gan"):
     """(model config, training config) of a family from a TOML file's [model] and [training]."""
     import tomllib
 
+    mc, tc = config_classes(family)
     try:
         raw = tomllib.loads(Path(path).read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise AivaInputError(f"{path}: cannot read TOML config ({exc})") from None
-    if family == "flow":
-        from aiva.models.flow import FlowConfig
-        from aiva.training.flow import FlowTrainConfig
-
-        mc, tc = FlowConfig, FlowTrainConfig
-    else:
-        mc, tc = GANConfig, TrainConfig
     try:
         return mc.from_dict(raw.get("model", {})), tc.from_dict(raw.get("training", {}))
     except (TypeError, AivaInputError) as exc:
@@ -130,7 +137,8 @@ def validate(net: nn.Module, refs: dict[float, np.ndarray], seed: int, device) -
     return res
 
 
-def _lr_factor(cfg: TrainConfig, epoch: int) -> float:
+def lr_factor(cfg, epoch: int) -> float:
+    """Cosine decay from 1 to ``cfg.lr_final_factor`` over ``cfg.epochs`` epochs."""
     t = min(epoch / max(cfg.epochs, 1), 1.0)
     return cfg.lr_final_factor + (1 - cfg.lr_final_factor) * 0.5 * (1 + math.cos(math.pi * t))
 
@@ -147,6 +155,60 @@ def prepare_run(out_dir, tcfg: CommonTrainConfig, data) -> tuple[Path, torch.dev
     if not np.all(np.isfinite(data)):
         raise AivaInputError("training data contain non-finite proxies")
     return out, pick_device(tcfg.device), data
+
+
+def resume_checkpoint(out: Path, resume: bool, load_state: Callable[[dict], None], optimizers: dict,
+                      data_gen: torch.Generator, progress: bool) -> tuple[int, list, dict]:
+    """Restore model, optimizers (``{name: (optimizer, meta key)}``) and RNG states from
+    ``out/checkpoint`` if present; returns (start epoch, history, best)."""
+    ck = load_checkpoint(out / "checkpoint") if resume else None
+    if ck is None:
+        return 0, [], {"score": float("inf"), "epoch": -1}
+    tensors, meta = ck
+    load_state(tensors)
+    for name, (opt, key) in optimizers.items():
+        load_optimizer(name, opt, tensors, meta[key])
+    torch.set_rng_state(tensors["rng.torch"])
+    data_gen.set_state(tensors["rng.data"])
+    if progress:
+        print(f"resuming from epoch {meta['epoch']} in {out}")
+    return meta["epoch"], meta["history"], meta["best"]
+
+
+def keep_if_best(model, out: Path, card: dict | None, tcfg: CommonTrainConfig, val: dict, epoch: int, best: dict,
+                 frozen: list[str]) -> dict:
+    """Checkpoint selection: the lowest mean validation MAP wins (without validation the last
+    epoch); the winner is written as ``out/model``. Returns the (possibly new) best record."""
+    score = val["mean_MAP"] if val else -float(epoch)
+    if not math.isfinite(score):  # no bin filled by both samples at some energy: the worst score
+        score = math.inf
+    if score < best["score"] or best["epoch"] < 0:
+        best = {"score": float(score), "epoch": epoch + 1, "validation": val}
+        save_model(model, out / "model", {**(card or {}), "metrics": {"validation": val, "epoch": epoch + 1},
+                                          "training": {**(card or {}).get("training", {}),
+                                                       "train_config": tcfg.to_dict(), "frozen": frozen}})
+    return best
+
+
+def save_epoch_checkpoint(out: Path, tensors: dict, optimizers: dict, data_gen: torch.Generator, meta: dict) -> None:
+    """Write the resumable checkpoint: model ``tensors``, optimizers ``{name: (optimizer, meta key)}``,
+    RNG states, and ``meta`` (epoch, history, best, configs)."""
+    tensors = dict(tensors)
+    for name, (opt, key) in optimizers.items():
+        t, m = optimizer_tensors(name, opt)
+        tensors.update(t)
+        meta[key] = m
+    tensors["rng.torch"] = torch.get_rng_state()
+    tensors["rng.data"] = data_gen.get_state()
+    save_checkpoint(out / "checkpoint", tensors, meta)
+
+
+def out_of_time(tcfg: CommonTrainConfig, t_start: float, epoch: int, progress: bool) -> bool:
+    if tcfg.max_minutes is not None and (time.time() - t_start) / 60 > tcfg.max_minutes:
+        if progress:
+            print(f"stopping after {epoch + 1} epochs: time budget of {tcfg.max_minutes} min used")
+        return True
+    return False
 
 
 def train_gan(data: np.ndarray, refs: dict[float, np.ndarray], out_dir: str | Path, *,
@@ -184,18 +246,10 @@ def train_gan(data: np.ndarray, refs: dict[float, np.ndarray], out_dir: str | Pa
     bce = nn.BCEWithLogitsLoss()
     X = torch.from_numpy(data)
 
-    start_epoch, history, best = 0, [], {"score": float("inf"), "epoch": -1}
-    ck = load_checkpoint(out / "checkpoint") if resume else None
-    if ck is not None:
-        tensors, meta = ck
-        load_gan_state(model, tensors, str(out / "checkpoint.safetensors"))
-        load_optimizer("g", opt_g, tensors, meta["opt_g"])
-        load_optimizer("d", opt_d, tensors, meta["opt_d"])
-        torch.set_rng_state(tensors["rng.torch"])
-        data_gen.set_state(tensors["rng.data"])
-        start_epoch, history, best = meta["epoch"], meta["history"], meta["best"]
-        if progress:
-            print(f"resuming from epoch {start_epoch} in {out}")
+    optimizers = {"g": (opt_g, "opt_g"), "d": (opt_d, "opt_d")}
+    start_epoch, history, best = resume_checkpoint(
+        out, resume, lambda t: load_gan_state(model, t, str(out / "checkpoint.safetensors")), optimizers, data_gen,
+        progress)
 
     n = len(X)
     steps = n // tcfg.batch_size
@@ -204,7 +258,7 @@ def train_gan(data: np.ndarray, refs: dict[float, np.ndarray], out_dir: str | Pa
     for epoch in range(start_epoch, tcfg.epochs):
         for opt, lr in ((opt_g, tcfg.lr_g), (opt_d, tcfg.lr_d)):
             for grp in opt.param_groups:
-                grp["lr"] = lr * _lr_factor(tcfg, epoch)
+                grp["lr"] = lr * lr_factor(tcfg, epoch)
         model.generator.train()
         model.discriminator.train()
         keep_frozen_eval(model.generator)
@@ -251,25 +305,11 @@ def train_gan(data: np.ndarray, refs: dict[float, np.ndarray], out_dir: str | Pa
                "lr_g": opt_g.param_groups[0]["lr"], **({"mean_MAP": val["mean_MAP"], "mean_EMD": val["mean_EMD"],
                                                          "MAP": val["MAP"], "EMD": val["EMD"]} if val else {})}
         history.append(rec)
-        score = val["mean_MAP"] if val else -float(epoch)  # without validation the last epoch wins
-        if not math.isfinite(score):  # no bin filled by both samples at some energy: the worst score
-            score = math.inf
-        if score < best["score"] or best["epoch"] < 0:
-            best = {"score": float(score), "epoch": epoch + 1, "validation": val}
-            save_model(model, out / "model", {**(card or {}), "metrics": {"validation": val, "epoch": epoch + 1},
-                                              "training": {**(card or {}).get("training", {}),
-                                                           "train_config": tcfg.to_dict(), "frozen": frozen}})
-        tensors = gan_state(model)
-        tg, mg = optimizer_tensors("g", opt_g)
-        td, md = optimizer_tensors("d", opt_d)
-        tensors.update(tg)
-        tensors.update(td)
-        tensors["rng.torch"] = torch.get_rng_state()
-        tensors["rng.data"] = data_gen.get_state()
-        save_checkpoint(out / "checkpoint", tensors, {"epoch": epoch + 1, "history": history, "best": best,
-                                                      "opt_g": mg, "opt_d": md, "train_config": tcfg.to_dict(),
-                                                      "model_config": model.config.to_dict(), "frozen": frozen})
-        _write_history(out, history)
+        best = keep_if_best(model, out, card, tcfg, val, epoch, best, frozen)
+        save_epoch_checkpoint(out, gan_state(model), optimizers, data_gen,
+                              {"epoch": epoch + 1, "history": history, "best": best, "train_config": tcfg.to_dict(),
+                               "model_config": model.config.to_dict(), "frozen": frozen})
+        write_history(out, history)
         if progress:
             msg = f"epoch {epoch + 1}: D {rec['d_loss']:.4f} G {rec['g_loss']:.4f} ({rec['seconds']:.0f} s)"
             if val:
@@ -278,15 +318,13 @@ def train_gan(data: np.ndarray, refs: dict[float, np.ndarray], out_dir: str | Pa
             print(msg, flush=True)
         if on_epoch:
             on_epoch(epoch + 1, rec)
-        if tcfg.max_minutes is not None and (time.time() - t_start) / 60 > tcfg.max_minutes:
-            if progress:
-                print(f"stopping after {epoch + 1} epochs: time budget of {tcfg.max_minutes} min used")
+        if out_of_time(tcfg, t_start, epoch, progress):
             break
     return {"best": best, "history": history, "out_dir": str(out), "model": str(out / "model.safetensors"),
             "frozen": frozen, "model_obj": model}
 
 
-def _write_history(out: Path, history: list[dict], keys=("epoch", "d_loss", "g_loss", "mean_MAP", "mean_EMD",
+def write_history(out: Path, history: list[dict], keys=("epoch", "d_loss", "g_loss", "mean_MAP", "mean_EMD",
                                                          "seconds", "lr_g")) -> None:
     atomic_write_text(out / "history.json", json.dumps(history, indent=1) + "\n")
     lines = [",".join(keys)] + [",".join(f"{h.get(k, '')}" for k in keys) for h in history]

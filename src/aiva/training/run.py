@@ -8,11 +8,10 @@ import numpy as np
 
 from aiva.errors import AivaInputError
 from aiva.events import read_events, write_events
-from aiva.models.gan import GANConfig
 from aiva.models.io import load_model, sha256_file
 from aiva.physics.targets import target_from_za
 from aiva.training.data import reference_sets, training_proxies
-from aiva.training.gan import TrainConfig, load_toml_config, pick_device, train_gan
+from aiva.training.gan import CommonTrainConfig, config_classes, load_toml_config, pick_device, train_gan
 
 _PROBE_BY_PDG = {14: "numu", -14: "numubar"}
 
@@ -55,8 +54,8 @@ def holdout_references(table, energies, window: float = 0.05, min_events: int = 
     return refs
 
 
-def training_and_validation(table, info: dict, tcfg: TrainConfig, path: str, emin: float = 0.3, emax: float = 10.0,
-                            progress: bool = True):
+def training_and_validation(table, info: dict, tcfg: CommonTrainConfig, path: str, emin: float = 0.3,
+                            emax: float = 10.0, progress: bool = True):
     """Training proxies and validation references: fresh reference-MC events at the test energies
     when the data come from aiva's Monte Carlo, otherwise a held-out 10 % of the file."""
     if info["from_reference_mc"]:
@@ -74,21 +73,12 @@ def training_and_validation(table, info: dict, tcfg: TrainConfig, path: str, emi
     return X, refs
 
 
-FAMILIES = ("gan", "flow")
-
-
 def _configs(family: str, config, overrides: dict):
-    if family not in FAMILIES:
-        raise AivaInputError(f"unknown family {family!r} (available: {', '.join(FAMILIES)})")
     if config:
         mcfg, tcfg = load_toml_config(config, family)
-    elif family == "flow":
-        from aiva.models.flow import FlowConfig
-        from aiva.training.flow import FlowTrainConfig
-
-        mcfg, tcfg = FlowConfig(), FlowTrainConfig()
     else:
-        mcfg, tcfg = GANConfig(), TrainConfig()
+        mc, tc = config_classes(family)
+        mcfg, tcfg = mc(), tc()
     for key, val in overrides.items():
         if val is not None:
             setattr(tcfg, key, val)
