@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from aiva.errors import EventFileError
-from aiva.events.table import EventTable
+from aiva.events.table import EventTable, _lepton_mass_column
 from aiva.physics.constants import ATOMIC_MASS_UNIT
+from aiva.physics.targets import nuclear_pdg
 from aiva.utils import atomic_path
 
 NUHEPMC_VERSION = (1, 0, 0)
@@ -42,13 +43,6 @@ PARTICLE_STATUS = {1: ("UndecayedPhysical", "outgoing final-state particle"),
                    4: ("IncomingBeam", "the incoming neutrino"),
                    20: ("Target", "the target nucleus")}
 CONVENTIONS = ["G.C.1", "G.C.2", "G.C.4", "G.C.5", "E.C.1"]
-
-
-def nuclear_pdg(Z: int, A: int) -> int:
-    """PDG code 10LZZZAAAI of a nucleus in its ground state (L = I = 0); a free proton is 2212."""
-    if A == 1:
-        return 2212 if Z == 1 else 2112
-    return 1_000_000_000 + 10_000 * int(Z) + 10 * int(A)
 
 
 def _za_from_pdg(pdg: int) -> tuple[int, int]:
@@ -103,7 +97,7 @@ def write_nuhepmc(table: EventTable, path: str | os.PathLike, *, flux_averaged_x
         a["NuHepMC.Provenance.RNGState"] = str(seed)
 
     E, El, cos = table["Enu_true"], table["ELep"], table["CosLep"]
-    ml = np.array([_lepton_mass(p) for p in table["PDGLep"]])
+    ml = _lepton_mass_column(table["PDGLep"])
     p = np.sqrt(np.maximum(El ** 2 - ml ** 2, 0.0))
     sin = np.sqrt(np.maximum(1 - cos ** 2, 0.0))
     w = table["weight"] if "weight" in table.columns else np.ones(n)
@@ -126,12 +120,6 @@ def write_nuhepmc(table: EventTable, path: str | os.PathLike, *, flux_averaged_x
             ev.add_vertex(v)
             f.write(ev)
     return path
-
-
-def _lepton_mass(pdg: int) -> float:
-    from aiva.events.table import _LEPTON_MASS
-
-    return _LEPTON_MASS.get(abs(int(pdg)), 0.0)
 
 
 def _attr(a, key, kind):

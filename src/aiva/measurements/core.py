@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from aiva.errors import AivaInputError
-from aiva.events.table import _LEPTON_MASS, EventTable
+from aiva.events.table import EventTable, _lepton_mass_column
 
 MEASUREMENTS_DIR = Path(__file__).resolve().parent.parent / "data" / "measurements"
 _COLS = ["bin", "cos_lo", "cos_hi", "p_lo_GeV", "p_hi_GeV", "xsec", "error"]
@@ -110,10 +110,9 @@ def predict_bins(events: EventTable, m: Measurement, source: str = "events") -> 
         raise AivaInputError(f"{source}: column 'weight': the events carry no cross-section weights; make them with "
                              "a flux (aiva generate --flux / aiva simulate --flux)")
     w = events["weight"]
-    mass = np.array([_LEPTON_MASS.get(abs(int(q)), 0.0) for q in np.unique(events["PDGLep"])])
-    if len(mass) != 1:
+    if len(np.unique(events["PDGLep"])) != 1:
         raise AivaInputError(f"{source}: column 'PDGLep': more than one lepton species")
-    p = np.sqrt(np.maximum(events["ELep"] ** 2 - mass[0] ** 2, 0.0))
+    p = np.sqrt(np.maximum(events["ELep"] ** 2 - _lepton_mass_column(events["PDGLep"]) ** 2, 0.0))
     c = events["CosLep"]
     b = m.bins
     overflow = bool(m.meta.get("last_p_bin_overflow", False))

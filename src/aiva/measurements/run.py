@@ -12,23 +12,20 @@ from aiva.utils import atomic_write_text
 
 
 def _model_events(model: str, m: Measurement, flux, flux_range, n_events: int, seed: int, allow_extrapolation: bool):
-    from aiva.models.generate import generate_events
+    from aiva.models.generate import generate_with_flux
     from aiva.models.io import load_model
-    from aiva.models.xsec import XsecCurve, flux_average, model_flux, sample_energies
+    from aiva.models.xsec import model_flux
 
     net, card = load_model(model)
     if card.get("target") != m.meta.get("target") or card.get("probe") != m.meta.get("probe"):
         raise AivaInputError(f"model {card.get('name')!r} is {card.get('probe')} on {card.get('target')} but measurement "
                              f"{m.name!r} is {m.meta.get('probe')} on {m.meta.get('target')}")
     fx, removed = model_flux(card, flux, flux_range=flux_range, allow_extrapolation=allow_extrapolation)
-    curve = XsecCurve.from_card(card)
-    rng = np.random.default_rng(seed)
-    E = sample_energies(fx, curve, n_events, rng)
-    ev = generate_events(net, card, E, seed, allow_extrapolation=allow_extrapolation)
+    ev = generate_with_flux(net, card, fx, n_events, seed, removed=removed, allow_extrapolation=allow_extrapolation)
     # Normalised to the measurement's whole flux: Σw = ∫_range σΦ / ∫_all Φ. What lies outside
     # the model's range is missing from the prediction (its flux fraction is reported).
-    avg = flux_average(fx, curve) * (1.0 - removed)
-    ev.columns["weight"] = np.full(len(ev), avg / len(ev))
+    ev.columns["weight"] = ev["weight"] * (1.0 - removed)
+    avg = ev.metadata["flux_averaged_xsec"]["per_nucleon"] * (1.0 - removed)
     return ev, {"model": card.get("name"), "flux": fx.describe(), "fraction_of_flux_outside_model_range": removed,
                 "flux_averaged_xsec_per_nucleon_inside_range_over_full_flux": avg}
 

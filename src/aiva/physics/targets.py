@@ -21,6 +21,13 @@ from dataclasses import dataclass
 from aiva.errors import AivaInputError
 
 
+def nuclear_pdg(Z: int, A: int) -> int:
+    """PDG code 10LZZZAAAI of a nucleus in its ground state (L = I = 0); free proton 2212, neutron 2112."""
+    if A == 1:
+        return 2212 if Z == 1 else 2112
+    return 1_000_000_000 + 10_000 * int(Z) + 10 * int(A)
+
+
 @dataclass(frozen=True)
 class Target:
     """A nuclear (or free-nucleon) target."""
@@ -45,9 +52,7 @@ class Target:
     @property
     def pdg(self) -> int:
         """PDG nuclear code 10LZZZAAAI (free proton: 2212, free neutron: 2112)."""
-        if self.A == 1:
-            return 2212 if self.Z == 1 else 2112
-        return 1000000000 + self.Z * 10000 + self.A * 10
+        return nuclear_pdg(self.Z, self.A)
 
 
 _MONIZ = "Moniz et al., PRL 26 (1971) 445"

@@ -121,55 +121,47 @@ def train_from_files(*, data, out, config=None, epochs=None, name=None, val_even
     return res
 
 
-def _energies(n, rng, energy, energy_range, flux, card):
+def _energies(n, rng, energy, energy_range):
     if energy is not None:
         return np.full(n, float(energy))
-    if energy_range is not None:
-        lo, hi = energy_range
-        if not lo < hi:
-            raise AivaInputError(f"energy range [{lo}, {hi}]: need EMIN < EMAX")
-        return lo + (hi - lo) * rng.random(n)
-    from aiva.models.xsec import XsecCurve, sample_energies
-
-    return sample_energies(flux, XsecCurve.from_card(card), n, rng)
+    if energy_range is None:
+        raise AivaInputError("give one of energy, energy_range or flux")
+    lo, hi = energy_range
+    if not lo < hi:
+        raise AivaInputError(f"energy range [{lo}, {hi}]: need EMIN < EMAX")
+    return lo + (hi - lo) * rng.random(n)
 
 
 def generate_to_file(*, model, output, n_events, seed, energy=None, energy_range=None, flux=None,
                      flux_range=None, flux_content="integral", allow_extrapolation=False, float64=False,
                      device="auto"):
     """Generate events with a model; with a flux, E_ν ~ Φσ and every event carries the weight
-    ⟨σ⟩_Φ/N (10⁻³⁸ cm² per nucleon), see :mod:`aiva.models.xsec`."""
-    from aiva.models.generate import generate_events
-    from aiva.models.xsec import XsecCurve, flux_average, model_flux
+    ⟨σ⟩_Φ/N (10⁻³⁸ cm² per nucleon), see :func:`aiva.models.generate.generate_with_flux`."""
+    from aiva.models.generate import generate_events, generate_with_flux
+    from aiva.models.xsec import model_flux
 
     if n_events <= 0:
         raise AivaInputError(f"number of events must be positive, got {n_events}")
     dev = pick_device(device)
     net, card = load_model(model, device=dev)
-    rng = np.random.default_rng(seed)
-    fx = removed = None
+    kw = {"allow_extrapolation": allow_extrapolation, "float64": float64, "device": dev}
+    t0 = time.perf_counter()
     if flux is not None:
         fx, removed = model_flux(card, flux, flux_range=flux_range, flux_content=flux_content,
                                  allow_extrapolation=allow_extrapolation)
-    E = _energies(n_events, rng, energy, energy_range, fx, card)
-    t0 = time.perf_counter()
-    table = generate_events(net, card, E, seed, allow_extrapolation=allow_extrapolation, float64=float64, device=dev)
-    if fx is not None:
-        curve = XsecCurve.from_card(card)
-        avg = flux_average(fx, curve)
-        table.columns["weight"] = np.full(len(table), avg / len(table))
-        table.metadata["flux"] = {**fx.describe(), "fraction_removed_by_flux_range": removed}
-        table.metadata["flux_averaged_xsec"] = {"per_nucleon": avg, "per_nucleus": avg * curve.A,
-                                                "unit": "1e-38 cm2", "source": curve.source}
-        table.metadata["weight"] = "10^-38 cm^2 per nucleon per event: sum over a bin = flux-averaged cross section"
+        table = generate_with_flux(net, card, fx, n_events, seed, removed=removed, **kw)
+    else:
+        E = _energies(n_events, np.random.default_rng(seed), energy, energy_range)
+        table = generate_events(net, card, E, seed, **kw)
     path = write_events(table, output)
     dt = time.perf_counter() - t0
     print(f"wrote {len(table)} events from {card['name']} to {path} in {dt:.2f} s "
           f"({table.metadata['n_redrawn']} out-of-range proxies redrawn)")
-    if fx is not None:
-        print(f"flux {fx.name}: flux-averaged cross section {avg:.4g} x 1e-38 cm^2 per nucleon "
-              f"({avg * curve.A:.4g} per nucleus)" + (f"; flux range removed {100 * removed:.2f} % of the flux"
-                                                       if removed else ""))
+    if flux is not None:
+        xs = table.metadata["flux_averaged_xsec"]
+        print(f"flux {fx.name}: flux-averaged cross section {xs['per_nucleon']:.4g} x 1e-38 cm^2 per nucleon "
+              f"({xs['per_nucleus']:.4g} per nucleus)" + (f"; flux range removed {100 * removed:.2f} % of the flux"
+                                                          if removed else ""))
     return table
 
 
