@@ -115,9 +115,9 @@ def chi2_with_norms(pred, y, err, lam, ds_idx, dlam, penalty_weight: float = 1.0
     return (r**2).sum(-1) + penalty_weight * (((1 - lam) / dlam) ** 2).sum(-1)
 
 
-def chi2_terms(model: XsecModel, d: EData, fit_lambda: bool = True) -> dict:
-    """χ²/N of ``d`` with the model's normalisations for known data sets (1 for unknown ones, or
-    when ``fit_lambda`` is False), and the 1σ coverage of the member spread."""
+def member_predictions(model: XsecModel, d: EData, fit_lambda: bool = True) -> np.ndarray:
+    """(K, N) member predictions λ_k σ_NN for the points ``d``, with the model's normalisation λ
+    of each known data set (1 for unknown ones, or when ``fit_lambda`` is False)."""
     r = model.response(d.E, d.omega, d.theta)  # (K, N)
     lam = np.ones((len(r), len(d)))
     if fit_lambda:
@@ -125,7 +125,26 @@ def chi2_terms(model: XsecModel, d: EData, fit_lambda: bool = True) -> dict:
         for j, ds in enumerate(d.dataset):
             if ds in pos:
                 lam[:, j] = model.lam[:, pos[ds]]
-    pred = lam * r
+    return lam * r
+
+
+def finetune_config(parent: XsecModel, epochs: int | None = None, seed: int | None = None) -> "FitConfig":
+    """Fine-tuning settings from the parent's fit: at most 300 epochs, the first third as
+    log-residual warm-up (the parent can be decades off), AdamW lr 5e-4 as in the
+    domain-adaptation paper."""
+    fcfg = FitConfig.from_dict(parent.card.get("fit", {}))
+    fcfg.epochs = epochs or min(fcfg.epochs, 300)
+    fcfg.warmup_epochs = fcfg.epochs // 3
+    fcfg.lr = 5e-4
+    if seed is not None:
+        fcfg.seed = seed
+    return fcfg
+
+
+def chi2_terms(model: XsecModel, d: EData, fit_lambda: bool = True) -> dict:
+    """χ²/N of ``d`` with the model's normalisations for known data sets (1 for unknown ones, or
+    when ``fit_lambda`` is False), and the 1σ coverage of the member spread."""
+    pred = member_predictions(model, d, fit_lambda)
     mean = pred.mean(axis=0)
     std = pred.std(axis=0, ddof=1) if len(pred) > 1 else np.zeros(len(d))
     pull = (mean - d.xsec) / d.err

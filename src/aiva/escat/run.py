@@ -8,7 +8,7 @@ import numpy as np
 
 from aiva.errors import AivaInputError
 from aiva.escat.data import PAPER_EXCLUDED, EData, apply_cut, exclude_datasets, load_csv, load_target, split
-from aiva.escat.fit import FitConfig, XsecModel, chi2_terms, fit
+from aiva.escat.fit import FitConfig, XsecModel, chi2_terms, finetune_config, fit
 from aiva.escat.io import load_xsec_model, save_xsec_model
 from aiva.escat.model import ESConfig
 from aiva.utils import atomic_write_text
@@ -75,12 +75,7 @@ def transfer(*, base="C12", target=None, data=None, out=None, train_fraction=0.1
     d, n_cut = _data(target, data)
     tr, te = split(d, train_fraction, split_seed)
     parent = base_model if base_model is not None else load_xsec_model(base)
-    fcfg = FitConfig.from_dict(parent.card.get("fit", {}))
-    fcfg.epochs = epochs or min(fcfg.epochs, 300)
-    fcfg.warmup_epochs = fcfg.epochs // 3  # log-residual warm-up: the parent can be decades off
-    fcfg.lr = 5e-4  # AdamW, lr 5e-4 as in the domain-adaptation paper
-    if seed is not None:
-        fcfg.seed = seed
+    fcfg = finetune_config(parent, epochs, seed)
     tuned = fit(tr, None, fcfg, init=parent, train_blocks=blocks, progress=progress)
     res = {"target": d.target, "base": parent.card.get("name", base), "train_fraction": train_fraction,
            "blocks": blocks, "n_train": len(tr), "n_test": len(te), "test": chi2_terms(tuned, te),

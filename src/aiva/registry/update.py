@@ -112,9 +112,10 @@ def _physics(gen_cur, gen_cand, hold, card, tol: float) -> dict:
     """Kinematic limits of the candidate's events at the held-out energies, and its low-W tail
     (W² < 0 or W < M_N − ε_B − 100 MeV, W from the lepton with the nucleon at rest) against the
     larger of the current version's and the new data's."""
+    from aiva.physics.constants import M_NUCLEON
     from aiva.physics.targets import get_target
 
-    w_cut = 0.9389 - get_target(card["target"]).eps_b - 0.100
+    w_cut = M_NUCLEON - get_target(card["target"]).eps_b - 0.100
     hard = int(np.sum(gen_cand["ELep"] > gen_cand["Enu_true"]) + np.sum(np.abs(gen_cand["CosLep"]) > 1))
     tails = {"current": _w_tail(gen_cur, w_cut), "candidate": _w_tail(gen_cand, w_cut), "data": _w_tail(hold, w_cut)}
     ok = hard == 0 and tails["candidate"] <= max(tails["current"], tails["data"]) + tol
@@ -217,14 +218,14 @@ def update(*, registry: Registry, name: str, data, constraints=None, config: Upd
         is_hold[rng.permutation(len(table))[: int(round(cfg.holdout * len(table)))]] = True
         with tempfile.TemporaryDirectory(prefix="aiva-update-") as tmpd:
             tmp = Path(tmpd)
+            hold = table.select(is_hold)
             train_f = write_events(table.select(~is_hold), tmp / "train.parquet")
-            hold_f = write_events(table.select(is_hold), tmp / "holdout.parquet")
+            hold_f = write_events(hold, tmp / "holdout.parquet")
             res = transfer_from_files(base=cur_w, data=train_f, out=tmp / "candidate", freeze=cfg.freeze,
                                       config=cfg.train_config,
                                       epochs=cfg.epochs, seed=cfg.seed, val_events=cfg.val_events,
                                       name=ccard.get("name"), progress=False)
             cand, kcard = load_model(res["model"])
-            hold = read_events(hold_f)
             gc, gk = (_generated(m, c, hold, cfg.seed + 1, cfg.gen_factor) for m, c in ((cur, ccard), (cand, kcard)))
             a = _compare(gc, gk, hold, cfg, cfg.seed + 11)
             likelihood = kcard.get("family") == "flow" and ccard.get("family") == "flow"
@@ -320,15 +321,11 @@ def watch(*, registry: Registry, name: str, folder, constraints=None, config: Up
 
 
 def _escat_pull2(model, d) -> np.ndarray:
-    """Per-point squared pulls of points ``d`` (the model's normalisations for known data sets,
-    1 otherwise); their mean is χ²/N."""
-    r = model.response(d.E, d.omega, d.theta)
-    lam = np.ones_like(r)
-    pos = {k: i for i, k in enumerate(model.datasets)}
-    for j, ds in enumerate(d.dataset):
-        if ds in pos:
-            lam[:, j] = model.lam[:, pos[ds]]
-    return (((lam * r).mean(axis=0) - d.xsec) / d.err) ** 2
+    """Per-point squared pulls of points ``d`` (ensemble mean with the fitted normalisations);
+    their mean is χ²/N."""
+    from aiva.escat.fit import member_predictions
+
+    return ((member_predictions(model, d).mean(axis=0) - d.xsec) / d.err) ** 2
 
 
 def update_escat(*, registry: Registry, name: str, data, config: UpdateConfig, progress: bool = True) -> dict:
@@ -340,7 +337,9 @@ def update_escat(*, registry: Registry, name: str, data, config: UpdateConfig, p
     penalties ((1 − λ_k)/Δλ_k)², averaged over data sets and members, must stay below 4 (λ_k within
     2 Δλ_k on average), and its predictions must be positive and finite."""
     from aiva.escat.data import load_csv, split, write_csv
-    from aiva.escat.fit import FitConfig, fit
+    from scipy.stats import wilcoxon
+
+    from aiva.escat.fit import finetune_config, fit
     from aiva.escat.io import load_xsec_model, save_xsec_model
     from aiva.models.io import sha256_file
 
@@ -358,12 +357,7 @@ def update_escat(*, registry: Registry, name: str, data, config: UpdateConfig, p
         if d.A != cur.A:
             return reject(f"data are for A = {d.A} ({d.target}), the model is for A = {cur.A} ({cur.target})")
         train, hold = split(d, 1 - cfg.holdout, cfg.seed)
-        fcfg = FitConfig.from_dict(cur.card.get("fit", {}))
-        fcfg.epochs = cfg.epochs or min(fcfg.epochs, 300)
-        fcfg.warmup_epochs, fcfg.lr, fcfg.seed = fcfg.epochs // 3, 5e-4, cfg.seed
-        cand = fit(train, None, fcfg, init=cur, progress=False)
-        from scipy.stats import wilcoxon
-
+        cand = fit(train, None, finetune_config(cur, cfg.epochs, cfg.seed), init=cur, progress=False)
         alpha = 0.1 / cfg.n_sigma
 
         def compare(pts):
@@ -395,8 +389,6 @@ def update_escat(*, registry: Registry, name: str, data, config: UpdateConfig, p
             reasons.append("mean normalisation penalty above 4 per data set, or non-positive predictions")
         if reasons:
             return reject("; ".join(reasons), evidence=evidence)
-        import tempfile
-
         with tempfile.TemporaryDirectory(prefix="aiva-update-") as tmpd:
             w = save_xsec_model(cand, Path(tmpd) / "model", half=cur.card.get("dtype") == "float16",
                                 extra={"name": cur.card.get("name", name), "parent": cur_v})
