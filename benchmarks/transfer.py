@@ -78,14 +78,13 @@ def _train(kind: str, data: Path, out: Path, cfg: Path, freeze: str | None = Non
             "best_epoch": res["best"]["epoch"], "history": hist}
 
 
-def _evaluate(model: str, refs: dict, out: Path, figures: bool, uniform=None) -> dict:
+def _evaluate(model: str, refs: dict, out: Path, figures: bool) -> dict:
     from aiva.models.io import load_model
     from aiva.training.evaluate import evaluate_model
 
     net, card = load_model(model)
     sub = {e: r for e, r in refs.items() if figures and e in (0.5, 5.0)}
-    res = evaluate_model(net, card, {e: r for e, r in refs.items() if e not in sub}, out, c2st=False, figures=False,
-                         uniform_reference=uniform)
+    res = evaluate_model(net, card, {e: r for e, r in refs.items() if e not in sub}, out, c2st=False, figures=False)
     if sub:  # figures only at 0.5 and 5 GeV
         res2 = evaluate_model(net, card, sub, out / "figures", c2st=False, figures=True)
         res["per_energy"].update(res2["per_energy"])
@@ -93,15 +92,7 @@ def _evaluate(model: str, refs: dict, out: Path, figures: bool, uniform=None) ->
     return {"MAP": {e: v["MAP"] for e, v in per.items()}, "EMD_Emu_p": {e: v["EMD_Emu_p"] for e, v in per.items()},
             "mean_MAP": float(np.mean([v["MAP"] for v in per.values()])),
             "mean_EMD_Emu_p": float(np.mean([v["EMD_Emu_p"] for v in per.values()])),
-            "W_peaks_1GeV": per.get("1.0", {}).get("W_peaks"),
-            **({"MAP3D": res["uniform"]["MAP3D"]} if uniform is not None else {})}
-
-
-def freeze_blocks_of(model) -> list[str]:
-    """The generator-side blocks, from the input: g0, g1, … (GAN) or t0, t1, … (flow)."""
-    if getattr(model, "family", "gan") == "flow":
-        return model.block_names()
-    return [f"g{i}" for i in range(model.config.g_blocks)]
+            "W_peaks_1GeV": per.get("1.0", {}).get("W_peaks")}
 
 
 def _qe_width(ref_1gev) -> float:
@@ -248,12 +239,13 @@ def main() -> None:
     if not args.no_layerwise and "A" in args.scenarios:
         from aiva.metrics.core import map_3d
         from aiva.models.generate import generate_events
+        from aiva.training.run import generator_blocks
 
         files = _data(work, "A", seed=100 + ord("A"))
         uni = simulate("Ar40", "numu", min(args.events, 1_000_000), energy_range=(0.3, 10.0), seed=777, progress=False)
         lw = []
         cfg_path = _toml(work / "budget_10000.toml", 10_000, args.threads, args.val_events, args.epochs_scale, family)
-        blocks = freeze_blocks_of(base_model)
+        blocks = generator_blocks(base_model)
         for k in range(len(blocks) + (1 if family == "gan" else 0)):  # a flow needs one trainable block
             freeze = ",".join(blocks[:k] + (["d0"] if family == "gan" else [])) or "none"
             out = work / f"A_10000_frozen{k}"

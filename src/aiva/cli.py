@@ -171,15 +171,12 @@ def _cmd_reweight(args: argparse.Namespace) -> int:
 
 
 def _cmd_fluxes(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from aiva.mc.flux import list_fluxes
 
     for f in list_fluxes():
         m = f.meta or {}
-        mean = float(np.sum(f.content * 0.5 * (f.edges[1:] + f.edges[:-1])) / f.content.sum())
         print(f"{m.get('name', f.name):<26s} {m.get('probe', '?'):<8s} {f.edges[0]:g}-{f.edges[-1]:g} GeV, "
-              f"mean {mean:.2f} GeV, {len(f.content)} bins: {m.get('description', '')} [{m.get('cite', '')}]")
+              f"mean {f.mean_energy:.2f} GeV, {len(f.content)} bins: {m.get('description', '')} [{m.get('cite', '')}]")
     return 0
 
 

@@ -118,12 +118,17 @@ class Flux:
             raise AivaInputError(f"{self.name}: no flux inside [{emin}, {emax}] GeV")
         idx = np.flatnonzero(keep)
         edges = np.concatenate([e[idx], e[idx[-1] + 1:idx[-1] + 2]])
-        outside = 1.0 - c.sum() / self.content.sum()
-        return Flux(edges, c[idx], name=f"{self.name} [{emin:g}, {emax:g}] GeV", meta=self.meta), float(outside)
+        return (Flux(edges, c[idx], name=f"{self.name} [{emin:g}, {emax:g}] GeV", meta=self.meta),
+                self.fraction_outside(emin, emax))
 
     def fraction_outside(self, emin: float, emax: float) -> float:
         e = np.clip(self.edges, emin, emax)
         return float(1.0 - np.sum(self.content * np.diff(e) / np.diff(self.edges)) / self.content.sum())
+
+    @property
+    def mean_energy(self) -> float:
+        """Flux-weighted mean energy [GeV] (bin centres)."""
+        return float(np.sum(self.content * 0.5 * (self.edges[1:] + self.edges[:-1])) / self.content.sum())
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         p = self.content / self.content.sum()

@@ -183,15 +183,22 @@ def evaluate_to_dir(*, model, out, reference=None, events=1_000_000, energies=No
     return res
 
 
+def generator_blocks(model) -> list[str]:
+    """The freezable blocks on the generating side, from the input: g0, g1, … (GAN) or t0, t1, … (flow)."""
+    if getattr(model, "family", "gan") == "flow":
+        return model.block_names()
+    return [f"g{i}" for i in range(model.config.g_blocks)]
+
+
 def freeze_scheme(model, spec: str | None) -> list[str]:
     """Block names to freeze. ``default`` (the transfer-learning paper's scheme): the first half of
     the generator blocks and of the discriminator blocks (for a flow: the first half of its
     transforms); ``none``; ``all-but-last`` (every block but the last of each network); or a
     comma-separated list of names."""
+    g = generator_blocks(model)
     if getattr(model, "family", "gan") == "flow":
-        g, d, extra = model.block_names(), [], []
+        d, extra = [], []
     else:
-        g = [f"g{i}" for i in range(model.config.g_blocks)]
         d = [f"d{i}" for i in range(model.config.d_blocks)]
         extra = ["g_out", "d_out"]
     if spec in (None, "", "default"):
