@@ -103,15 +103,19 @@ class XsecModel:
         return int(out.sum())
 
 
-def chi2_with_norms(pred, y, err, lam, ds_idx, dlam, penalty_weight: float = 1.0):
+def chi2_with_norms(pred, y, err, lam, ds_idx, dlam, penalty_weight: float = 1.0, log_residual: bool = False):
     """χ² = Σ_i ((λ_{k(i)} pred_i − y_i)/err_i)² + w Σ_k ((1 − λ_k)/Δλ_k)² (torch tensors).
 
     One network: ``pred``, ``y``, ``err``, ``ds_idx`` of shape (N,), ``lam``, ``dlam`` (n_sets,).
     K networks at once: a leading dimension K on ``pred``, ``y``, ``err``, ``ds_idx`` and ``lam``;
-    returns (K,) values.
+    returns (K,) values. With ``log_residual`` (the warm-up of :func:`fit`) the residual of points
+    with y > 0 is (ln λ pred − ln y)·y/err, the same to first order but well-behaved while the
+    prediction is still decades off.
     """
     lam_pt = lam.gather(-1, ds_idx) if pred.dim() > 1 else lam[ds_idx]
     r = (lam_pt * pred - y) / err
+    if log_residual:
+        r = torch.where(y > 0, (torch.log(lam_pt * pred) - torch.log(y.clamp_min(1e-30))) * y / err, r)
     return (r**2).sum(-1) + penalty_weight * (((1 - lam) / dlam) ** 2).sum(-1)
 
 
@@ -226,15 +230,8 @@ def fit(train: EData, cfg: ESConfig | None = None, fcfg: FitConfig | None = None
         for s in range(steps_per_epoch):
             sel = torch.gather(boot_t, 1, perm[:, s * fcfg.batch_size:(s + 1) * fcfg.batch_size])  # (K, B)
             pred = net(X[sel]) * F[sel]
-            if epoch < fcfg.warmup_epochs:
-                ys, es = y[sel], e[sel]
-                pos = ys > 0
-                r = torch.where(pos, (torch.log(lam.gather(1, ds_idx[sel]) * pred) - torch.log(ys.clamp_min(1e-30)))
-                                * ys / es, (lam.gather(1, ds_idx[sel]) * pred - ys) / es)
-                penalty = (((1 - lam) / dlam) ** 2).sum(dim=1) * (sel.shape[1] / n)
-                loss = ((r**2).sum(dim=1) + penalty).sum() / sel.shape[1]
-            else:
-                loss = chi2_with_norms(pred, y[sel], e[sel], lam, ds_idx[sel], dlam, sel.shape[1] / n).sum() / sel.shape[1]
+            loss = chi2_with_norms(pred, y[sel], e[sel], lam, ds_idx[sel], dlam, sel.shape[1] / n,
+                                   log_residual=epoch < fcfg.warmup_epochs).sum() / sel.shape[1]
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
