@@ -113,6 +113,19 @@ class ConditionalGAN:
         for be, bg in zip(self.ema.buffers(), self.generator.buffers()):
             be.copy_(bg)
 
+    def _nets(self):
+        return (("generator", self.generator), ("ema", self.ema), ("discriminator", self.discriminator))
+
+    def state(self) -> dict[str, torch.Tensor]:
+        """All tensors, keyed ``generator.*``, ``ema.*``, ``discriminator.*`` (the file layout)."""
+        return {f"{prefix}.{k}": v.detach().cpu().contiguous()
+                for prefix, net in self._nets() for k, v in net.state_dict().items()}
+
+    def load_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Inverse of :meth:`state`; a mismatch raises ``RuntimeError`` as ``load_state_dict`` does."""
+        for prefix, net in self._nets():
+            net.load_state_dict({k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")})
+
     def sampler(self) -> Generator:
         """The network used for generation (EMA weights, eval mode)."""
         self.ema.eval()

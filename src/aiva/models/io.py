@@ -1,6 +1,7 @@
 """Saving and loading generators: safetensors weights + a JSON model card.
 
-``<stem>.safetensors`` holds the tensors (``generator.*``, ``ema.*``, ``discriminator.*``),
+``<stem>.safetensors`` holds the tensors (``generator.*``, ``ema.*``, ``discriminator.*`` for a GAN,
+``flow.*`` for a flow),
 ``<stem>.json`` the model card: name, family, architecture config, the data it was trained on
 (with SHA-256), training settings, metrics and the parent model. Nothing is unpickled.
 """
@@ -34,31 +35,8 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def gan_state(model: ConditionalGAN) -> dict[str, torch.Tensor]:
-    out = {}
-    for prefix, net in (("generator", model.generator), ("ema", model.ema), ("discriminator", model.discriminator)):
-        for k, v in net.state_dict().items():
-            out[f"{prefix}.{k}"] = v.detach().cpu().contiguous()
-    return out
-
-
-def load_gan_state(model: ConditionalGAN, tensors: dict[str, torch.Tensor], source: str = "") -> None:
-    for prefix, net in (("generator", model.generator), ("ema", model.ema), ("discriminator", model.discriminator)):
-        sd = {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
-        try:
-            net.load_state_dict(sd)
-        except RuntimeError as exc:
-            raise AivaInputError(f"{source}: weights do not match the model card's architecture: {exc}") from None
-
-
-def model_state(model) -> dict[str, torch.Tensor]:
-    return gan_state(model) if isinstance(model, ConditionalGAN) else model.state()
-
-
 def load_model_state(model, tensors: dict[str, torch.Tensor], source: str = "") -> None:
-    if isinstance(model, ConditionalGAN):
-        load_gan_state(model, tensors, source)
-        return
+    """Load tensors into a model of any family; a mismatch is a clear input error."""
     try:
         model.load_state(tensors)
     except RuntimeError as exc:
@@ -71,7 +49,7 @@ def save_model(model, path: str | os.PathLike, card: dict[str, Any]) -> Path:
     card = {**card, "family": getattr(model, "family", "gan"), "config": model.config.to_dict(),
             "format": "aiva-model-1"}
     with atomic_path(path) as tmp:
-        save_file(model_state(model), str(tmp))
+        save_file(model.state(), str(tmp))
     card["weights_sha256"] = sha256_file(path)
     atomic_write_text(path.with_suffix(".json"), json.dumps(card, indent=2, sort_keys=False) + "\n")
     return path

@@ -48,7 +48,7 @@ def train_flow(data: np.ndarray, refs: dict[float, np.ndarray], out_dir, *, mode
     data_gen = torch.Generator().manual_seed(tcfg.seed + 1)
     X = torch.from_numpy(data)
     optimizers = {"f": (opt, "opt")}
-    start, history, best = resume_checkpoint(out, resume, model.load_state, optimizers, data_gen, progress)
+    start, history, best = resume_checkpoint(out, resume, model, optimizers, data_gen, progress)
     steps = len(X) // tcfg.batch_size
     t_start = time.time()
     for epoch in range(start, tcfg.epochs):

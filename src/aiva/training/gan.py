@@ -30,7 +30,7 @@ from aiva.metrics.core import emd, histogram2d, mean_absolute_pull
 from aiva.models.blocks import freeze as freeze_blocks
 from aiva.models.blocks import keep_frozen_eval
 from aiva.models.gan import ConditionalGAN, GANConfig
-from aiva.models.io import gan_state, load_gan_state, save_model
+from aiva.models.io import load_model_state, save_model
 from aiva.physics.kinematics import PROXY_EMAX, PROXY_EMIN
 from aiva.training.checkpoint import load_checkpoint, load_optimizer, optimizer_tensors, save_checkpoint
 from aiva.utils import ConfigMixin, atomic_write_text
@@ -157,15 +157,15 @@ def prepare_run(out_dir, tcfg: CommonTrainConfig, data) -> tuple[Path, torch.dev
     return out, pick_device(tcfg.device), data
 
 
-def resume_checkpoint(out: Path, resume: bool, load_state: Callable[[dict], None], optimizers: dict,
-                      data_gen: torch.Generator, progress: bool) -> tuple[int, list, dict]:
+def resume_checkpoint(out: Path, resume: bool, model, optimizers: dict, data_gen: torch.Generator,
+                      progress: bool) -> tuple[int, list, dict]:
     """Restore model, optimizers (``{name: (optimizer, meta key)}``) and RNG states from
     ``out/checkpoint`` if present; returns (start epoch, history, best)."""
     ck = load_checkpoint(out / "checkpoint") if resume else None
     if ck is None:
         return 0, [], {"score": float("inf"), "epoch": -1}
     tensors, meta = ck
-    load_state(tensors)
+    load_model_state(model, tensors, str(out / "checkpoint.safetensors"))
     for name, (opt, key) in optimizers.items():
         load_optimizer(name, opt, tensors, meta[key])
     torch.set_rng_state(tensors["rng.torch"])
@@ -228,7 +228,7 @@ def train_gan(data: np.ndarray, refs: dict[float, np.ndarray], out_dir: str | Pa
     torch.manual_seed(tcfg.seed)
     if init is not None:
         model = ConditionalGAN(init.config)
-        load_gan_state(model, gan_state(init), "parent model")
+        model.load_state(init.state())
     else:
         model = ConditionalGAN(model_config or GANConfig())
     model.to(device)
@@ -247,9 +247,7 @@ def train_gan(data: np.ndarray, refs: dict[float, np.ndarray], out_dir: str | Pa
     X = torch.from_numpy(data)
 
     optimizers = {"g": (opt_g, "opt_g"), "d": (opt_d, "opt_d")}
-    start_epoch, history, best = resume_checkpoint(
-        out, resume, lambda t: load_gan_state(model, t, str(out / "checkpoint.safetensors")), optimizers, data_gen,
-        progress)
+    start_epoch, history, best = resume_checkpoint(out, resume, model, optimizers, data_gen, progress)
 
     n = len(X)
     steps = n // tcfg.batch_size
@@ -306,7 +304,7 @@ def train_gan(data: np.ndarray, refs: dict[float, np.ndarray], out_dir: str | Pa
                                                          "MAP": val["MAP"], "EMD": val["EMD"]} if val else {})}
         history.append(rec)
         best = keep_if_best(model, out, card, tcfg, val, epoch, best, frozen)
-        save_epoch_checkpoint(out, gan_state(model), optimizers, data_gen,
+        save_epoch_checkpoint(out, model.state(), optimizers, data_gen,
                               {"epoch": epoch + 1, "history": history, "best": best, "train_config": tcfg.to_dict(),
                                "model_config": model.config.to_dict(), "frozen": frozen})
         write_history(out, history)
