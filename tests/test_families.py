@@ -3,11 +3,12 @@ import numpy as np
 import pytest
 import torch
 
+from aiva.models.cfm import CFMConfig, ConditionalCFM
 from aiva.models.flow import ConditionalFlow, FlowConfig
 from aiva.models.gan import ConditionalGAN, GANConfig
 from aiva.models.generate import generate_events, generate_proxies
 from aiva.models.io import load_model, save_model
-from aiva.training.flow import FlowTrainConfig, train_flow
+from aiva.training.direct import CFMTrainConfig, FlowTrainConfig, train_direct
 from aiva.training.gan import TrainConfig, train_gan
 from aiva.training.run import freeze_scheme
 from test_gan import CARD, _distance, toy_data, toy_refs
@@ -17,8 +18,13 @@ FAMILIES = {
             lambda **kw: TrainConfig(batch_size=256, val_events=0, lr_final_factor=1.0, ema_decay=0.99, **kw),
             train_gan),
     "flow": (lambda: ConditionalFlow(FlowConfig(transforms=2, bins=8, hidden=32)),
-             lambda **kw: FlowTrainConfig(batch_size=256, val_events=0, lr=3e-3, **kw), train_flow),
+             lambda **kw: FlowTrainConfig(batch_size=256, val_events=0, lr=3e-3, **kw),
+             lambda *a, **kw: train_direct("flow", *a, **kw)),
+    "cfm": (lambda: ConditionalCFM(CFMConfig(hidden=32, blocks=3, steps=4)),
+            lambda **kw: CFMTrainConfig(batch_size=256, val_events=0, lr=3e-3, lr_final_factor=0.2, **kw),
+            lambda *a, **kw: train_direct("cfm", *a, **kw)),
 }
+train_flow = FAMILIES["flow"][2]
 
 
 def _params(model):
@@ -72,6 +78,8 @@ def test_training_improves_and_frozen_blocks_stay(family, tmp_path):
 def _prefix(model, name):
     if isinstance(model, ConditionalGAN):
         return name + "."
+    if isinstance(model, ConditionalCFM):
+        return f"field.blocks.{name[1:]}." if name != "out" else "field.out."
     return f"flow.transform.transforms.{name[1:]}."
 
 

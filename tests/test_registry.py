@@ -13,7 +13,7 @@ from aiva.models.flow import FlowConfig
 from aiva.models.generate import generate_events
 from aiva.models.io import load_model, sha256_file
 from aiva.registry import Registry, UpdateConfig, update
-from aiva.training.flow import FlowTrainConfig, train_flow
+from aiva.training.direct import FlowTrainConfig, train_direct
 from test_gan import toy_data
 
 CARD = {"name": "toy-flow", "target": "C12", "probe": "numu", "energy_range_GeV": [0.3, 10.0], "mode_code": 0,
@@ -27,11 +27,11 @@ def toys(tmp_path_factory):
     torch.manual_seed(0)
     cfg = FlowTrainConfig(batch_size=256, val_events=0, lr=3e-3, epochs=3, seed=1)
     fc = FlowConfig(transforms=2, bins=8, hidden=32)
-    base = train_flow(toy_data(30_000, seed=1), {}, d / "base", model_config=fc, train_config=cfg, card=CARD,
+    base = train_direct("flow", toy_data(30_000, seed=1), {}, d / "base", model_config=fc, train_config=cfg, card=CARD,
                       progress=False)
     shifted = toy_data(30_000, seed=2)
     shifted[:, 1] = np.clip(shifted[:, 1] + 0.2, -0.99, 0.99)
-    other = train_flow(shifted, {}, d / "other", model_config=fc, train_config=cfg, card=CARD, progress=False)
+    other = train_direct("flow", shifted, {}, d / "other", model_config=fc, train_config=cfg, card=CARD, progress=False)
     net, card = load_model(other["model"])
     rng = np.random.default_rng(3)
     files = {}

@@ -58,7 +58,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     train_from_files(data=args.data, out=args.out, config=args.config, epochs=args.epochs, name=args.name,
                      val_events=args.val_events, resume=not args.no_resume, max_minutes=args.max_minutes,
-                     seed=args.seed, family=args.family, progress=not args.quiet)
+                     cpu_minutes=args.cpu_minutes, threads=args.threads, seed=args.seed, family=args.family,
+                     progress=not args.quiet)
     return 0
 
 
@@ -280,10 +281,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data", type=Path, required=True, help="training events (.parquet, .csv, .root)")
     t.add_argument("--out", type=Path, required=True, help="output folder (checkpoints, history, model)")
     t.add_argument("--config", type=Path, help="TOML file with [model] and [training] tables")
-    t.add_argument("--family", default="gan", choices=["gan", "flow"],
-                   help="generative family: gan (PRD 112 (2025) 013007) or flow (neural spline flow)")
+    t.add_argument("--family", default="gan", choices=["gan", "flow", "cfm"],
+                   help="generative family: gan (PRD 112 (2025) 013007), flow (neural spline flow) or cfm "
+                        "(conditional flow matching)")
     t.add_argument("--epochs", type=int, help="override [training].epochs")
     t.add_argument("--max-minutes", type=float, help="stop after this wall-clock budget (resumable)")
+    t.add_argument("--cpu-minutes", type=float,
+                   help="budget of CPU time: the learning-rate decay follows it and no epoch starts that would "
+                        "overrun it (set --epochs high)")
+    t.add_argument("--threads", type=int, help="torch threads (default: all cores)")
     t.add_argument("--val-events", type=int, help="reference events per validation energy")
     t.add_argument("--name", help="model name for the model card")
     t.add_argument("--seed", type=int, help="override [training].seed")

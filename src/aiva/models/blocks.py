@@ -63,3 +63,14 @@ def keep_frozen_eval(module: nn.Module) -> None:
     for m in module.modules():
         if getattr(m, "_aiva_frozen", False):
             m.eval()
+
+
+def freeze_params(blocks: dict[str, nn.Module], names: list[str]) -> list[str]:
+    """Freeze the named blocks of a model without BatchNorm (flow, cfm): no gradients. Unknown
+    names raise ``KeyError``. Returns the names frozen."""
+    for name in names:
+        if name not in blocks:
+            raise KeyError(f"no block named {name!r}; blocks: {', '.join(blocks)}")
+        for p in blocks[name].parameters():
+            p.requires_grad_(False)
+    return list(names)

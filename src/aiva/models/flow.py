@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from aiva.models.blocks import freeze_params
 from aiva.utils import ConfigMixin
 
 
@@ -57,6 +58,10 @@ class ConditionalFlow(nn.Module):
         """ln p(E'_μ, θ' | E'_ν) for x of shape (N, 2) and e of shape (N, 1)."""
         return self.flow(e).log_prob(x)
 
+    def loss(self, x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        """Training loss on a batch: the mean negative log-likelihood."""
+        return -self.log_prob(x, e).mean()
+
     def sampler(self) -> nn.Module:
         self.eval()
         return _Sampler(self.flow)
@@ -68,14 +73,8 @@ class ConditionalFlow(nn.Module):
         return list(self.blocks())
 
     def freeze(self, names: list[str]) -> list[str]:
-        """Freeze named transforms (no gradients); unknown names raise ``KeyError``."""
-        blocks = self.blocks()
-        for name in names:
-            if name not in blocks:
-                raise KeyError(f"no block named {name!r}; blocks: {', '.join(blocks)}")
-            for p in blocks[name].parameters():
-                p.requires_grad_(False)
-        return list(names)
+        """Freeze named blocks (no gradients); unknown names raise ``KeyError``."""
+        return freeze_params(self.blocks(), names)
 
     def state(self) -> dict[str, torch.Tensor]:
         return {f"flow.{k}": v.detach().cpu().contiguous() for k, v in self.flow.state_dict().items()}

@@ -1,7 +1,7 @@
 """Saving and loading generators: safetensors weights + a JSON model card.
 
 ``<stem>.safetensors`` holds the tensors (``generator.*``, ``ema.*``, ``discriminator.*`` for a GAN,
-``flow.*`` for a flow),
+``flow.*`` for a flow, ``field.*`` for flow matching),
 ``<stem>.json`` the model card: name, family, architecture config, the data it was trained on
 (with SHA-256), training settings, metrics and the parent model. Nothing is unpickled.
 """
@@ -17,12 +17,14 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from aiva.errors import AivaInputError
+from aiva.models.cfm import CFMConfig, ConditionalCFM
 from aiva.models.flow import ConditionalFlow, FlowConfig
 from aiva.models.gan import ConditionalGAN, GANConfig
 from aiva.utils import atomic_path, atomic_write_text
 
 #: generative families behind one interface: family name -> (model class, config class)
-FAMILIES = {"gan": (ConditionalGAN, GANConfig), "flow": (ConditionalFlow, FlowConfig)}
+FAMILIES = {"gan": (ConditionalGAN, GANConfig), "flow": (ConditionalFlow, FlowConfig),
+            "cfm": (ConditionalCFM, CFMConfig)}
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
 

@@ -49,6 +49,10 @@ class CommonTrainConfig(ConfigMixin):
     val_energies: tuple = TEST_ENERGIES
     device: str = "auto"
     max_minutes: float | None = None
+    #: budget of this process's CPU time (benchmarks/families.py): the cosine learning-rate decay
+    #: follows the fraction of it used instead of the epoch count, and no epoch starts that would
+    #: overrun it (judged by the last epoch's cost). A resumed run starts a fresh budget.
+    cpu_minutes: float | None = None
     threads: int | None = None
 
     @classmethod
@@ -75,10 +79,10 @@ def config_classes(family: str):
 
     if family not in FAMILIES:
         raise AivaInputError(f"unknown family {family!r} (available: {', '.join(FAMILIES)})")
-    if family == "flow":
-        from aiva.training.flow import FlowTrainConfig
+    if family in ("flow", "cfm"):
+        from aiva.training.direct import CFMTrainConfig, FlowTrainConfig
 
-        return FAMILIES[family][1], FlowTrainConfig
+        return FAMILIES[family][1], (FlowTrainConfig if family == "flow" else CFMTrainConfig)
     return FAMILIES[family][1], TrainConfig
 
 
@@ -108,7 +112,7 @@ def enu_to_proxy(E) -> np.ndarray:
 
 
 @torch.no_grad()
-def sample_proxies(net: nn.Module, enu_p: np.ndarray, seed: int, batch: int = 262_144, device="cpu",
+def sample_proxies(net: nn.Module, enu_p: np.ndarray, seed: int, batch: int = 16_384, device="cpu",
                    dtype=torch.float32) -> np.ndarray:
     """(E'_μ, θ') from a generator for conditions ``enu_p``; deterministic for a seed."""
     net.eval()
@@ -137,9 +141,13 @@ def validate(net: nn.Module, refs: dict[float, np.ndarray], seed: int, device) -
     return res
 
 
-def lr_factor(cfg, epoch: int) -> float:
-    """Cosine decay from 1 to ``cfg.lr_final_factor`` over ``cfg.epochs`` epochs."""
-    t = min(epoch / max(cfg.epochs, 1), 1.0)
+def lr_factor(cfg, epoch: int, cpu_start: float | None = None) -> float:
+    """Cosine decay from 1 to ``cfg.lr_final_factor`` over ``cfg.epochs`` epochs, or over the
+    CPU-time budget ``cfg.cpu_minutes`` (counted from ``cpu_start``, a ``time.process_time()``)."""
+    if cfg.cpu_minutes is not None and cpu_start is not None:
+        t = min((time.process_time() - cpu_start) / 60 / cfg.cpu_minutes, 1.0)
+    else:
+        t = min(epoch / max(cfg.epochs, 1), 1.0)
     return cfg.lr_final_factor + (1 - cfg.lr_final_factor) * 0.5 * (1 + math.cos(math.pi * t))
 
 
@@ -203,11 +211,20 @@ def save_epoch_checkpoint(out: Path, tensors: dict, optimizers: dict, data_gen: 
     save_checkpoint(out / "checkpoint", tensors, meta)
 
 
-def out_of_time(tcfg: CommonTrainConfig, t_start: float, epoch: int, progress: bool) -> bool:
+def out_of_time(tcfg: CommonTrainConfig, t_start: float, epoch: int, progress: bool, cpu_start: float | None = None,
+                epoch_cpu: float = 0.0) -> bool:
+    """Stop when the wall-clock budget ``max_minutes`` is used, or when another epoch costing as
+    much CPU time as the last one would overrun the CPU budget ``cpu_minutes``."""
     if tcfg.max_minutes is not None and (time.time() - t_start) / 60 > tcfg.max_minutes:
         if progress:
             print(f"stopping after {epoch + 1} epochs: time budget of {tcfg.max_minutes} min used")
         return True
+    if tcfg.cpu_minutes is not None and cpu_start is not None:
+        used = time.process_time() - cpu_start
+        if used + epoch_cpu > 60 * tcfg.cpu_minutes:
+            if progress:
+                print(f"stopping after {epoch + 1} epochs: {used / 60:.1f} of {tcfg.cpu_minutes} CPU minutes used")
+            return True
     return False
 
 
@@ -251,12 +268,13 @@ def train_gan(data: np.ndarray, refs: dict[float, np.ndarray], out_dir: str | Pa
 
     n = len(X)
     steps = n // tcfg.batch_size
-    t_start = time.time()
+    t_start, cpu_start = time.time(), time.process_time()
     bar = None
     for epoch in range(start_epoch, tcfg.epochs):
+        cpu_epoch = time.process_time()
         for opt, lr in ((opt_g, tcfg.lr_g), (opt_d, tcfg.lr_d)):
             for grp in opt.param_groups:
-                grp["lr"] = lr * lr_factor(tcfg, epoch)
+                grp["lr"] = lr * lr_factor(tcfg, epoch, cpu_start)
         model.generator.train()
         model.discriminator.train()
         keep_frozen_eval(model.generator)
@@ -316,7 +334,7 @@ def train_gan(data: np.ndarray, refs: dict[float, np.ndarray], out_dir: str | Pa
             print(msg, flush=True)
         if on_epoch:
             on_epoch(epoch + 1, rec)
-        if out_of_time(tcfg, t_start, epoch, progress):
+        if out_of_time(tcfg, t_start, epoch, progress, cpu_start, time.process_time() - cpu_epoch):
             break
     return {"best": best, "history": history, "out_dir": str(out), "model": str(out / "model.safetensors"),
             "frozen": frozen, "model_obj": model}

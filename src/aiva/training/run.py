@@ -97,19 +97,21 @@ def _card(name, out, info, data, table, lo=0.3, hi=10.0, parent=None) -> dict:
 
 
 def _fit(family, X, refs, out, *, mcfg=None, tcfg, card, resume, progress, init=None, freeze=None) -> dict:
-    if family == "flow":
-        from aiva.training.flow import train_flow
+    if family in ("flow", "cfm"):
+        from aiva.training.direct import train_direct
 
-        return train_flow(X, refs, out, model_config=mcfg, train_config=tcfg, init=init, freeze=freeze, card=card,
-                          resume=resume, progress=progress)
+        return train_direct(family, X, refs, out, model_config=mcfg, train_config=tcfg, init=init, freeze=freeze,
+                            card=card, resume=resume, progress=progress)
     return train_gan(X, refs, out, model_config=mcfg, train_config=tcfg, init=init, freeze=freeze, card=card,
                      resume=resume, progress=progress)
 
 
 def train_from_files(*, data, out, config=None, epochs=None, name=None, val_events=None, resume=True,
-                     max_minutes=None, seed=None, family="gan", progress=True) -> dict:
+                     max_minutes=None, cpu_minutes=None, threads=None, seed=None, family="gan",
+                     progress=True) -> dict:
     mcfg, tcfg = _configs(family, config, {"epochs": epochs, "max_minutes": max_minutes, "seed": seed,
-                                           "val_events": val_events})
+                                           "val_events": val_events, "cpu_minutes": cpu_minutes,
+                                           "threads": threads})
     table = read_events(data)
     info = describe_data(table, data)
     X, refs = training_and_validation(table, info, tcfg, str(data), progress=progress)
@@ -184,8 +186,9 @@ def evaluate_to_dir(*, model, out, reference=None, events=1_000_000, energies=No
 
 
 def generator_blocks(model) -> list[str]:
-    """The freezable blocks on the generating side, from the input: g0, g1, … (GAN) or t0, t1, … (flow)."""
-    if getattr(model, "family", "gan") == "flow":
+    """The freezable blocks on the generating side, from the input: g0, g1, … (GAN), t0, t1, … (flow)
+    or b0, b1, …, out (flow matching)."""
+    if getattr(model, "family", "gan") != "gan":
         return model.block_names()
     return [f"g{i}" for i in range(model.config.g_blocks)]
 
@@ -193,10 +196,10 @@ def generator_blocks(model) -> list[str]:
 def freeze_scheme(model, spec: str | None) -> list[str]:
     """Block names to freeze. ``default`` (the transfer-learning paper's scheme): the first half of
     the generator blocks and of the discriminator blocks (for a flow: the first half of its
-    transforms); ``none``; ``all-but-last`` (every block but the last of each network); or a
+    transforms, for flow matching of its blocks b0, b1, …); ``none``; ``all-but-last`` (every block but the last of each network); or a
     comma-separated list of names."""
     g = generator_blocks(model)
-    if getattr(model, "family", "gan") == "flow":
+    if getattr(model, "family", "gan") != "gan":
         d, extra = [], []
     else:
         d = [f"d{i}" for i in range(model.config.d_blocks)]

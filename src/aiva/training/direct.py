@@ -1,7 +1,9 @@
-"""Training of the conditional normalizing flow: maximum likelihood.
+"""Training of the families fitted by a direct loss on mini-batches: the normalizing flow
+(maximum likelihood, loss −⟨ln p(E'_μ, θ' | E'_ν)⟩) and conditional flow matching (the
+regression loss of :mod:`aiva.models.cfm`). Each model provides ``loss(x, e)``.
 
-Loss −⟨ln p(E'_μ, θ' | E'_ν)⟩ over mini-batches, Adam with a cosine decay of the learning rate to
-``lr_final_factor`` × lr. After every epoch the flow is compared with held-out reference events at
+Adam with a cosine decay of the learning rate to ``lr_final_factor`` × lr (over the epochs, or
+over the CPU-time budget ``cpu_minutes``). After every epoch the model is compared with held-out reference events at
 the test energies by MAP (and EMD) exactly as the GAN is, and the epoch with the lowest mean MAP
 is kept. Checkpoints (weights, optimizer, RNG states) are written every epoch, so a run resumes
 bit for bit; ``history.csv``/``.json`` log the loss and metrics.
@@ -16,7 +18,7 @@ import numpy as np
 import torch
 
 from aiva.errors import AivaInputError
-from aiva.models.flow import ConditionalFlow, FlowConfig
+from aiva.models.io import FAMILIES
 from aiva.training.gan import (CommonTrainConfig, keep_if_best, lr_factor, out_of_time, prepare_run, resume_checkpoint,
                                save_epoch_checkpoint, validate, write_history)
 
@@ -28,15 +30,22 @@ class FlowTrainConfig(CommonTrainConfig):
     lr_final_factor: float = 0.05
 
 
-def train_flow(data: np.ndarray, refs: dict[float, np.ndarray], out_dir, *, model_config: FlowConfig | None = None,
-               train_config: FlowTrainConfig | None = None, init: ConditionalFlow | None = None,
-               freeze: list[str] | None = None, card: dict | None = None, resume: bool = True,
-               progress: bool = True) -> dict[str, Any]:
-    """Train (or fine-tune, with ``init`` and ``freeze``) a conditional flow on (N, 3) proxies."""
-    tcfg = train_config or FlowTrainConfig()
+@dataclass
+class CFMTrainConfig(CommonTrainConfig):
+    epochs: int = 20
+    lr: float = 2e-3
+    lr_final_factor: float = 0.02
+
+
+def train_direct(family: str, data: np.ndarray, refs: dict[float, np.ndarray], out_dir, *, model_config=None,
+                 train_config: CommonTrainConfig | None = None, init=None, freeze: list[str] | None = None,
+                 card: dict | None = None, resume: bool = True, progress: bool = True) -> dict[str, Any]:
+    """Train (or fine-tune, with ``init`` and ``freeze``) a ``flow`` or ``cfm`` model on (N, 3) proxies."""
+    cls, cfg_cls = FAMILIES[family]
+    tcfg = train_config or (FlowTrainConfig() if family == "flow" else CFMTrainConfig())
     out, device, data = prepare_run(out_dir, tcfg, data)
     torch.manual_seed(tcfg.seed)
-    model = ConditionalFlow(init.config if init is not None else (model_config or FlowConfig()))
+    model = cls(init.config if init is not None else (model_config or cfg_cls()))
     if init is not None:
         model.load_state(init.state())
     frozen = model.freeze(list(freeze or []))
@@ -50,10 +59,11 @@ def train_flow(data: np.ndarray, refs: dict[float, np.ndarray], out_dir, *, mode
     optimizers = {"f": (opt, "opt")}
     start, history, best = resume_checkpoint(out, resume, model, optimizers, data_gen, progress)
     steps = len(X) // tcfg.batch_size
-    t_start = time.time()
+    t_start, cpu_start = time.time(), time.process_time()
     for epoch in range(start, tcfg.epochs):
+        cpu_epoch = time.process_time()
         for grp in opt.param_groups:
-            grp["lr"] = tcfg.lr * lr_factor(tcfg, epoch)
+            grp["lr"] = tcfg.lr * lr_factor(tcfg, epoch, cpu_start)
         model.train()
         perm = torch.randperm(len(X), generator=data_gen)
         bar = None
@@ -64,7 +74,7 @@ def train_flow(data: np.ndarray, refs: dict[float, np.ndarray], out_dir, *, mode
         total, t0 = 0.0, time.time()
         for s in range(steps):
             b = X[perm[s * tcfg.batch_size:(s + 1) * tcfg.batch_size]].to(device)
-            loss = -model.log_prob(b[:, 1:], b[:, :1]).mean()
+            loss = model.loss(b[:, 1:], b[:, :1])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -75,7 +85,7 @@ def train_flow(data: np.ndarray, refs: dict[float, np.ndarray], out_dir, *, mode
             bar.close()
         with torch.no_grad():
             val = validate(model.sampler(), refs, seed=tcfg.seed + 1000, device=device) if refs else {}
-        rec = {"epoch": epoch + 1, "nll": total / steps, "seconds": time.time() - t0, "lr": opt.param_groups[0]["lr"],
+        rec = {"epoch": epoch + 1, "loss": total / steps, "seconds": time.time() - t0, "lr": opt.param_groups[0]["lr"],
                **({"mean_MAP": val["mean_MAP"], "mean_EMD": val["mean_EMD"], "MAP": val["MAP"], "EMD": val["EMD"]}
                   if val else {})}
         history.append(rec)
@@ -83,12 +93,12 @@ def train_flow(data: np.ndarray, refs: dict[float, np.ndarray], out_dir, *, mode
         save_epoch_checkpoint(out, model.state(), optimizers, data_gen,
                               {"epoch": epoch + 1, "history": history, "best": best, "train_config": tcfg.to_dict(),
                                "frozen": frozen, "model_config": model.config.to_dict()})
-        write_history(out, history, keys=["epoch", "nll", "mean_MAP", "mean_EMD", "seconds", "lr"])
+        write_history(out, history, keys=["epoch", "loss", "mean_MAP", "mean_EMD", "seconds", "lr"])
         if progress:
-            print(f"epoch {epoch + 1}: NLL {rec['nll']:.4f} ({rec['seconds']:.0f} s)"
+            print(f"epoch {epoch + 1}: loss {rec['loss']:.4f} ({rec['seconds']:.0f} s)"
                   + (f"  val mean MAP {val['mean_MAP']:.3f}" + ("  *best*" if best["epoch"] == epoch + 1 else "")
                      if val else ""), flush=True)
-        if out_of_time(tcfg, t_start, epoch, progress):
+        if out_of_time(tcfg, t_start, epoch, progress, cpu_start, time.process_time() - cpu_epoch):
             break
     return {"best": best, "history": history, "out_dir": str(out), "model": str(out / "model.safetensors"),
             "frozen": frozen, "model_obj": model}
