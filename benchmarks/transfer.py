@@ -3,7 +3,7 @@
 Three scenarios, each with reference-MC training sets of 10k and 100k events, E_ν uniform in
 [0.3, 10] GeV: (A) νμ–⁴⁰Ar, (B) ν̄μ–¹²C, (C) νμ–¹²C with the ``alt`` physics configuration.
 For each scenario and size, a model fine-tuned from a νμ–C12 base (``--base``, default the shipped
-``numu-C12-inclusive`` GAN; a flow base makes it a flow study) with the default freezing scheme (TL) and the same architecture trained from scratch on the same data with
+``numu-C12-inclusive`` GAN; a flow base makes it a flow study) with the default freezing scheme (TL; a cfm base makes it a flow-matching study) and the same architecture trained from scratch on the same data with
 the same number of optimiser steps (scratch). Both are evaluated against ``--events`` fresh
 reference events at each test energy (MAP 50×50, EMD of E'_μ). Plus the layer-wise study:
 scenario A at 10k with the first k generator blocks frozen, k = 0 … all, scored by MAP-3D on a
@@ -35,7 +35,9 @@ SCENARIOS = {"A": ("Ar40", "numu", "default", "numu-Ar40-inclusive"),
 BUDGETS = {"gan": {10_000: {"batch_size": 512, "epochs": 200, "lr": 1e-4},
                    100_000: {"batch_size": 1024, "epochs": 40, "lr": 1e-4}},
            "flow": {10_000: {"batch_size": 512, "epochs": 60, "lr": 1e-3},
-                    100_000: {"batch_size": 1024, "epochs": 20, "lr": 1e-3}}}
+                    100_000: {"batch_size": 1024, "epochs": 20, "lr": 1e-3}},
+           "cfm": {10_000: {"batch_size": 512, "epochs": 60, "lr": 2e-3},
+                   100_000: {"batch_size": 1024, "epochs": 20, "lr": 2e-3}}}
 
 
 def _toml(path: Path, size: int, threads: int, val_events: int, scale: float = 1.0, family: str = "gan") -> Path:

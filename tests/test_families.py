@@ -148,3 +148,21 @@ def test_reweighting_between_flows_matches_target_model(tmp_path):
     assert stats.chi2.sf(c2, len(h2) - 1) > 1e-3, c2
     h_raw, _ = np.histogram(x1, edges)  # without the weights the two samples clearly differ
     assert np.sum((h_raw - h2) ** 2 / (h_raw + h2 + 1)) > 10 * c2
+
+
+def test_cpu_budget_stops_training_and_drives_the_lr_decay(tmp_path):
+    """--cpu-minutes: training stops before an epoch would overrun the CPU budget, and the cosine
+    learning rate follows the budget fraction used (it has decayed when the budget runs out)."""
+    import time
+
+    make, tconf, train = FAMILIES["cfm"]
+    torch.manual_seed(0)
+    c0 = time.process_time()
+    res = train(toy_data(20_000), {}, tmp_path / "b", init=make(), train_config=tconf(epochs=10_000, seed=1,
+                                                                                      cpu_minutes=0.03),
+                card=CARD, progress=False)
+    used = time.process_time() - c0
+    hist = res["history"]
+    assert 2 <= len(hist) < 10_000
+    assert used < 0.03 * 60 + 3 * max(h["seconds"] for h in hist) + 2  # no runaway past the budget
+    assert hist[-1]["lr"] < 0.6 * hist[0]["lr"]  # the decay followed the budget, not the 10,000 epochs

@@ -59,7 +59,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     train_from_files(data=args.data, out=args.out, config=args.config, epochs=args.epochs, name=args.name,
                      val_events=args.val_events, resume=not args.no_resume, max_minutes=args.max_minutes,
                      cpu_minutes=args.cpu_minutes, threads=args.threads, seed=args.seed, family=args.family,
-                     progress=not args.quiet)
+                     ensemble=args.ensemble, progress=not args.quiet)
     return 0
 
 
@@ -74,8 +74,15 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from aiva.training.run import generate_to_file
+    from aiva.training.run import ensemble_histograms_to_file, generate_to_file
 
+    if args.ensemble is not None:
+        if args.energy is None:
+            raise AivaInputError("--ensemble histograms need a fixed --energy")
+        ensemble_histograms_to_file(ensemble=args.ensemble, output=args.output, energy=args.energy,
+                                    n_events=args.events, seed=args.seed, variables=tuple(args.hist.split(",")),
+                                    allow_extrapolation=args.allow_extrapolation)
+        return 0
     generate_to_file(model=args.model, output=args.output, n_events=args.events, seed=args.seed,
                      energy=args.energy, energy_range=args.energy_range, flux=args.flux,
                      flux_range=args.flux_range, flux_content=args.flux_content,
@@ -84,8 +91,12 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from aiva.training.run import evaluate_to_dir
+    from aiva.training.run import evaluate_ensemble_to_dir, evaluate_to_dir
 
+    if args.ensemble is not None:
+        evaluate_ensemble_to_dir(ensemble=args.ensemble, out=args.out, reference=args.reference, events=args.events,
+                                 energies=args.energies, seed=args.seed)
+        return 0
     evaluate_to_dir(model=args.model, out=args.out, reference=args.reference, events=args.events,
                     energies=args.energies, seed=args.seed, c2st=not args.no_c2st)
     return 0
@@ -290,6 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="budget of CPU time: the learning-rate decay follows it and no epoch starts that would "
                         "overrun it (set --epochs high)")
     t.add_argument("--threads", type=int, help="torch threads (default: all cores)")
+    t.add_argument("--ensemble", type=int, metavar="K",
+                   help="train K members (seeds seed..seed+K-1, bootstrap resamples) into OUT/member-k and "
+                        "OUT/ensemble.json")
     t.add_argument("--val-events", type=int, help="reference events per validation energy")
     t.add_argument("--name", help="model name for the model card")
     t.add_argument("--seed", type=int, help="override [training].seed")
@@ -314,21 +328,28 @@ def build_parser() -> argparse.ArgumentParser:
     tl.set_defaults(func=_cmd_transfer)
 
     g = sub.add_parser("generate", help="generate events with a trained or shipped generator")
-    g.add_argument("--model", required=True, help="shipped model name (see `aiva models`) or .safetensors path")
+    gm = g.add_mutually_exclusive_group(required=True)
+    gm.add_argument("--model", help="shipped model name (see `aiva models`) or .safetensors path")
+    gm.add_argument("--ensemble", type=Path,
+                    help="ensemble folder (aiva train --ensemble): write per-bin mean and spread of --hist")
+    g.add_argument("--hist", default="Emu,costheta,W,Q2", help="with --ensemble: variables (Emu,costheta,W,Q2)")
     ge = g.add_mutually_exclusive_group(required=True)
     ge.add_argument("--energy", type=float, help="fixed neutrino energy [GeV]")
     ge.add_argument("--energy-range", type=float, nargs=2, metavar=("EMIN", "EMAX"))
     _flux_args(g, ge)
     g.add_argument("--events", type=int, default=1_000_000)
     g.add_argument("--seed", type=int, default=1)
-    g.add_argument("-o", "--output", type=Path, required=True, help="output .parquet, .csv or .hepmc3 (NuHepMC)")
+    g.add_argument("-o", "--output", type=Path, required=True,
+                   help="output .parquet, .csv or .hepmc3 (NuHepMC); with --ensemble .json or .csv")
     g.add_argument("--allow-extrapolation", action="store_true", help="allow energies outside the trained range")
     g.add_argument("--float64", action="store_true", help="run the network in double precision")
     g.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     g.set_defaults(func=_cmd_generate)
 
     v = sub.add_parser("evaluate", help="compare a generator with reference events: metrics, figures, report")
-    v.add_argument("--model", required=True)
+    vm = v.add_mutually_exclusive_group(required=True)
+    vm.add_argument("--model")
+    vm.add_argument("--ensemble", type=Path, help="ensemble folder: bands and their coverage of the reference")
     v.add_argument("--out", type=Path, required=True)
     vr = v.add_mutually_exclusive_group(required=True)
     vr.add_argument("--reference", type=Path, help="reference events at fixed energies (.parquet)")

@@ -75,3 +75,37 @@ def plot_spectra_ratio(ref: dict, gen: dict, path: str | os.PathLike, title: str
     out = _save(fig, path)
     plt.close(fig)
     return out
+
+
+def plot_bands(bands: dict, reference: dict, path: str | os.PathLike, title: str) -> Path:
+    """Ensemble bands (mean ± 1σ over members, :class:`aiva.models.ensemble.Band`) of each
+    variable with the normalised reference histogram and its Poisson errors; pulls below."""
+    plt = _mpl()
+    names = list(bands)
+    fig, ax = plt.subplots(2, len(names), figsize=(6 * len(names), 7), gridspec_kw={"height_ratios": [3, 1]},
+                           sharex="col", squeeze=False)
+    for j, v in enumerate(names):
+        b = bands[v]
+        c = 0.5 * (b.edges[1:] + b.edges[:-1])
+        x = np.asarray(reference[v])
+        h, _ = np.histogram(x[np.isfinite(x)], b.edges)
+        r, sr = h / len(x), np.sqrt(h) / len(x)
+        ax[0, j].fill_between(c, b.mean - b.std, b.mean + b.std, step="mid", alpha=0.4, color="C1",
+                              label=f"ensemble ±1σ ({len(b.members)} members)")
+        ax[0, j].step(c, b.mean, where="mid", color="C1")
+        ax[0, j].errorbar(c, r, yerr=sr, fmt=".", color="k", ms=3, label="reference")
+        ax[0, j].set_ylabel("fraction of events / bin")
+        ax[0, j].legend(fontsize=8)
+        sig = np.sqrt(b.std ** 2 + sr ** 2)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pull = np.where(sig > 0, (r - b.mean) / sig, np.nan)
+        ax[1, j].plot(c, pull, ".", color="k")
+        ax[1, j].axhspan(-1, 1, color="C1", alpha=0.2)
+        ax[1, j].set_ylim(-4, 4)
+        ax[1, j].set_ylabel("(ref − mean)/σ")
+        ax[1, j].set_xlabel(v)
+    fig.suptitle(title)
+    fig.tight_layout()
+    out = _save(fig, path)
+    plt.close(fig)
+    return out

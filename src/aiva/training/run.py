@@ -107,8 +107,11 @@ def _fit(family, X, refs, out, *, mcfg=None, tcfg, card, resume, progress, init=
 
 
 def train_from_files(*, data, out, config=None, epochs=None, name=None, val_events=None, resume=True,
-                     max_minutes=None, cpu_minutes=None, threads=None, seed=None, family="gan",
+                     max_minutes=None, cpu_minutes=None, threads=None, seed=None, family="gan", ensemble=None,
                      progress=True) -> dict:
+    """Train a generator of ``family`` on an event file; with ``ensemble=K``, K members (seeds
+    seed, seed+1, …, each on its own bootstrap resample of the training events) in
+    ``out/member-k`` and the manifest ``out/ensemble.json`` (see :mod:`aiva.models.ensemble`)."""
     mcfg, tcfg = _configs(family, config, {"epochs": epochs, "max_minutes": max_minutes, "seed": seed,
                                            "val_events": val_events, "cpu_minutes": cpu_minutes,
                                            "threads": threads})
@@ -116,11 +119,40 @@ def train_from_files(*, data, out, config=None, epochs=None, name=None, val_even
     info = describe_data(table, data)
     X, refs = training_and_validation(table, info, tcfg, str(data), progress=progress)
     card = _card(name, out, info, data, table)
+    if ensemble is not None:
+        return _train_ensemble(family, int(ensemble), X, refs, Path(out), mcfg, tcfg, card, resume, progress)
     res = _fit(family, X, refs, out, mcfg=mcfg, tcfg=tcfg, card=card, resume=resume, progress=progress)
     if progress:
         b = res["best"]
         print(f"best epoch {b['epoch']} (mean validation MAP {b['score']:.3f}); model: {res['model']}")
     return res
+
+
+def _train_ensemble(family, k, X, refs, out: Path, mcfg, tcfg, card, resume, progress) -> dict:
+    from dataclasses import replace
+
+    from aiva.models.ensemble import write_manifest
+
+    if k < 2:
+        raise AivaInputError(f"--ensemble needs at least 2 members, got {k}")
+    members, results = [], []
+    for i in range(k):
+        seed = tcfg.seed + i
+        boot = np.random.default_rng(seed).integers(0, len(X), len(X))  # bootstrap resample of the events
+        mcard = {**card, "name": f"{card['name']}-member{i}",
+                 "training": {**card["training"], "ensemble": {"member": i, "of": k, "bootstrap_seed": seed}}}
+        if progress:
+            print(f"ensemble member {i + 1}/{k} (seed {seed}, bootstrap resample of {len(X)} events)")
+        res = _fit(family, X[boot], refs, out / f"member-{i}", mcfg=mcfg, tcfg=replace(tcfg, seed=seed), card=mcard,
+                   resume=resume, progress=progress)
+        members.append(res["model"])
+        results.append(res)
+    manifest = write_manifest(out, members, {"name": card["name"], "family": family, "seeds":
+                                             [tcfg.seed + i for i in range(k)], "bootstrap": True})
+    if progress:
+        scores = ", ".join(f"{r['best']['score']:.3f}" for r in results)
+        print(f"ensemble of {k} written to {manifest} (validation mean MAP of the members: {scores})")
+    return {"ensemble": str(manifest), "members": results}
 
 
 def _energies(n, rng, energy, energy_range):
@@ -242,3 +274,63 @@ def transfer_from_files(*, base, data, out, freeze=None, config=None, epochs=Non
               f"frozen: {', '.join(frozen) or 'none'}")
     return _fit(family, X, refs, out, tcfg=tcfg, card=card, resume=resume, progress=progress, init=parent,
                 freeze=frozen)
+
+
+def ensemble_histograms_to_file(*, ensemble, output, energy, n_events, seed=1, variables=("Emu", "costheta", "W", "Q2"),
+                                allow_extrapolation=False) -> dict:
+    """Per-bin mean and spread over the members of an ensemble, at one E_ν, written as JSON/CSV."""
+    from aiva.models.ensemble import ensemble_bands, load_ensemble, write_bands
+
+    if n_events <= 0:
+        raise AivaInputError(f"number of events must be positive, got {n_events}")
+    models, cards, info = load_ensemble(ensemble)
+    lo, hi = cards[0].get("energy_range_GeV", [0.3, 10.0])
+    if not lo <= energy <= hi and not allow_extrapolation:
+        raise AivaInputError(f"E_nu = {energy} GeV is outside the ensemble's trained range [{lo}, {hi}] GeV "
+                             "(--allow-extrapolation to force)")
+    bands = ensemble_bands(models, cards, energy, n_events, variables, seed=seed)
+    path = write_bands(bands, output, {"ensemble": info.get("name"), "members": len(models), "energy_GeV": energy,
+                                       "seed": seed})
+    print(f"wrote the mean and spread of {len(models)} members ({n_events} events each, E_nu = {energy:g} GeV) "
+          f"for {', '.join(bands)} to {path}")
+    return bands
+
+
+def evaluate_ensemble_to_dir(*, ensemble, out, reference=None, events=1_000_000, energies=None, seed=1,
+                             variables=("Emu", "costheta", "W", "Q2")) -> dict:
+    """Ensemble bands against reference events at each energy: figures with the bands, and the
+    coverage (bins where the reference lies within 1σ of the ensemble mean) per variable."""
+    import json
+
+    from aiva.models.ensemble import ensemble_bands, histogram_values, load_ensemble
+    from aiva.report.compare import plot_bands
+    from aiva.training.evaluate import reference_tables
+    from aiva.training.gan import TEST_ENERGIES
+    from aiva.utils import atomic_write_text
+
+    models, cards, info = load_ensemble(ensemble)
+    if reference is not None:
+        t = read_events(reference)
+        refs = {float(e): t.select(t["Enu_true"] == e) for e in np.unique(t["Enu_true"])}
+        refs = {e: r for e, r in refs.items() if len(r) >= 1000}
+    else:
+        refs = reference_tables(cards[0], energies or TEST_ENERGIES, events, seed=seed + 4241)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    res = {"ensemble": info.get("name"), "members": len(models), "per_energy": {}}
+    lines = [f"# Ensemble `{info.get('name')}` ({len(models)} members) against reference events", "",
+             "Coverage: fraction of bins whose reference lies within 1σ = √(σ_ens² + σ_ref²) of the ensemble mean "
+             "(≈ 68 % for calibrated bands).", "",
+             "| E_ν [GeV] | " + " | ".join(variables) + " |", "|---|" + "---|" * len(variables)]
+    for E, ref in sorted(refs.items()):
+        bands = ensemble_bands(models, cards, E, len(ref), variables, seed=seed)
+        rv = {v: histogram_values(ref, v) for v in variables}
+        cov = {v: bands[v].coverage(rv[v][np.isfinite(rv[v])]) for v in variables}
+        res["per_energy"][str(E)] = cov
+        plot_bands(bands, rv, out / f"bands_E{E:g}GeV.png", f"{info.get('name')}, E_nu = {E:g} GeV")
+        lines.append(f"| {E:g} | " + " | ".join(f"{100 * cov[v]['fraction']:.0f} % ({cov[v]['covered']}/{cov[v]['bins']})"
+                                                   for v in variables) + " |")
+    atomic_write_text(out / "metrics.json", json.dumps(res, indent=2) + "\n")
+    atomic_write_text(out / "report.md", "\n".join(lines + ["", "Figures: `bands_E*.png`."]) + "\n")
+    print((out / "report.md").read_text())
+    return res
