@@ -166,3 +166,31 @@ def test_cpu_budget_stops_training_and_drives_the_lr_decay(tmp_path):
     assert 2 <= len(hist) < 10_000
     assert used < 0.03 * 60 + 3 * max(h["seconds"] for h in hist) + 2  # no runaway past the budget
     assert hist[-1]["lr"] < 0.6 * hist[0]["lr"]  # the decay followed the budget, not the 10,000 epochs
+
+
+def test_default_model_is_the_fastest_meeting_the_quality_bar(tmp_path, monkeypatch):
+    import json
+
+    import aiva.models.io as io
+
+    def ship(name, mean, mx, auc, speed, probe="numu"):
+        (tmp_path / f"{name}.safetensors").write_bytes(b"x")
+        card = {"name": name, "family": "flow", "probe": probe, "target": "C12", "mode_code": 0,
+                "metrics": {"evaluation": {"mean_MAP": mean, "max_MAP": mx, "max_C2ST_AUC": auc},
+                            "speed": {"one_thread_s": speed}}}
+        (tmp_path / f"{name}.json").write_text(json.dumps(card))
+
+    monkeypatch.setattr(io, "MODELS_DIR", tmp_path)
+    ship("poor-but-fast", 8.5, 12.0, 0.69, 2.7)
+    ship("good-slow", 1.10, 1.40, 0.52, 7.0)
+    assert io.default_model() == ("good-slow", "the fastest shipped generator meeting the quality bar")
+    ship("good-fast", 1.15, 1.45, 0.55, 4.0)
+    ship("best-antineutrino", 0.9, 1.0, 0.5, 1.0, probe="numubar")
+    assert io.default_model()[0] == "good-fast"
+    ship("good-fast", 1.15, 1.55, 0.55, 4.0)  # now above the bar at one energy
+    assert io.default_model()[0] == "good-slow"
+    for n in ("good-slow", "good-fast"):
+        (tmp_path / f"{n}.json").unlink()
+        (tmp_path / f"{n}.safetensors").unlink()
+    name, why = io.default_model()
+    assert name == "poor-but-fast" and "no shipped generator meets" in why

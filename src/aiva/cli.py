@@ -83,6 +83,11 @@ def _cmd_generate(args: argparse.Namespace) -> int:
                                     n_events=args.events, seed=args.seed, variables=tuple(args.hist.split(",")),
                                     allow_extrapolation=args.allow_extrapolation)
         return 0
+    if args.model is None:
+        from aiva.models.io import default_model
+
+        args.model, why = default_model()
+        print(f"model: {args.model} ({why})")
     generate_to_file(model=args.model, output=args.output, n_events=args.events, seed=args.seed,
                      energy=args.energy, energy_range=args.energy_range, flux=args.flux,
                      flux_range=args.flux_range, flux_content=args.flux_content,
@@ -103,11 +108,16 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from aiva.models.io import list_shipped
+    from aiva.models.io import default_model, list_shipped
 
     cards = list_shipped()
     if not cards:
         print("no pretrained models are shipped in this installation")
+        return 0
+    try:
+        default, why = default_model()
+    except AivaInputError:
+        default, why = None, ""
     for c in cards:
         m = c.get("metrics", {})
         ev = m.get("evaluation", {})
@@ -117,10 +127,17 @@ def _cmd_models(args: argparse.Namespace) -> int:
             line += f", mean MAP {ev.get('mean_MAP', float('nan')):.2f} (max {ev.get('max_MAP', float('nan')):.2f})"
         elif m.get("validation"):
             line += f", validation mean MAP {m['validation'].get('mean_MAP', float('nan')):.2f}"
+        sp = (m.get("speed") or {}).get("one_thread_s")
+        if sp:
+            line += f", 1M events in {sp:.1f} s on one thread"
         if c.get("parent"):
             par = c["parent"]
             line += f", parent {par.get('name') if isinstance(par, dict) else par}"
+        if c["name"] == default:
+            line += "  [default]"
         print(line)
+    if default:
+        print(f"default generator (aiva generate without --model): {default} — {why}")
     return 0
 
 
@@ -328,8 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
     tl.set_defaults(func=_cmd_transfer)
 
     g = sub.add_parser("generate", help="generate events with a trained or shipped generator")
-    gm = g.add_mutually_exclusive_group(required=True)
-    gm.add_argument("--model", help="shipped model name (see `aiva models`) or .safetensors path")
+    gm = g.add_mutually_exclusive_group()
+    gm.add_argument("--model", help="shipped model name (see `aiva models`) or .safetensors path (default: the "
+                                    "default numu-C12 inclusive generator marked by `aiva models`)")
     gm.add_argument("--ensemble", type=Path,
                     help="ensemble folder (aiva train --ensemble): write per-bin mean and spread of --hist")
     g.add_argument("--hist", default="Emu,costheta,W,Q2", help="with --ensemble: variables (Emu,costheta,W,Q2)")

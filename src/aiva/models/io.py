@@ -100,3 +100,29 @@ def list_shipped() -> list[dict]:
         card["_size_bytes"] = w.stat().st_size
         cards.append(card)
     return cards
+
+
+#: the quality bar of the conditional-GAN issue, against 10⁶ fresh reference events per test energy
+QUALITY_BAR = {"max_MAP": 1.5, "mean_MAP": 1.2, "max_C2ST_AUC": 0.60}
+
+
+def meets_quality_bar(card: dict) -> bool:
+    ev = card.get("metrics", {}).get("evaluation") or {}
+    return all(ev.get(k) is not None and ev[k] <= v for k, v in QUALITY_BAR.items())
+
+
+def default_model(probe: str = "numu", target: str = "C12", mode_code: int = 0) -> tuple[str, str]:
+    """The shipped generator used when none is named: among the shipped models of this probe,
+    target and sample (``mode_code`` 0 inclusive, 1 QE) that were evaluated, the fastest
+    (``metrics.speed.one_thread_s``, 10⁶ events on one thread) of those meeting
+    :data:`QUALITY_BAR`; if none meets it, the one with the lowest mean MAP. Returns (name, why)."""
+    cards = [c for c in list_shipped() if c.get("probe") == probe and c.get("target") == target
+             and c.get("mode_code", 0) == mode_code and (c.get("metrics", {}).get("evaluation") or {}).get("mean_MAP")]
+    if not cards:
+        raise AivaInputError(f"no evaluated shipped generator for {probe} on {target}; name one with --model")
+    good = [c for c in cards if meets_quality_bar(c)]
+    if good:
+        best = min(good, key=lambda c: (c.get("metrics", {}).get("speed") or {}).get("one_thread_s", float("inf")))
+        return best["name"], "the fastest shipped generator meeting the quality bar"
+    best = min(cards, key=lambda c: c["metrics"]["evaluation"]["mean_MAP"])
+    return best["name"], "no shipped generator meets the quality bar; the one with the lowest mean MAP"
