@@ -169,6 +169,9 @@ def main() -> None:
     ap.add_argument("--merge", action="store_true", help="update the results' existing transfer.json")
     ap.add_argument("--epochs-100k", type=int, help="override the 100k epoch budget (TL and scratch alike)")
     ap.add_argument("--scenarios", default="ABC")
+    ap.add_argument("--reuse-scratch", action="store_true",
+                    help="with --merge: keep the from-scratch results already in transfer.json (same data, budget "
+                         "and references) and rerun only the fine-tuning, e.g. after changing the freezing scheme")
     ap.add_argument("--no-layerwise", action="store_true")
     ap.add_argument("--epochs-scale", type=float, default=1.0, help="scale the epoch budget (quick checks)")
     ap.add_argument("--ship", action="store_true", help="copy the 100k TL models into the package")
@@ -209,8 +212,12 @@ def main() -> None:
         for size in sizes:
             cfg_path = _toml(work / f"budget_{size}.toml", size, args.threads, args.val_events, args.epochs_scale,
                              family)
+            old = sres.get(str(size), {})
             sres[str(size)] = {}
             for kind in ("tl", "scratch"):
+                if kind == "scratch" and args.reuse_scratch and "scratch" in old:
+                    sres[str(size)]["scratch"] = old["scratch"]
+                    continue
                 out = work / f"{key}_{size}_{kind}"
                 tr = _train(kind, files[size], out, cfg_path, base=args.base, family=family)
                 try:
