@@ -113,6 +113,8 @@ def _plots(res: dict, out: Path) -> None:
     fig, axes = plt.subplots(2, 3, figsize=(14, 7), sharex=True)
     for j, key in enumerate(SCENARIOS):
         for size, ls in ((10_000, "--"), (100_000, "-")):
+            if str(size) not in res["scenarios"][key]:
+                continue
             for kind, col in (("tl", "C0"), ("scratch", "C3")):
                 r = res["scenarios"][key][str(size)][kind]["eval"]
                 E = [float(e) for e in r["MAP"]]
@@ -131,6 +133,8 @@ def _plots(res: dict, out: Path) -> None:
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     for j, key in enumerate(SCENARIOS):
         for size, ls in ((10_000, "--"), (100_000, "-")):
+            if str(size) not in res["scenarios"][key]:
+                continue
             for kind, col in (("tl", "C0"), ("scratch", "C3")):
                 h = res["scenarios"][key][str(size)][kind]["train"]["history"]
                 axes[j].plot([x["epoch"] for x in h], [x["val_mean_MAP"] for x in h], ls, color=col,
@@ -270,6 +274,8 @@ def main() -> None:
         _plots(res, results)
     for key, s in res["scenarios"].items():
         for size in ("10000", "100000"):
+            if size not in s:
+                continue
             r = s[size]
             print(f"{key} {size}: TL/scratch mean MAP {r['MAP_ratio_tl_over_scratch']:.3f}, "
                   f"TL EMD below scratch: {r['EMD_tl_below_scratch']}, TL max MAP {max(r['tl']['eval']['MAP'].values(), default=float('inf')):.2f}")
