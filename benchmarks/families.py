@@ -110,7 +110,16 @@ def merge(out: Path) -> dict:
                      f"| {r['weights_bytes'] / 1024:.0f} kB |")
     lines += [f"| {r['family']} | {r['budget_cpu_min']:g} | {r['epochs']} | failed: {r['failed']} |||||||"
               for r in failed]
-    table = "\n".join(lines) + "\n"
+    summary_lines = []
+    for budget in sorted({r["budget_cpu_min"] for r in runs}):
+        rs = {r["family"]: r for r in runs if r["budget_cpu_min"] == budget}
+        best = min(rs.values(), key=lambda r: r["mean_MAP"])
+        line = f"{budget:g} CPU min: best {best['family']} (mean MAP {best['mean_MAP']:.3f})"
+        if "gan" in rs:
+            line += "; mean MAP below the GAN's by " + ", ".join(
+                f"{f} {100 * (1 - r['mean_MAP'] / rs['gan']['mean_MAP']):.0f} %" for f, r in rs.items() if f != "gan")
+        summary_lines.append(line)
+    table = "\n".join(lines) + "\n\n" + "\n".join(f"* {x}" for x in summary_lines) + "\n"
     (out / "families.md").write_text(table)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for r in runs:
@@ -125,7 +134,7 @@ def merge(out: Path) -> dict:
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "families.png", dpi=120)
-    summary = {"benchmark": "families", "runs": runs}
+    summary = {"benchmark": "families", "runs": runs, "summary": summary_lines}
     (out / "families.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(table)
     return summary
