@@ -74,3 +74,27 @@ def freeze_params(blocks: dict[str, nn.Module], names: list[str]) -> list[str]:
         for p in blocks[name].parameters():
             p.requires_grad_(False)
     return list(names)
+
+
+class NamedBlocksMixin:
+    """``block_names``, ``freeze``, ``state`` and ``load_state`` for a model (flow, cfm) whose
+    weights all live in one submodule, named by the class attribute ``_core``; the model
+    provides ``blocks()``. Tensors are stored as ``<_core>.<name>``."""
+
+    _core: str
+
+    def block_names(self) -> list[str]:
+        return list(self.blocks())
+
+    def freeze(self, names: list[str]) -> list[str]:
+        """Freeze named blocks (no gradients); unknown names raise ``KeyError``."""
+        return freeze_params(self.blocks(), names)
+
+    def state(self) -> dict[str, torch.Tensor]:
+        net = getattr(self, self._core)
+        return {f"{self._core}.{k}": v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+
+    def load_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        prefix = self._core + "."
+        getattr(self, self._core).load_state_dict({k[len(prefix):]: v for k, v in tensors.items()
+                                                   if k.startswith(prefix)})

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from aiva.models.blocks import freeze_params
+from aiva.models.blocks import NamedBlocksMixin
 from aiva.utils import ConfigMixin
 
 
@@ -80,7 +80,8 @@ class _Sampler(nn.Module):
         return x
 
 
-class ConditionalCFM(nn.Module):
+class ConditionalCFM(NamedBlocksMixin, nn.Module):
+    _core = "field"
     family = "cfm"
 
     def __init__(self, config: CFMConfig | None = None):
@@ -102,16 +103,3 @@ class ConditionalCFM(nn.Module):
 
     def blocks(self) -> dict[str, nn.Module]:
         return {**{f"b{i}": b for i, b in enumerate(self.field.blocks)}, "out": self.field.out}
-
-    def block_names(self) -> list[str]:
-        return list(self.blocks())
-
-    def freeze(self, names: list[str]) -> list[str]:
-        """Freeze named blocks (no gradients); unknown names raise ``KeyError``."""
-        return freeze_params(self.blocks(), names)
-
-    def state(self) -> dict[str, torch.Tensor]:
-        return {f"field.{k}": v.detach().cpu().contiguous() for k, v in self.field.state_dict().items()}
-
-    def load_state(self, tensors: dict[str, torch.Tensor]) -> None:
-        self.field.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("field.")})

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from aiva.models.blocks import freeze_params
+from aiva.models.blocks import NamedBlocksMixin
 from aiva.utils import ConfigMixin
 
 
@@ -42,7 +42,8 @@ class _Sampler(nn.Module):
         return self.flow(e).transform.inv(z)
 
 
-class ConditionalFlow(nn.Module):
+class ConditionalFlow(NamedBlocksMixin, nn.Module):
+    _core = "flow"
     family = "flow"
 
     def __init__(self, config: FlowConfig | None = None):
@@ -68,16 +69,3 @@ class ConditionalFlow(nn.Module):
 
     def blocks(self) -> dict[str, nn.Module]:
         return {f"t{i}": t for i, t in enumerate(self.flow.transform.transforms)}
-
-    def block_names(self) -> list[str]:
-        return list(self.blocks())
-
-    def freeze(self, names: list[str]) -> list[str]:
-        """Freeze named blocks (no gradients); unknown names raise ``KeyError``."""
-        return freeze_params(self.blocks(), names)
-
-    def state(self) -> dict[str, torch.Tensor]:
-        return {f"flow.{k}": v.detach().cpu().contiguous() for k, v in self.flow.state_dict().items()}
-
-    def load_state(self, tensors: dict[str, torch.Tensor]) -> None:
-        self.flow.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("flow.")})
