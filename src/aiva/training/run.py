@@ -199,19 +199,27 @@ def generate_to_file(*, model, output, n_events, seed, energy=None, energy_range
     return table
 
 
-def evaluate_to_dir(*, model, out, reference=None, events=1_000_000, energies=None, seed=1, c2st=True):
-    from aiva.training.evaluate import evaluate_model, reference_tables
+def evaluation_references(card: dict, reference=None, energies=None, events: int = 1_000_000, seed: int = 1) -> dict:
+    """{E_ν: events}: the fixed energies (≥ 1000 events each) of a reference file, or fresh
+    reference-MC events at ``energies`` (default the test energies) for the model's card."""
+    from aiva.training.evaluate import reference_tables
     from aiva.training.gan import TEST_ENERGIES
 
+    if reference is None:
+        return reference_tables(card, energies or TEST_ENERGIES, events, seed=seed + 4241)
+    t = read_events(reference)
+    refs = {float(e): t.select(t["Enu_true"] == e) for e in np.unique(t["Enu_true"])}
+    refs = {e: r for e, r in refs.items() if len(r) >= 1000}
+    if not refs:
+        raise AivaInputError(f"{reference}: column 'Enu_true': no fixed energy with >= 1000 events")
+    return refs
+
+
+def evaluate_to_dir(*, model, out, reference=None, events=1_000_000, energies=None, seed=1, c2st=True):
+    from aiva.training.evaluate import evaluate_model
+
     net, card = load_model(model)
-    if reference is not None:
-        t = read_events(reference)
-        refs = {float(e): t.select(t["Enu_true"] == e) for e in np.unique(t["Enu_true"])}
-        refs = {e: r for e, r in refs.items() if len(r) >= 1000}
-        if not refs:
-            raise AivaInputError(f"{reference}: column 'Enu_true': no fixed energy with >= 1000 events")
-    else:
-        refs = reference_tables(card, energies or TEST_ENERGIES, events, seed=seed + 4241)
+    refs = evaluation_references(card, reference, energies, events, seed)
     res = evaluate_model(net, card, refs, Path(out), seed=seed, c2st=c2st)
     print((Path(out) / "report.md").read_text())
     return res
@@ -308,17 +316,10 @@ def evaluate_ensemble_to_dir(*, ensemble, out, reference=None, events=1_000_000,
 
     from aiva.models.ensemble import ensemble_bands, histogram_values, load_ensemble
     from aiva.report.compare import plot_bands
-    from aiva.training.evaluate import reference_tables
-    from aiva.training.gan import TEST_ENERGIES
     from aiva.utils import atomic_write_text
 
     models, cards, info = load_ensemble(ensemble)
-    if reference is not None:
-        t = read_events(reference)
-        refs = {float(e): t.select(t["Enu_true"] == e) for e in np.unique(t["Enu_true"])}
-        refs = {e: r for e, r in refs.items() if len(r) >= 1000}
-    else:
-        refs = reference_tables(cards[0], energies or TEST_ENERGIES, events, seed=seed + 4241)
+    refs = evaluation_references(cards[0], reference, energies, events, seed)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     res = {"ensemble": info.get("name"), "members": len(models), "per_energy": {}}
