@@ -6,7 +6,7 @@ import torch
 from aiva.cli import main
 from aiva.errors import AivaInputError
 from aiva.escat.data import apply_cut, load_csv, load_target, split
-from aiva.escat.fit import FitConfig, chi2_terms, chi2_with_norms, fit
+from aiva.escat.fit import FitConfig, chi2_terms, chi2_with_norms, fit, resample_members
 from aiva.escat.io import load_xsec_model, save_xsec_model
 from aiva.escat.model import ESConfig, EnsembleNet, features
 
@@ -136,3 +136,29 @@ def test_cli_predict_and_errors(tmp_path, small_fit, capsys):
                  "0.6", "-o", str(out)]) == 2
     assert "OMAX < E" in capsys.readouterr().err
     assert main(["escat", "fit", "--target", "Pu239"]) == 2
+
+
+@pytest.mark.parametrize("mode", ["points", "replicas"])
+def test_members_resample_the_data(mode):
+    rng = np.random.default_rng(3)
+    n, K = 2000, 40
+    y = torch.as_tensor(rng.uniform(1, 10, n), dtype=torch.float32)
+    err = 0.1 * y
+    index, Y, held = resample_members(y, err, K, FitConfig(resample=mode, val_fraction=0.1), rng)
+    assert Y.shape == (K, n) and held.shape == (K, n)
+    for k in range(K):  # a member scores its epochs on exactly the points it does not train on
+        assert not held[k, index[k]].any() and held[k].sum() == n - len(np.unique(index[k]))
+    if mode == "points":  # with replacement: about 1/e of the points out of bag, targets unchanged
+        assert torch.equal(Y, y.expand(K, -1))
+        assert held.mean() == pytest.approx(np.exp(-1), abs=0.01)
+    else:  # every member trains on 90 % of the points, each on its own 90 %, against pseudo-data
+        assert index.shape == (K, n - 200) and held.sum(axis=1).tolist() == [200] * K
+        assert not np.array_equal(held[0], held[1])
+        pulls = ((Y - y) / err).numpy()
+        assert abs(pulls.mean()) < 0.01 and pulls.std() == pytest.approx(1.0, abs=0.01)
+        assert not np.allclose(pulls[0], pulls[1])
+    # one member, or bootstrap off: the data themselves, scored on every point
+    index1, Y1, held1 = resample_members(y, err, 1, FitConfig(resample=mode), rng)
+    assert torch.equal(Y1[0], y) and held1.all() and index1.shape == (1, n)
+    with pytest.raises(AivaInputError, match="resample"):
+        resample_members(y, err, 2, FitConfig(resample="jackknife"), rng)

@@ -39,6 +39,14 @@ from aiva.utils import ConfigMixin
 class FitConfig(ConfigMixin):
     members: int = 50
     bootstrap: bool = True
+    #: how members see resampled data: "points" (draw points with replacement; each member keeps
+    #: its best out-of-bag epoch) or "replicas" (every point, with σ_i replaced by a pseudo-measurement
+    #: σ_i + Δσ_i·N(0, 1), the Monte Carlo replicas of NNPDF, Forte et al. JHEP 05 (2002) 062)
+    resample: str = "points"
+    #: with "replicas": the fraction of points each member holds out (its own random choice) to
+    #: pick its best epoch (cross-validation stopping; the held-out points of one member are
+    #: trained on by the others)
+    val_fraction: float = 0.1
     epochs: int = 1000
     batch_size: int = 128
     lr: float = 1e-2
@@ -48,6 +56,10 @@ class FitConfig(ConfigMixin):
     #: epochs of warm-up in which the residual is taken in logarithm, (ln λσ_NN − ln σ)/(Δσ/σ)
     #: (the same χ² to first order, but well-behaved while predictions are still decades off)
     warmup_epochs: int = 300
+    #: fraction of the epochs after which BatchNorm layers use their (then frozen) running
+    #: statistics, so that the last part of the fit optimises exactly the function that predicts
+    #: (batch statistics of small mini-batches are noisy at the per-cent level the data need)
+    bn_freeze_after: float = 1.0
     seed: int = 1
     threads: int | None = None
     max_minutes: float | None = None
@@ -194,20 +206,13 @@ def fit(train: EData, cfg: ESConfig | None = None, fcfg: FitConfig | None = None
     y = torch.as_tensor(train.xsec, dtype=torch.float32)
     e = torch.as_tensor(train.err, dtype=torch.float32)
     n = len(train)
-    if fcfg.bootstrap and K > 1:
-        boot = rng.integers(0, n, size=(K, n))
-    else:
-        boot = np.tile(np.arange(n), (K, 1))
-    oob = np.ones((K, n), dtype=bool)
-    for k in range(K):
-        oob[k, boot[k]] = False
-    if not (fcfg.bootstrap and K > 1):
-        oob[:] = True  # no out-of-bag points: select on the training χ²
+    boot, Y, oob = resample_members(y, e, K, fcfg, rng)
     boot_t = torch.as_tensor(boot)
     params = [p for p in net.parameters() if p.requires_grad]
     opt = torch.optim.AdamW([{"params": params, "weight_decay": fcfg.weight_decay},
                              {"params": [lam], "weight_decay": 0.0}], lr=fcfg.lr)
-    steps_per_epoch = max(1, n // fcfg.batch_size)
+    m = boot.shape[1]  # points each member trains on
+    steps_per_epoch = max(1, m // fcfg.batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=fcfg.epochs * steps_per_epoch,
                                                        eta_min=fcfg.lr * fcfg.lr_final_factor)
     best = np.full(K, np.inf)
@@ -220,17 +225,17 @@ def fit(train: EData, cfg: ESConfig | None = None, fcfg: FitConfig | None = None
         net.train()
         for name in frozen:
             getattr(net, name).eval()
-        if init is not None:
+        if init is not None or epoch >= fcfg.bn_freeze_after * fcfg.epochs:
             # fine-tuning: BatchNorm keeps the parent's running statistics (eval mode); batch
             # statistics of a small new data set would otherwise change the learnt function at once
             for mod in net.modules():
                 if isinstance(mod, torch.nn.BatchNorm1d):
                     mod.eval()
-        perm = torch.argsort(torch.rand(K, n, generator=gen), dim=1)
+        perm = torch.argsort(torch.rand(K, m, generator=gen), dim=1)
         for s in range(steps_per_epoch):
             sel = torch.gather(boot_t, 1, perm[:, s * fcfg.batch_size:(s + 1) * fcfg.batch_size])  # (K, B)
             pred = net(X[sel]) * F[sel]
-            loss = chi2_with_norms(pred, y[sel], e[sel], lam, ds_idx[sel], dlam, sel.shape[1] / n,
+            loss = chi2_with_norms(pred, torch.gather(Y, 1, sel), e[sel], lam, ds_idx[sel], dlam, sel.shape[1] / m,
                                    log_residual=epoch < fcfg.warmup_epochs).sum() / sel.shape[1]
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -267,6 +272,37 @@ def fit(train: EData, cfg: ESConfig | None = None, fcfg: FitConfig | None = None
             "parent": init.card.get("name") if init is not None else None, "notes": list(train.notes)}
     return XsecModel(net, train.A, train.target, datasets, best_lam.numpy().astype(np.float64), domain, card)
 
+
+
+def resample_members(y: torch.Tensor, err: torch.Tensor, K: int, fcfg: FitConfig, rng: np.random.Generator):
+    """What each of K members trains on: ``(index, targets, held_out)``.
+
+    ``index`` (K, m): the points member k draws its mini-batches from; ``targets`` (K, n): the
+    cross sections it is fitted to; ``held_out`` (K, n): the points that score its epochs.
+    "points": a resample with replacement, scored on its out-of-bag points (Efron's bootstrap, as
+    in Kowal et al. PRC 110 (2024) 025501). "replicas": pseudo-data y_i + Δy_i·N(0, 1) at every point,
+    each member holding out its own random ``val_fraction`` for scoring. One member, or
+    ``bootstrap`` off: the data themselves, scored on all points.
+    """
+    if fcfg.resample not in ("points", "replicas"):
+        raise AivaInputError(f"resample must be 'points' or 'replicas', got {fcfg.resample!r}")
+    n = len(y)
+    Y = y.expand(K, -1)
+    index = np.tile(np.arange(n), (K, 1))
+    if fcfg.bootstrap and K > 1:
+        if fcfg.resample == "points":
+            index = rng.integers(0, n, size=(K, n))
+        else:
+            Y = y + err * torch.as_tensor(rng.standard_normal((K, n)), dtype=y.dtype)
+            n_val = int(round(fcfg.val_fraction * n))
+            if n_val > 0:
+                index = np.sort(np.stack([rng.permutation(n)[n_val:] for _ in range(K)]), axis=1)
+    held_out = np.ones((K, n), dtype=bool)
+    for k in range(K):
+        held_out[k, index[k]] = False
+    if not held_out.any(axis=1).all():
+        held_out[:] = True  # nothing held out: score on every (unfluctuated) point
+    return index, Y, held_out
 
 def _copy_members(net: EnsembleNet, dest: dict, members: np.ndarray, width: int) -> None:
     for name, v in net.state_dict().items():
