@@ -233,7 +233,8 @@ def _cmd_escat(args: argparse.Namespace) -> int:
     if args.escat_cmd == "fit":
         run.fit_target(target=args.target, data=args.data, out=args.out, test_fraction=args.test_fraction,
                        members=args.members, epochs=args.epochs, blocks=args.blocks, width=args.width,
-                       dropout=args.dropout, seed=args.seed, max_minutes=args.max_minutes, half=args.half)
+                       dropout=args.dropout, seed=args.seed, max_minutes=args.max_minutes, half=args.half,
+                       resample=args.resample)
     elif args.escat_cmd == "transfer":
         run.transfer(base=args.base, target=args.target, data=args.data, out=args.out,
                      train_fraction=args.train_fraction, blocks=args.blocks, epochs=args.epochs, seed=args.seed,
@@ -448,6 +449,8 @@ def build_parser() -> argparse.ArgumentParser:
     ef.add_argument("--blocks", type=int)
     ef.add_argument("--width", type=int)
     ef.add_argument("--dropout", type=float)
+    ef.add_argument("--resample", choices=["points", "replicas"],
+                    help="members fit resampled points (bootstrap) or Monte Carlo replicas of the data")
     ef.add_argument("--seed", type=int)
     ef.add_argument("--max-minutes", type=float)
     ef.add_argument("--half", action="store_true", help="store weights as float16")

@@ -31,13 +31,13 @@ def _data(target: str | None, data: str | None, exclude=None) -> tuple[EData, in
 
 def fit_target(*, target="C12", data=None, out="escat_C12", test_fraction=0.1, split_seed=1, members=None,
                epochs=None, blocks=None, width=None, dropout=None, seed=None, max_minutes=None, progress=True,
-               half=False) -> dict:
+               half=False, resample=None) -> dict:
     d, n_cut = _data(target, data)
     tr, te = split(d, 1 - test_fraction, split_seed)
     cfg, fcfg = ESConfig(), FitConfig()
     for obj, key, val in ((cfg, "blocks", blocks), (cfg, "width", width), (cfg, "dropout", dropout),
                           (fcfg, "members", members), (fcfg, "epochs", epochs), (fcfg, "seed", seed),
-                          (fcfg, "max_minutes", max_minutes)):
+                          (fcfg, "max_minutes", max_minutes), (fcfg, "resample", resample)):
         if val is not None:
             setattr(obj, key, val)
     if cfg.dropout > 0 and fcfg.members == 1:
