@@ -143,7 +143,7 @@ def test_escat_update_promotes_and_rejects_wrong_nucleus(tmp_path):
 
     # a rough calcium model from 10 % of the points, then an update with the whole file
     few, _ = split(load_target("Ca40"), 0.1, 3)
-    rough = fit(few, ESConfig(blocks=2, width=16), FitConfig(members=4, epochs=60, warmup_epochs=20, seed=2),
+    rough = fit(few, ESConfig(blocks=2, width=16), FitConfig(members=4, epochs=300, warmup_epochs=100, seed=2),
                 progress=False)
     w = save_xsec_model(rough, tmp_path / "escat-Ca40-rough", extra={"name": "escat-Ca40"})
     reg = Registry(tmp_path / "reg")
