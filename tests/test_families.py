@@ -211,3 +211,19 @@ def test_cfm_sampler_integrates_the_ode_to_t_equals_one():
     assert torch.allclose(lin(z, e), z * np.e, rtol=6e-3)  # global error h²/6 = 0.46 %
     tdep = _Sampler(lambda x, t, e: 2 * t.expand_as(x), steps=3)  # dx/dt = 2t -> x(1) = z + 1, exact for midpoint
     assert torch.allclose(tdep(z, e), z + 1, atol=1e-12)
+
+
+def test_energy_weighted_epoch_order():
+    from aiva.training.direct import epoch_order
+
+    E = torch.tensor([0.5] * 5000 + [5.0] * 5000)
+    g = torch.Generator().manual_seed(3)
+    perm = epoch_order(E, 0.0, g)
+    assert torch.equal(torch.sort(perm).values, torch.arange(len(E)))  # p = 0: a permutation
+    idx = epoch_order(E, 1.0, g)
+    assert len(idx) == len(E)
+    # weights ∝ 1/E: the 0.5 GeV half is drawn 10 times as often as the 5 GeV half (10/11 of draws)
+    frac_low = (E[idx] < 1).double().mean().item()
+    assert abs(frac_low - 10 / 11) < 0.01
+    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    assert torch.equal(epoch_order(E, 0.5, g1), epoch_order(E, 0.5, g2))

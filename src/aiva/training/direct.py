@@ -28,6 +28,9 @@ class FlowTrainConfig(CommonTrainConfig):
     epochs: int = 20
     lr: float = 1e-3
     lr_final_factor: float = 0.05
+    #: p > 0: each epoch draws its events with probability ∝ E_ν^−p (with replacement) instead of
+    #: a permutation, giving low-energy events more of the fit (see :func:`epoch_order`)
+    energy_weight_power: float = 0.0
 
 
 @dataclass
@@ -35,6 +38,20 @@ class CFMTrainConfig(CommonTrainConfig):
     epochs: int = 20
     lr: float = 2e-3
     lr_final_factor: float = 0.02
+    energy_weight_power: float = 0.0
+
+
+def epoch_order(E: torch.Tensor, power: float, gen: torch.Generator) -> torch.Tensor:
+    """Event order of one epoch: a permutation, or for ``power`` p > 0 len(E) draws with
+    replacement with probability ∝ E^−p.
+
+    The weight depends only on the condition E_ν, so the weighted maximum likelihood still has the
+    true p(E'_μ, θ' | E_ν) as its optimum for every E_ν; it only moves the network's capacity
+    toward the energies that have few events in an E_ν-uniform sample."""
+    if power <= 0:
+        return torch.randperm(len(E), generator=gen)
+    w = E.double().clamp_min(1e-3) ** (-power)
+    return torch.multinomial(w / w.sum(), len(E), replacement=True, generator=gen)
 
 
 def train_direct(family: str, data: np.ndarray, refs: dict[float, np.ndarray], out_dir, *, model_config=None,
@@ -65,7 +82,7 @@ def train_direct(family: str, data: np.ndarray, refs: dict[float, np.ndarray], o
         for grp in opt.param_groups:
             grp["lr"] = tcfg.lr * lr_factor(tcfg, epoch, cpu_start)
         model.train()
-        perm = torch.randperm(len(X), generator=data_gen)
+        perm = epoch_order(X[:, 0], getattr(tcfg, "energy_weight_power", 0.0), data_gen)
         bar = None
         if progress:
             from tqdm import tqdm
