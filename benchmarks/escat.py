@@ -91,7 +91,8 @@ def main() -> None:
             r["published"] = pub
             r["published_untuned_carbon"] = PUBLISHED_UNTUNED[tgt][0 if frac == 0.7 else 1]
             res["transfer"][f"{tgt}_{int(frac * 100)}"] = r
-            print(f"{tgt} {frac:.0%}: TL {r['test']['chi2_per_N']:.3f} (published {pub}), scratch "
+            print(f"{tgt} {frac:.0%}: TL {r['test']['chi2_per_N']:.3f} (with band {r['test']['chi2_per_N_with_band']:.3f}; "
+                  f"published {pub}), scratch "
                   f"{r['baseline_scratch']['chi2_per_N']:.3f}, carbon x A/12 {r['baseline_carbon_scaled']['chi2_per_N']:.3f}",
                   flush=True)
             _save(res, args.out)

@@ -28,6 +28,25 @@ def test_loss_with_normalisations_hand_computed():
     assert both.tolist() == pytest.approx([13.0, 1 + 1 + 1])  # lambda = 1: no penalty
 
 
+def test_chi2_terms_hand_computed():
+    from dataclasses import replace
+
+    d, _ = apply_cut(load_target("O16"))
+    d = replace(d.subset(np.arange(len(d)) < 2), xsec=np.array([10.0, 20.0]), err=np.array([1.0, 2.0]))
+
+    class TwoMembers:  # members predict 9 and 13 (mean 11, s = 2√2) at point 0, 20 and 24 at point 1
+        datasets, lam = [], np.ones((2, 0))
+
+        def response(self, E, omega, theta):
+            return np.array([[9.0, 20.0], [13.0, 24.0]])
+
+    t = chi2_terms(TwoMembers(), d)
+    # pulls (11 − 10)/1 = 1 and (22 − 20)/2 = 1; with the band: 1/(1 + 8) and 4/(4 + 8)
+    assert t["chi2_per_N"] == pytest.approx(1.0)
+    assert t["chi2_per_N_with_band"] == pytest.approx((1 / 9 + 4 / 12) / 2)
+    assert t["coverage_band"] == 1.0  # |11 − 10| ≤ 2.83 and |22 − 20| ≤ 2.83
+
+
 def test_vectorised_ensemble_equals_members_one_by_one():
     torch.manual_seed(0)
     net = EnsembleNet(TINY, members=4)

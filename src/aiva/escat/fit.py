@@ -168,14 +168,21 @@ def finetune_config(parent: XsecModel, epochs: int | None = None, seed: int | No
 
 def chi2_terms(model: XsecModel, d: EData, fit_lambda: bool = True) -> dict:
     """χ²/N of ``d`` with the model's normalisations for known data sets (1 for unknown ones, or
-    when ``fit_lambda`` is False), per data set too, and the 1σ coverage of the member spread."""
+    when ``fit_lambda`` is False), per data set too, and the 1σ coverage of the member spread.
+
+    ``chi2_per_N`` uses the point errors alone, Σ((σ̄ − σ_i)/Δσ_i)²/N, σ̄ the ensemble mean;
+    ``chi2_per_N_with_band`` adds the ensemble's standard deviation s_i in quadrature,
+    Σ(σ̄ − σ_i)²/(Δσ_i² + s_i²)/N, the test of a prediction that carries its own uncertainty."""
     pred = member_predictions(model, d, fit_lambda)
     mean = pred.mean(axis=0)
     std = pred.std(axis=0, ddof=1) if len(pred) > 1 else np.zeros(len(d))
     pull = (mean - d.xsec) / d.err
-    per_set = {ds: {"N": int((d.dataset == ds).sum()), "chi2_per_N": float(np.mean(pull[d.dataset == ds] ** 2))}
+    pull_band = (mean - d.xsec) / np.sqrt(d.err**2 + std**2)
+    per_set = {ds: {"N": int((d.dataset == ds).sum()), "chi2_per_N": float(np.mean(pull[d.dataset == ds] ** 2)),
+                    "chi2_per_N_with_band": float(np.mean(pull_band[d.dataset == ds] ** 2))}
                for ds in d.datasets}
-    return {"chi2": float(np.sum(pull**2)), "N": len(d), "chi2_per_N": float(np.mean(pull**2)), "per_dataset": per_set,
+    return {"chi2": float(np.sum(pull**2)), "N": len(d), "chi2_per_N": float(np.mean(pull**2)),
+            "chi2_per_N_with_band": float(np.mean(pull_band**2)), "per_dataset": per_set,
             "coverage_band": float(np.mean(np.abs(mean - d.xsec) <= std)),
             "coverage_band_plus_point_error": float(np.mean(np.abs(mean - d.xsec) <= np.sqrt(std**2 + d.err**2)))}
 
