@@ -32,6 +32,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--energy-weight-power", type=float, default=0.0,
                     help="draw training events with probability ∝ E_nu^-p (0: uniform permutation)")
+    ap.add_argument("--select-by", default="mean", choices=("mean", "max"),
+                    help="keep the epoch with the lowest mean or worst-energy validation MAP")
     ap.add_argument("--batch-size", type=int, default=1024)
     ap.add_argument("--val-events", type=int, default=100_000)
     ap.add_argument("--events", type=int, default=1_000_000, help="reference events per test energy")
@@ -55,7 +57,7 @@ def main() -> None:
     toml = out / "budget.toml"
     toml.write_text(f"[training]\nbatch_size = {args.batch_size}\nepochs = {args.epochs}\nthreads = {args.threads}\n"
                     f"lr = {args.lr}\nval_events = {args.val_events}\nseed = 11\n"
-                    f"energy_weight_power = {args.energy_weight_power}\n")
+                    f"energy_weight_power = {args.energy_weight_power}\nselect_by = \"{args.select_by}\"\n")
     t0 = time.process_time()
     transfer_from_files(base=args.base, data=data, out=out, config=toml, freeze=args.freeze, progress=False)
     cpu_min = (time.process_time() - t0) / 60
@@ -66,7 +68,7 @@ def main() -> None:
     refs = reference_tables(ref_card, energies, args.events, seed=9000)
     r = evaluate_model(net, card, refs, out / "eval", c2st=False, figures=False)
     row = {"scenario": args.scenario, "freeze": args.freeze, "lr": args.lr, "epochs": args.epochs,
-           "energy_weight_power": args.energy_weight_power,
+           "energy_weight_power": args.energy_weight_power, "select_by": args.select_by,
            "batch_size": args.batch_size, "val_events": args.val_events, "train_cpu_minutes": round(cpu_min, 2),
            "MAP": {e: round(v["MAP"], 3) for e, v in r["per_energy"].items()},
            "EMD_Emu_p": {e: round(v["EMD_Emu_p"], 4) for e, v in r["per_energy"].items()}}

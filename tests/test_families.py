@@ -227,3 +227,21 @@ def test_energy_weighted_epoch_order():
     assert abs(frac_low - 10 / 11) < 0.01
     g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
     assert torch.equal(epoch_order(E, 0.5, g1), epoch_order(E, 0.5, g2))
+
+
+@pytest.mark.parametrize("select_by, winner", [("mean", 1), ("max", 2)])
+def test_checkpoint_selection_by_mean_or_worst_energy(select_by, winner, tmp_path):
+    from aiva.errors import AivaInputError
+    from aiva.training.gan import keep_if_best
+
+    model = FAMILIES["flow"][0]()
+    tcfg = FlowTrainConfig(select_by=select_by)
+    v1 = {"mean_MAP": 1.0, "MAP": {"0.5": 3.0, "5.0": 0.5, "9.0": 0.5}}  # good on average, bad at 0.5 GeV
+    v2 = {"mean_MAP": 1.5, "MAP": {"0.5": 2.0, "5.0": 1.3, "9.0": 1.2}}  # worse on average, best worst case
+    best = {"score": float("inf"), "epoch": -1}
+    best = keep_if_best(model, tmp_path, {}, tcfg, v1, 0, best, [])
+    best = keep_if_best(model, tmp_path, {}, tcfg, v2, 1, best, [])
+    assert best["epoch"] == winner
+    assert (tmp_path / "model.safetensors").exists()
+    with pytest.raises(AivaInputError, match="select_by"):
+        keep_if_best(model, tmp_path, {}, FlowTrainConfig(select_by="median"), v1, 2, best, [])

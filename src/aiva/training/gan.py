@@ -49,6 +49,9 @@ class CommonTrainConfig(ConfigMixin):
     val_energies: tuple = TEST_ENERGIES
     device: str = "auto"
     max_minutes: float | None = None
+    #: checkpoint selection: the lowest "mean" validation MAP over the test energies, or the lowest
+    #: "max" (the worst energy; for a target of MAP below a bound at every energy)
+    select_by: str = "mean"
     #: budget of this process's CPU time (benchmarks/families.py): the cosine learning-rate decay
     #: follows the fraction of it used instead of the epoch count, and no epoch starts that would
     #: overrun it (judged by the last epoch's cost). A resumed run starts a fresh budget.
@@ -185,9 +188,15 @@ def resume_checkpoint(out: Path, resume: bool, model, optimizers: dict, data_gen
 
 def keep_if_best(model, out: Path, card: dict | None, tcfg: CommonTrainConfig, val: dict, epoch: int, best: dict,
                  frozen: list[str]) -> dict:
-    """Checkpoint selection: the lowest mean validation MAP wins (without validation the last
-    epoch); the winner is written as ``out/model``. Returns the (possibly new) best record."""
-    score = val["mean_MAP"] if val else -float(epoch)
+    """Checkpoint selection: the lowest mean (or, with ``select_by = "max"``, worst-energy)
+    validation MAP wins (without validation the last epoch); the winner is written as
+    ``out/model``. Returns the (possibly new) best record."""
+    if tcfg.select_by not in ("mean", "max"):
+        raise AivaInputError(f"select_by must be 'mean' or 'max', got {tcfg.select_by!r}")
+    if not val:
+        score = -float(epoch)
+    else:
+        score = val["mean_MAP"] if tcfg.select_by == "mean" else max(val["MAP"].values())
     if not math.isfinite(score):  # no bin filled by both samples at some energy: the worst score
         score = math.inf
     if score < best["score"] or best["epoch"] < 0:
