@@ -176,15 +176,18 @@ def chi2_terms(model: XsecModel, d: EData, fit_lambda: bool = True) -> dict:
     pred = member_predictions(model, d, fit_lambda)
     mean = pred.mean(axis=0)
     std = pred.std(axis=0, ddof=1) if len(pred) > 1 else np.zeros(len(d))
-    pull = (mean - d.xsec) / d.err
-    pull_band = (mean - d.xsec) / np.sqrt(d.err**2 + std**2)
-    per_set = {ds: {"N": int((d.dataset == ds).sum()), "chi2_per_N": float(np.mean(pull[d.dataset == ds] ** 2)),
-                    "chi2_per_N_with_band": float(np.mean(pull_band[d.dataset == ds] ** 2))}
-               for ds in d.datasets}
+    resid = mean - d.xsec
+    err_band = np.sqrt(d.err**2 + std**2)
+    pull, pull_band = resid / d.err, resid / err_band
+    per_set = {}
+    for ds in d.datasets:
+        k = d.dataset == ds
+        per_set[ds] = {"N": int(k.sum()), "chi2_per_N": float(np.mean(pull[k] ** 2)),
+                       "chi2_per_N_with_band": float(np.mean(pull_band[k] ** 2))}
     return {"chi2": float(np.sum(pull**2)), "N": len(d), "chi2_per_N": float(np.mean(pull**2)),
             "chi2_per_N_with_band": float(np.mean(pull_band**2)), "per_dataset": per_set,
-            "coverage_band": float(np.mean(np.abs(mean - d.xsec) <= std)),
-            "coverage_band_plus_point_error": float(np.mean(np.abs(mean - d.xsec) <= np.sqrt(std**2 + d.err**2)))}
+            "coverage_band": float(np.mean(np.abs(resid) <= std)),
+            "coverage_band_plus_point_error": float(np.mean(np.abs(resid) <= err_band))}
 
 
 def fit(train: EData, cfg: ESConfig | None = None, fcfg: FitConfig | None = None, *, init: XsecModel | None = None,

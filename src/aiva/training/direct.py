@@ -24,21 +24,26 @@ from aiva.training.gan import (CommonTrainConfig, keep_if_best, lr_factor, out_o
 
 
 @dataclass
-class FlowTrainConfig(CommonTrainConfig):
-    epochs: int = 20
-    lr: float = 1e-3
-    lr_final_factor: float = 0.05
+class DirectTrainConfig(CommonTrainConfig):
+    """Settings of the families trained by a direct loss (flow, cfm)."""
+
     #: p > 0: each epoch draws its events with probability ∝ E_ν^−p (with replacement) instead of
     #: a permutation, giving low-energy events more of the fit (see :func:`epoch_order`)
     energy_weight_power: float = 0.0
 
 
 @dataclass
-class CFMTrainConfig(CommonTrainConfig):
+class FlowTrainConfig(DirectTrainConfig):
+    epochs: int = 20
+    lr: float = 1e-3
+    lr_final_factor: float = 0.05
+
+
+@dataclass
+class CFMTrainConfig(DirectTrainConfig):
     epochs: int = 20
     lr: float = 2e-3
     lr_final_factor: float = 0.02
-    energy_weight_power: float = 0.0
 
 
 def epoch_order(E: torch.Tensor, power: float, gen: torch.Generator) -> torch.Tensor:
@@ -55,7 +60,7 @@ def epoch_order(E: torch.Tensor, power: float, gen: torch.Generator) -> torch.Te
 
 
 def train_direct(family: str, data: np.ndarray, refs: dict[float, np.ndarray], out_dir, *, model_config=None,
-                 train_config: CommonTrainConfig | None = None, init=None, freeze: list[str] | None = None,
+                 train_config: DirectTrainConfig | None = None, init=None, freeze: list[str] | None = None,
                  card: dict | None = None, resume: bool = True, progress: bool = True) -> dict[str, Any]:
     """Train (or fine-tune, with ``init`` and ``freeze``) a ``flow`` or ``cfm`` model on (N, 3) proxies."""
     cls, cfg_cls = FAMILIES[family]
@@ -82,7 +87,7 @@ def train_direct(family: str, data: np.ndarray, refs: dict[float, np.ndarray], o
         for grp in opt.param_groups:
             grp["lr"] = tcfg.lr * lr_factor(tcfg, epoch, cpu_start)
         model.train()
-        perm = epoch_order(X[:, 0], getattr(tcfg, "energy_weight_power", 0.0), data_gen)
+        perm = epoch_order(X[:, 0], tcfg.energy_weight_power, data_gen)
         bar = None
         if progress:
             from tqdm import tqdm

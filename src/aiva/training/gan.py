@@ -58,6 +58,10 @@ class CommonTrainConfig(ConfigMixin):
     cpu_minutes: float | None = None
     threads: int | None = None
 
+    def __post_init__(self) -> None:
+        if self.select_by not in ("mean", "max"):
+            raise AivaInputError(f"select_by must be 'mean' or 'max', got {self.select_by!r}")
+
     @classmethod
     def from_dict(cls, d: dict):
         d = dict(d)
@@ -191,8 +195,6 @@ def keep_if_best(model, out: Path, card: dict | None, tcfg: CommonTrainConfig, v
     """Checkpoint selection: the lowest mean (or, with ``select_by = "max"``, worst-energy)
     validation MAP wins (without validation the last epoch); the winner is written as
     ``out/model``. Returns the (possibly new) best record."""
-    if tcfg.select_by not in ("mean", "max"):
-        raise AivaInputError(f"select_by must be 'mean' or 'max', got {tcfg.select_by!r}")
     if not val:
         score = -float(epoch)
     else:
