@@ -8,6 +8,7 @@ validation), appending the result to ``benchmarks/results/transfer_flow/recipes.
 
     python benchmarks/transfer.py --base numu-C12-inclusive-flow --work /tmp/aiva_transfer_flow2 ...  # makes B_100000.parquet
     python benchmarks/transfer_recipes.py --scenario B --freeze none --lr 3e-4 --epochs 60
+    python benchmarks/transfer_recipes.py --scenario B --freeze none --lr 3e-4 --epochs 60 --select-by max --members 3
 """
 from __future__ import annotations
 
@@ -34,11 +35,14 @@ def main() -> None:
                     help="draw training events with probability ∝ E_nu^-p (0: uniform permutation)")
     ap.add_argument("--select-by", default="mean", choices=("mean", "max"),
                     help="keep the epoch with the lowest mean or worst-energy validation MAP")
+    ap.add_argument("--members", type=int, default=1,
+                    help="K fine-tunes (seeds SEED … SEED+K-1) scored as one equal-weight mixture")
     ap.add_argument("--batch-size", type=int, default=1024)
     ap.add_argument("--val-events", type=int, default=100_000)
     ap.add_argument("--events", type=int, default=1_000_000, help="reference events per test energy")
     ap.add_argument("--energies", default="0.5,0.8,1,2,5,9")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=11, help="training seed (event order, initial validation draw)")
     ap.add_argument("--out", help="model folder (default a temporary one)")
     ap.add_argument("--results", type=Path, default=RESULTS)
     args = ap.parse_args()
@@ -56,10 +60,11 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     toml = out / "budget.toml"
     toml.write_text(f"[training]\nbatch_size = {args.batch_size}\nepochs = {args.epochs}\nthreads = {args.threads}\n"
-                    f"lr = {args.lr}\nval_events = {args.val_events}\nseed = 11\n"
+                    f"lr = {args.lr}\nval_events = {args.val_events}\nseed = {args.seed}\n"
                     f"energy_weight_power = {args.energy_weight_power}\nselect_by = \"{args.select_by}\"\n")
     t0 = time.process_time()
-    transfer_from_files(base=args.base, data=data, out=out, config=toml, freeze=args.freeze, progress=False)
+    transfer_from_files(base=args.base, data=data, out=out, config=toml, freeze=args.freeze, progress=False,
+                        members=args.members)
     cpu_min = (time.process_time() - t0) / 60
     net, card = load_model(out / "model.safetensors")
     tgt, probe, cfg = SCENARIOS[args.scenario]
@@ -68,7 +73,8 @@ def main() -> None:
     refs = reference_tables(ref_card, energies, args.events, seed=9000)
     r = evaluate_model(net, card, refs, out / "eval", c2st=False, figures=False)
     row = {"scenario": args.scenario, "freeze": args.freeze, "lr": args.lr, "epochs": args.epochs,
-           "energy_weight_power": args.energy_weight_power, "select_by": args.select_by,
+           "energy_weight_power": args.energy_weight_power, "select_by": args.select_by, "seed": args.seed,
+           "members": args.members,
            "batch_size": args.batch_size, "val_events": args.val_events, "train_cpu_minutes": round(cpu_min, 2),
            "MAP": {e: round(v["MAP"], 3) for e, v in r["per_energy"].items()},
            "EMD_Emu_p": {e: round(v["EMD_Emu_p"], 4) for e, v in r["per_energy"].items()}}

@@ -68,8 +68,11 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
 
     res = transfer_from_files(base=args.base, data=args.data, out=args.out, freeze=args.freeze, config=args.config,
                               epochs=args.epochs, max_minutes=args.max_minutes, seed=args.seed, name=args.name,
-                              val_events=args.val_events, resume=not args.no_resume, progress=not args.quiet)
-    print(f"best epoch {res['best']['epoch']} (mean validation MAP {res['best']['score']:.3f}); model: {res['model']}")
+                              val_events=args.val_events, resume=not args.no_resume, progress=not args.quiet,
+                              members=args.members)
+    if args.members == 1:
+        print(f"best epoch {res['best']['epoch']} (mean validation MAP {res['best']['score']:.3f}); "
+              f"model: {res['model']}")
     return 0
 
 
@@ -341,6 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
     tl.add_argument("--val-events", type=int)
     tl.add_argument("--seed", type=int)
     tl.add_argument("--name")
+    tl.add_argument("--members", type=int, default=1, metavar="K",
+                    help="K fine-tunes (seeds SEED … SEED+K-1) combined into one equal-weight mixture (default 1)")
     tl.add_argument("--no-resume", action="store_true")
     tl.add_argument("-q", "--quiet", action="store_true")
     tl.set_defaults(func=_cmd_transfer)

@@ -1,7 +1,7 @@
 """Saving and loading generators: safetensors weights + a JSON model card.
 
 ``<stem>.safetensors`` holds the tensors (``generator.*``, ``ema.*``, ``discriminator.*`` for a GAN,
-``flow.*`` for a flow, ``field.*`` for flow matching),
+``flow.*`` for a flow, ``field.*`` for flow matching, ``m<k>.*`` for member k of a mixture),
 ``<stem>.json`` the model card: name, family, architecture config, the data it was trained on
 (with SHA-256), training settings, metrics and the parent model. Nothing is unpickled.
 """
@@ -20,11 +20,14 @@ from aiva.errors import AivaInputError
 from aiva.models.cfm import CFMConfig, ConditionalCFM
 from aiva.models.flow import ConditionalFlow, FlowConfig
 from aiva.models.gan import ConditionalGAN, GANConfig
+from aiva.models.mixture import MixtureConfig, MixtureModel
 from aiva.utils import atomic_path, atomic_write_text
 
 #: generative families behind one interface: family name -> (model class, config class)
 FAMILIES = {"gan": (ConditionalGAN, GANConfig), "flow": (ConditionalFlow, FlowConfig),
             "cfm": (ConditionalCFM, CFMConfig)}
+#: every kind of stored model: the trainable families and mixtures of their members
+MODEL_KINDS = {**FAMILIES, "mixture": (MixtureModel, MixtureConfig)}
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
 
@@ -81,11 +84,11 @@ def load_model(name_or_path: str | os.PathLike, device: str | torch.device = "cp
     """Load a generator (any family) and its card. The weights' SHA-256 must match the card."""
     weights = resolve(name_or_path)
     card = read_card(weights)
-    if card.get("family") not in FAMILIES:
-        raise AivaInputError(f"{weights}: unknown model family {card.get('family')!r} (known: {', '.join(FAMILIES)})")
+    if card.get("family") not in MODEL_KINDS:
+        raise AivaInputError(f"{weights}: unknown model family {card.get('family')!r} (known: {', '.join(MODEL_KINDS)})")
     if card.get("weights_sha256") and card["weights_sha256"] != sha256_file(weights):
         raise AivaInputError(f"{weights}: weights do not match the SHA-256 in the model card (corrupt or edited)")
-    cls, cfg = FAMILIES[card["family"]]
+    cls, cfg = MODEL_KINDS[card["family"]]
     model = cls(cfg.from_dict(card["config"]))
     load_model_state(model, load_file(str(weights)), str(weights))
     model.to(device)

@@ -1,4 +1,4 @@
-"""Reweighting events between two flow models with their exact likelihoods.
+"""Reweighting events between two flow models (or mixtures of flows) with their exact likelihoods.
 
 For events x = (E'_μ, θ') at E_ν drawn from model 1, w = p₂(x | E_ν) / p₁(x | E_ν) makes
 weighted histograms of model-1 events estimate model-2 distributions (importance sampling).
@@ -16,10 +16,11 @@ from aiva.events.table import EventTable
 
 
 def log_prob(model, table: EventTable, batch: int = 65_536) -> np.ndarray:
-    """ln p(E'_μ, θ' | E_ν) of a flow model for the events of a table."""
-    if getattr(model, "family", "gan") != "flow":
-        raise AivaInputError(f"reweighting needs a model with a likelihood (family 'flow'), not "
-                             f"{getattr(model, 'family', 'gan')!r}")
+    """ln p(E'_μ, θ' | E_ν) of a flow (or mixture of flows) for the events of a table."""
+    family = getattr(model, "family", "gan")
+    if family != "flow" and not (family == "mixture" and model.config.family == "flow"):
+        raise AivaInputError(f"reweighting needs a model with a likelihood (a flow or a mixture of flows), "
+                             f"not {family!r}")
     e, x1, x2 = table.proxies()
     X = torch.as_tensor(np.column_stack([x1, x2]), dtype=torch.float64)
     C = torch.as_tensor(e, dtype=torch.float64).reshape(-1, 1)

@@ -8,7 +8,7 @@ import numpy as np
 
 from aiva.errors import AivaInputError
 from aiva.events import read_events, write_events
-from aiva.models.io import load_model, sha256_file
+from aiva.models.io import load_model, save_model, sha256_file
 from aiva.physics.targets import target_from_za
 from aiva.training.data import reference_sets, training_proxies
 from aiva.training.gan import CommonTrainConfig, config_classes, load_toml_config, pick_device, train_gan
@@ -263,10 +263,17 @@ def freeze_scheme(model, spec: str | None) -> list[str]:
 
 
 def transfer_from_files(*, base, data, out, freeze=None, config=None, epochs=None, max_minutes=None, seed=None,
-                        name=None, val_events=None, resume=True, progress=True) -> dict:
-    """Fine-tune a generator (any family) on new data with frozen blocks (arXiv:2508.12987)."""
+                        name=None, val_events=None, resume=True, progress=True, members=1) -> dict:
+    """Fine-tune a generator (any family) on new data with frozen blocks (arXiv:2508.12987).
+    With ``members=K`` > 1, K fine-tunes (seeds seed, seed+1, …, the same events and validation
+    set) in ``out/member-k`` are combined into one equal-weight mixture ``out/model``
+    (:mod:`aiva.models.mixture`); each member resumes from its own checkpoint."""
+    if members < 1:
+        raise AivaInputError(f"--members must be at least 1, got {members}")
     parent, pcard = load_model(base)
     family = getattr(parent, "family", "gan")
+    if family == "mixture":
+        raise AivaInputError(f"{base}: a mixture cannot be a transfer base; fine-tune one of its members")
     _, tcfg = _configs(family, config, {"epochs": epochs, "max_minutes": max_minutes, "seed": seed,
                                         "val_events": val_events})
     table = read_events(data)
@@ -283,9 +290,40 @@ def transfer_from_files(*, base, data, out, freeze=None, config=None, epochs=Non
     card["training"]["transfer"] = {"frozen": frozen}
     if progress:
         print(f"fine-tuning {pcard.get('name')} on {len(X)} events of {info['probe']} on {info['target']}; "
-              f"frozen: {', '.join(frozen) or 'none'}")
-    return _fit(family, X, refs, out, tcfg=tcfg, card=card, resume=resume, progress=progress, init=parent,
-                freeze=frozen)
+              f"frozen: {', '.join(frozen) or 'none'}" + (f"; {members} members" if members > 1 else ""))
+    if members == 1:
+        return _fit(family, X, refs, out, tcfg=tcfg, card=card, resume=resume, progress=progress, init=parent,
+                    freeze=frozen)
+    return _fit_mixture(family, members, X, refs, Path(out), tcfg, card, resume, progress, parent, frozen)
+
+
+def _fit_mixture(family, k, X, refs, out: Path, tcfg, card, resume, progress, init, frozen) -> dict:
+    """K fits with seeds tcfg.seed + i on the same events, combined into the mixture ``out/model``
+    whose card carries the mixture's own validation MAP (same validation events as the members)."""
+    from dataclasses import replace
+
+    from aiva.models.mixture import mix_models
+    from aiva.training.gan import validate
+
+    results = []
+    for i in range(k):
+        if progress:
+            print(f"member {i + 1}/{k} (seed {tcfg.seed + i})")
+        mcard = {**card, "name": f"{card['name']}-member{i}"}
+        results.append(_fit(family, X, refs, out / f"member-{i}", tcfg=replace(tcfg, seed=tcfg.seed + i), card=mcard,
+                            resume=resume, progress=progress, init=init, freeze=frozen))
+    loaded = [load_model(r["model"]) for r in results]
+    mix, mcard = mix_models([m for m, _ in loaded], [c for _, c in loaded], card["name"])
+    val = validate(mix.sampler(), refs, seed=tcfg.seed + 1000, device=pick_device("cpu")) if refs else {}
+    mcard["metrics"] = {"validation": val}
+    mcard["training"] = {**mcard["training"], "train_config": tcfg.to_dict(), "frozen": frozen,
+                         "members": {"of": k, "seeds": [tcfg.seed + i for i in range(k)]}}
+    path = save_model(mix, out / "model", mcard)
+    if progress and val:
+        scores = ", ".join(f"{r['best']['score']:.3f}" for r in results)
+        print(f"mixture of {k} written to {path}: validation mean MAP {val['mean_MAP']:.3f}, worst energy "
+              f"{max(val['MAP'].values()):.3f} (members' selection scores: {scores})")
+    return {"model": str(path), "members": results, "validation": val, "best": {"score": val.get("mean_MAP")}}
 
 
 def ensemble_histograms_to_file(*, ensemble, output, energy, n_events, seed=1, variables=("Emu", "costheta", "W", "Q2"),
