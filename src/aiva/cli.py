@@ -124,10 +124,13 @@ def _cmd_models(args: argparse.Namespace) -> int:
     for c in cards:
         m = c.get("metrics", {})
         ev = m.get("evaluation", {})
-        line = f"{c['name']:<26s} {c['family']:<5s} {c.get('probe', '?')} on {c.get('target', '?')}, " \
+        bt = m.get("benchmark_transfer") or {}
+        line = f"{c['name']:<26s} {c['family']:<7s} {c.get('probe', '?')} on {c.get('target', '?')}, " \
                f"{c['_size_bytes'] / 1024:.0f} kB"
         if ev:
             line += f", mean MAP {ev.get('mean_MAP', float('nan')):.2f} (max {ev.get('max_MAP', float('nan')):.2f})"
+        elif bt.get("MAP"):
+            line += f", transfer benchmark mean MAP {bt['mean_MAP']:.2f} (max {max(bt['MAP'].values()):.2f})"
         elif m.get("validation"):
             line += f", validation mean MAP {m['validation'].get('mean_MAP', float('nan')):.2f}"
         sp = (m.get("speed") or {}).get("one_thread_s")
