@@ -178,7 +178,8 @@ def main() -> None:
                          "and references) and rerun only the fine-tuning, e.g. after changing the freezing scheme")
     ap.add_argument("--no-layerwise", action="store_true")
     ap.add_argument("--epochs-scale", type=float, default=1.0, help="scale the epoch budget (quick checks)")
-    ap.add_argument("--ship", action="store_true", help="copy the 100k TL models into the package")
+    ap.add_argument("--ship", action="store_true", help="copy the 100k TL models into the package (the shipped numubar-C12-inclusive "
+                         "is a mixture made by transfer_recipes.py --members 3 --ship; this replaces it)")
     args = ap.parse_args()
 
     import torch
