@@ -62,12 +62,13 @@ def main() -> None:
     data = args.data or f"{args.work}/{args.scenario}_100000.parquet"
     out = Path(args.out or tempfile.mkdtemp(prefix=f"recipe_{args.scenario}_"))
     out.mkdir(parents=True, exist_ok=True)
-    toml = out / "budget.toml"
-    toml.write_text(f"[training]\nbatch_size = {args.batch_size}\nepochs = {args.epochs}\nthreads = {args.threads}\n"
-                    f"lr = {args.lr}\nval_events = {args.val_events}\nseed = {args.seed}\n"
-                    f"energy_weight_power = {args.energy_weight_power}\nselect_by = \"{args.select_by}\"\n")
     t0 = time.process_time()
     if not args.score_only:
+        toml = out / "budget.toml"
+        toml.write_text(f"[training]\nbatch_size = {args.batch_size}\nepochs = {args.epochs}\n"
+                        f"threads = {args.threads}\nlr = {args.lr}\nval_events = {args.val_events}\n"
+                        f"seed = {args.seed}\nenergy_weight_power = {args.energy_weight_power}\n"
+                        f"select_by = \"{args.select_by}\"\n")
         transfer_from_files(base=args.base, data=data, out=out, config=toml, freeze=args.freeze, progress=False,
                             members=args.members)
     cpu_min = (time.process_time() - t0) / 60
@@ -91,7 +92,6 @@ def main() -> None:
             "mean_MAP": float(sum(row["MAP"].values()) / len(row["MAP"])), "MAP": row["MAP"],
             "mean_EMD_Emu_p": float(sum(row["EMD_Emu_p"].values()) / len(row["EMD_Emu_p"])),
             "reference": "10^6 reference-MC events per energy, seed 9000 (benchmarks/transfer_recipes.py)"}
-        card.pop("weights_sha256", None)
         print("shipped", save_model(net, MODELS_DIR / args.ship, card))
         if args.score_only:
             return

@@ -72,15 +72,13 @@ class MixtureModel:
             raise AivaInputError(f"mixture config says {c.members} members, {len(members)} given")
         self.members = members
 
-    def to(self, device) -> "MixtureModel":
+    def _each(self, method: str, *args) -> "MixtureModel":
         for m in self.members:
-            m.to(device)
+            getattr(m, method)(*args)
         return self
 
-    def _each(self, method: str) -> "MixtureModel":
-        for m in self.members:
-            getattr(m, method)()
-        return self
+    def to(self, device) -> "MixtureModel":
+        return self._each("to", device)
 
     def double(self) -> "MixtureModel":
         return self._each("double")
@@ -137,8 +135,7 @@ def mix_models(models: list, cards: list[dict], name: str) -> tuple[MixtureModel
     mix = MixtureModel(MixtureConfig(family=first["family"], members=len(models), member=first["config"]),
                        members=list(models))
     keep = ("target", "probe", "channels", "mode_code", "energy_range_GeV", "parent", "training", "xsec")
-    card = {k: first[k] for k in keep if k in first}
-    card["name"] = name
+    card = {"name": name, **{k: first[k] for k in keep if k in first}}
     card["mixture"] = [{"name": c.get("name"), "weights_sha256": c.get("weights_sha256"),
                         "seed": (c.get("training", {}).get("train_config") or {}).get("seed"),
                         "validation_mean_MAP": (c.get("metrics", {}).get("validation") or {}).get("mean_MAP")}

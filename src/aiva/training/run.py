@@ -309,12 +309,12 @@ def _fit_mixture(family, k, X, refs, out: Path, tcfg, card, resume, progress, in
     for i in range(k):
         if progress:
             print(f"member {i + 1}/{k} (seed {tcfg.seed + i})")
-        mcard = {**card, "name": f"{card['name']}-member{i}"}
-        results.append(_fit(family, X, refs, out / f"member-{i}", tcfg=replace(tcfg, seed=tcfg.seed + i), card=mcard,
-                            resume=resume, progress=progress, init=init, freeze=frozen))
+        member_card = {**card, "name": f"{card['name']}-member{i}"}
+        results.append(_fit(family, X, refs, out / f"member-{i}", tcfg=replace(tcfg, seed=tcfg.seed + i),
+                            card=member_card, resume=resume, progress=progress, init=init, freeze=frozen))
     loaded = [load_model(r["model"]) for r in results]
     mix, mcard = mix_models([m for m, _ in loaded], [c for _, c in loaded], card["name"])
-    val = validate(mix.sampler(), refs, seed=tcfg.seed + 1000, device=pick_device("cpu")) if refs else {}
+    val = validate(mix.sampler(), refs, seed=tcfg.seed + 1000, device="cpu") if refs else {}
     mcard["metrics"] = {"validation": val}
     mcard["training"] = {**mcard["training"], "train_config": tcfg.to_dict(), "frozen": frozen,
                          "members": {"of": k, "seeds": [tcfg.seed + i for i in range(k)]}}
@@ -323,7 +323,7 @@ def _fit_mixture(family, k, X, refs, out: Path, tcfg, card, resume, progress, in
         scores = ", ".join(f"{r['best']['score']:.3f}" for r in results)
         print(f"mixture of {k} written to {path}: validation mean MAP {val['mean_MAP']:.3f}, worst energy "
               f"{max(val['MAP'].values()):.3f} (members' selection scores: {scores})")
-    return {"model": str(path), "members": results, "validation": val, "best": {"score": val.get("mean_MAP")}}
+    return {"model": str(path), "members": results, "validation": val}
 
 
 def ensemble_histograms_to_file(*, ensemble, output, energy, n_events, seed=1, variables=("Emu", "costheta", "W", "Q2"),
