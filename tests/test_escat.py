@@ -181,3 +181,27 @@ def test_members_resample_the_data(mode):
     assert torch.equal(Y1[0], y) and held1.all() and index1.shape == (1, n)
     with pytest.raises(AivaInputError, match="resample"):
         resample_members(y, err, 2, FitConfig(resample="jackknife"), rng)
+
+
+def test_profiled_normalisation_minimises_chi2_plus_penalty():
+    """profile_norms gives the λ_k at which χ² + Σ((1 − λ_k)/Δλ_k)² is smallest: a scan of λ
+    around it never does better, and a set without points keeps λ = 1."""
+    import torch
+
+    from aiva.escat.fit import chi2_with_norms, profile_norms
+
+    g = torch.Generator().manual_seed(3)
+    pred = torch.rand(1, 40, generator=g, dtype=torch.float64) + 0.5
+    y = pred * torch.where(torch.arange(40) < 20, 0.9, 1.1) + 0.01 * torch.randn(1, 40, generator=g, dtype=torch.float64)
+    err = torch.full((1, 40), 0.02, dtype=torch.float64)
+    ds = (torch.arange(40) >= 20).long().unsqueeze(0)
+    dlam = torch.tensor([0.05, 0.05, 0.05], dtype=torch.float64)
+    lam = profile_norms(pred, y, err, ds, dlam)
+    assert lam.shape == (1, 3) and lam[0, 2] == 1.0
+    assert 0.85 < lam[0, 0] < 0.95 and 1.05 < lam[0, 1] < 1.15
+    best = chi2_with_norms(pred, y, err, lam, ds, dlam)
+    for d0 in (-1e-3, 1e-3):
+        for j in (0, 1):
+            shifted = lam.clone()
+            shifted[0, j] += d0
+            assert chi2_with_norms(pred, y, err, shifted, ds, dlam) > best

@@ -67,6 +67,14 @@ class FitConfig(ConfigMixin):
     #: (batch statistics of 128 points are noisy at the per-cent level of the data: without this
     #: the carbon fit stalls at χ²/N ≈ 10)
     bn_freeze_after: float = 0.3
+    #: how the normalisations λ_k are found: "adam" fits them with the optimiser alongside the
+    #: weights (the shipped models); "profile" sets them once per epoch to the minimum of
+    #: χ² + penalty for the current network (closed form, :func:`profile_norms`). Both leave the
+    #: overall scale of the network in a region covered by one data set weakly fixed (only by
+    #: Δλ_k): see docs/escat.md, "Normalisations"
+    normalisation: str = "adam"
+    #: with "profile": λ = 1 before this fraction of the epochs
+    profile_after: float = 0.8
     seed: int = 1
     threads: int | None = None
     max_minutes: float | None = None
@@ -138,6 +146,22 @@ def chi2_with_norms(pred, y, err, lam, ds_idx, dlam, penalty_weight: float = 1.0
     return (r**2).sum(-1) + penalty_weight * (((1 - lam) / dlam) ** 2).sum(-1)
 
 
+def profile_norms(pred: torch.Tensor, y: torch.Tensor, err: torch.Tensor, ds_idx: torch.Tensor,
+                  dlam: torch.Tensor) -> torch.Tensor:
+    """The λ_k that minimise Σ_i ((λ_{k(i)} p_i − y_i)/Δy_i)² + Σ_k ((1 − λ_k)/Δλ_k)² for fixed
+    predictions p (least squares in λ; D'Agostini, NIM A 346 (1994) 306):
+
+        λ_k = (Σ_{i∈k} p_i y_i/Δy_i² + 1/Δλ_k²) / (Σ_{i∈k} p_i²/Δy_i² + 1/Δλ_k²).
+
+    ``pred``, ``y``, ``err``, ``ds_idx`` of shape (K, m) (the points each member trains on, repeats
+    counted), ``dlam`` (n_sets,); returns (K, n_sets). A set without points gets λ = 1."""
+    w = 1 / err**2
+    a = torch.zeros(pred.shape[0], len(dlam), dtype=pred.dtype).scatter_add_(1, ds_idx, pred * y * w)
+    b = torch.zeros_like(a).scatter_add_(1, ds_idx, pred * pred * w)
+    prior = 1 / dlam.to(pred.dtype) ** 2
+    return (a + prior) / (b + prior)
+
+
 def member_predictions(model: XsecModel, d: EData, fit_lambda: bool = True) -> np.ndarray:
     """(K, N) member predictions λ_k σ_NN for the points ``d``, with the model's normalisation λ
     of each known data set (1 for unknown ones, or when ``fit_lambda`` is False)."""
@@ -196,6 +220,8 @@ def fit(train: EData, cfg: ESConfig | None = None, fcfg: FitConfig | None = None
     fcfg = fcfg or FitConfig()
     if fcfg.threads:
         torch.set_num_threads(fcfg.threads)
+    if fcfg.normalisation not in ("profile", "adam"):
+        raise AivaInputError(f"normalisation must be 'profile' or 'adam', got {fcfg.normalisation!r}")
     if len(train) < 5:
         raise AivaInputError(f"{train.target}: too few training points ({len(train)})")
     torch.manual_seed(fcfg.seed)
@@ -221,7 +247,7 @@ def fit(train: EData, cfg: ESConfig | None = None, fcfg: FitConfig | None = None
     datasets = train.datasets
     ds_idx = torch.as_tensor(train.dataset_index(datasets))
     dlam = torch.as_tensor(train.dnorm(datasets), dtype=torch.float32)
-    lam = torch.nn.Parameter(torch.ones(K, len(datasets)))
+    lam = torch.nn.Parameter(torch.ones(K, len(datasets)), requires_grad=fcfg.normalisation == "adam")
     X = features(train.E, train.omega, train.theta)
     F = torch.as_tensor(mott_like(train.E, train.theta, train.A), dtype=torch.float32)
     y = torch.as_tensor(train.xsec, dtype=torch.float32)
@@ -230,8 +256,10 @@ def fit(train: EData, cfg: ESConfig | None = None, fcfg: FitConfig | None = None
     boot, Y, oob = resample_members(y, e, K, fcfg, rng)
     boot_t = torch.as_tensor(boot)
     params = [p for p in net.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW([{"params": params, "weight_decay": fcfg.weight_decay},
-                             {"params": [lam], "weight_decay": 0.0}], lr=fcfg.lr)
+    groups = [{"params": params, "weight_decay": fcfg.weight_decay}]
+    if lam.requires_grad:
+        groups.append({"params": [lam], "weight_decay": 0.0})
+    opt = torch.optim.AdamW(groups, lr=fcfg.lr)
     m = boot.shape[1]  # points each member trains on
     steps_per_epoch = max(1, m // fcfg.batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=fcfg.epochs * steps_per_epoch,
@@ -243,10 +271,22 @@ def fit(train: EData, cfg: ESConfig | None = None, fcfg: FitConfig | None = None
     t0 = time.time()
     history = []
     for epoch in range(fcfg.epochs):
+        bn_frozen = init is not None or epoch >= fcfg.bn_freeze_after * fcfg.epochs
+        # profiled λ: 1 until the network is near the data (warm-up) and is the function that
+        # predicts (BatchNorm frozen); before that, eval-mode predictions can be far from the
+        # network being trained, and λ fitted to them locks the network at a wrong scale
+        profiling = (not lam.requires_grad and bn_frozen and epoch >= fcfg.warmup_epochs
+                     and epoch >= fcfg.profile_after * fcfg.epochs)
+        if profiling:
+            net.eval()  # the predicting network (running BatchNorm statistics, no dropout)
+            with torch.no_grad():
+                p_all = net(X) * F  # (K, n)
+                lam.copy_(profile_norms(torch.gather(p_all, 1, boot_t), torch.gather(Y, 1, boot_t),
+                                        e[boot_t], ds_idx[boot_t], dlam))
         net.train()
         for name in frozen:
             getattr(net, name).eval()
-        if init is not None or epoch >= fcfg.bn_freeze_after * fcfg.epochs:
+        if bn_frozen:
             # fine-tuning: BatchNorm keeps the parent's running statistics (eval mode); batch
             # statistics of a small new data set would otherwise change the learnt function at once
             for mod in net.modules():
@@ -266,6 +306,9 @@ def fit(train: EData, cfg: ESConfig | None = None, fcfg: FitConfig | None = None
             net.eval()
             with torch.no_grad():
                 pred = net(X) * F  # (K, N)
+                if profiling:
+                    lam.copy_(profile_norms(torch.gather(pred, 1, boot_t), torch.gather(Y, 1, boot_t),
+                                            e[boot_t], ds_idx[boot_t], dlam))
                 r2 = (((lam.gather(1, ds_idx.expand(K, -1)) * pred - y) / e) ** 2).numpy()
             score = np.array([r2[k, oob[k]].mean() if oob[k].any() else r2[k].mean() for k in range(K)])
             better = score < best
