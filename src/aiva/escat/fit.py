@@ -255,6 +255,11 @@ def fit(train: EData, cfg: ESConfig | None = None, fcfg: FitConfig | None = None
     n = len(train)
     boot, Y, oob = resample_members(y, e, K, fcfg, rng)
     boot_t = torch.as_tensor(boot)
+    if not lam.requires_grad:  # what profile_norms needs of each member's points, fixed for the fit
+        Y_b, e_b, ds_b = torch.gather(Y, 1, boot_t), e[boot_t], ds_idx[boot_t]
+
+        def set_profiled_norms(pred: torch.Tensor) -> None:  # pred (K, n): the predicting network
+            lam.copy_(profile_norms(torch.gather(pred, 1, boot_t), Y_b, e_b, ds_b, dlam))
     params = [p for p in net.parameters() if p.requires_grad]
     groups = [{"params": params, "weight_decay": fcfg.weight_decay}]
     if lam.requires_grad:
@@ -280,9 +285,7 @@ def fit(train: EData, cfg: ESConfig | None = None, fcfg: FitConfig | None = None
         if profiling:
             net.eval()  # the predicting network (running BatchNorm statistics, no dropout)
             with torch.no_grad():
-                p_all = net(X) * F  # (K, n)
-                lam.copy_(profile_norms(torch.gather(p_all, 1, boot_t), torch.gather(Y, 1, boot_t),
-                                        e[boot_t], ds_idx[boot_t], dlam))
+                set_profiled_norms(net(X) * F)
         net.train()
         for name in frozen:
             getattr(net, name).eval()
@@ -306,9 +309,8 @@ def fit(train: EData, cfg: ESConfig | None = None, fcfg: FitConfig | None = None
             net.eval()
             with torch.no_grad():
                 pred = net(X) * F  # (K, N)
-                if profiling:
-                    lam.copy_(profile_norms(torch.gather(pred, 1, boot_t), torch.gather(Y, 1, boot_t),
-                                            e[boot_t], ds_idx[boot_t], dlam))
+                if profiling:  # λ for the network as it is after this epoch's steps
+                    set_profiled_norms(pred)
                 r2 = (((lam.gather(1, ds_idx.expand(K, -1)) * pred - y) / e) ** 2).numpy()
             score = np.array([r2[k, oob[k]].mean() if oob[k].any() else r2[k].mean() for k in range(K)])
             better = score < best
