@@ -120,8 +120,12 @@ def test_gan_members_mix_too():
     assert mix.sampler().latent_dim == SMALL.latent_dim + 1
     t = generate_events(mix, card, np.full(3000, 3.0), seed=2)
     assert np.all(np.isfinite(t["ELep"])) and np.all(t["ELep"] <= t["Enu_true"])
+    assert not mix.has_likelihood
     with pytest.raises(AivaInputError, match="no likelihood"):
         mix.log_prob(torch.zeros(3, 2), torch.zeros(3, 1))
+    from aiva.models.reweight import log_prob  # reweighting asks the capability, names what it got
+    with pytest.raises(AivaInputError, match="not 'mixture of gan'"):
+        log_prob(mix, generate_events(gans[0], cards[0], np.full(10, 3.0), seed=1))
 
 
 def test_reweighting_from_a_member_to_the_mixture(tmp_path):
@@ -130,6 +134,7 @@ def test_reweighting_from_a_member_to_the_mixture(tmp_path):
 
     members, cards = _flows(2, seed=7)
     mix, card = mix_models(members, cards, "mix")
+    assert mix.has_likelihood and members[0].has_likelihood  # what reweighting and `aiva update` ask
     t = generate_events(members[0], cards[0], np.full(40_000, 1.5), seed=9)
     w = likelihood_ratio(members[0], mix, t)
     assert np.allclose(w, 0.5 * (1 + likelihood_ratio(members[0], members[1], t)), rtol=1e-9)

@@ -83,6 +83,7 @@ class _Sampler(nn.Module):
 class ConditionalCFM(NamedBlocksMixin, nn.Module):
     _core = "field"
     family = "cfm"
+    has_likelihood = False  #: no tractable ln p here (it needs an ODE trace integral)
 
     def __init__(self, config: CFMConfig | None = None):
         super().__init__()

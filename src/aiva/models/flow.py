@@ -45,6 +45,8 @@ class _Sampler(nn.Module):
 class ConditionalFlow(NamedBlocksMixin, nn.Module):
     _core = "flow"
     family = "flow"
+    #: exact ln p(x | E_ν) via log_prob (reweighting, likelihood evidence in `aiva update`)
+    has_likelihood = True
 
     def __init__(self, config: FlowConfig | None = None):
         import zuko

@@ -90,6 +90,7 @@ class ConditionalGAN:
     used for sampling; an addition to the papers' recipe)."""
 
     family = "gan"
+    has_likelihood = False
 
     config: GANConfig = field(default_factory=GANConfig)
 

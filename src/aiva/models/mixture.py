@@ -107,9 +107,14 @@ class MixtureModel:
     def sampler(self) -> nn.Module:
         return _MixtureSampler([m.sampler() for m in self.members])
 
+    @property
+    def has_likelihood(self) -> bool:
+        """True when every member has an exact likelihood (a mixture of flows)."""
+        return all(getattr(m, "has_likelihood", False) for m in self.members)
+
     def log_prob(self, x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
         """ln p(x | E'_ν) = logsumexp_k ln p_k − ln K; needs members with an exact likelihood (flows)."""
-        if not all(hasattr(m, "log_prob") for m in self.members):
+        if not self.has_likelihood:
             raise AivaInputError(f"a mixture of {self.config.family} members has no likelihood")
         lp = torch.stack([m.log_prob(x, e) for m in self.members])
         return torch.logsumexp(lp, dim=0) - math.log(len(self.members))

@@ -17,8 +17,10 @@ from aiva.events.table import EventTable
 
 def log_prob(model, table: EventTable, batch: int = 65_536) -> np.ndarray:
     """ln p(E'_μ, θ' | E_ν) of a flow (or mixture of flows) for the events of a table."""
-    family = getattr(model, "family", "gan")
-    if family != "flow" and not (family == "mixture" and model.config.family == "flow"):
+    if not getattr(model, "has_likelihood", False):
+        family = getattr(model, "family", type(model).__name__)
+        if family == "mixture":
+            family = f"mixture of {model.config.family}"
         raise AivaInputError(f"reweighting needs a model with a likelihood (a flow or a mixture of flows), "
                              f"not {family!r}")
     e, x1, x2 = table.proxies()

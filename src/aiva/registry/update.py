@@ -228,7 +228,7 @@ def update(*, registry: Registry, name: str, data, constraints=None, config: Upd
             cand, kcard = load_model(res["model"])
             gc, gk = (_generated(m, c, hold, cfg.seed + 1, cfg.gen_factor) for m, c in ((cur, ccard), (cand, kcard)))
             a = _compare(gc, gk, hold, cfg, cfg.seed + 11)
-            likelihood = kcard.get("family") == "flow" and ccard.get("family") == "flow"
+            likelihood = getattr(cur, "has_likelihood", False) and getattr(cand, "has_likelihood", False)
             if likelihood:  # flows: the paired held-out log-likelihood, the most sensitive evidence
                 a.update(_loglik(cur, cand, hold))
                 ok_a = a["loglik_gain"] > cfg.n_sigma * a["loglik_sigma"]
