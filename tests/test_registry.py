@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from aiva.errors import AivaInputError
 from aiva.events import write_events
 from aiva.models.flow import FlowConfig
 from aiva.models.generate import generate_events
@@ -179,3 +180,20 @@ def test_watch_processes_new_files_once_in_order(toys, tmp_path):
     assert [Path(d["data"]).name for d in done] == ["a_new.parquet", "b_wrong.parquet"]
     assert [d["decision"] for d in done] == ["promoted", "rejected"]
     assert watch(registry=reg, name="toy", folder=inbox, config=_cfg(toys), once=True) == []  # nothing new
+
+
+def test_update_of_a_mixture_stops_with_a_clear_message_and_keeps_the_current(toys, tmp_path):
+    """A mixture (e.g. the shipped numubar-C12-inclusive) cannot be fine-tuned as a whole: the update
+    refuses it by name, and the registered version is untouched."""
+    from aiva.models.io import save_model
+    from aiva.models.mixture import mix_models
+
+    (n1, card), (n2, _) = load_model(toys["base"]), load_model(toys["base"])
+    mix, mcard = mix_models([n1, n2], [{**card, "name": "a"}, {**card, "name": "b"}], "toy-mix")
+    w = save_model(mix, tmp_path / "toy-mix", mcard)
+    reg = Registry(tmp_path / "reg")
+    reg.register("toy-mix", w)
+    before = sha256_file(reg.weights("toy-mix"))
+    with pytest.raises(AivaInputError, match="mixture cannot be a transfer base"):
+        update(registry=reg, name="toy-mix", data=toys["files"]["new0"], config=_cfg(toys), progress=False)
+    assert reg.current("toy-mix") == "v0001" and sha256_file(reg.weights("toy-mix")) == before
