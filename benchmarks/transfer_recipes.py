@@ -49,6 +49,9 @@ def main() -> None:
                     help="also write the model into the package as NAME, its score in metrics.benchmark_transfer")
     ap.add_argument("--score-only", action="store_true",
                     help="do not train: score (and --ship) the model already in --out")
+    ap.add_argument("--mix", nargs="+", metavar="DIR",
+                    help="do not train: mix the fine-tunes already in these folders (e.g. runs with other "
+                         "learning rates) into one equal-weight mixture in --out, then score (and --ship) it")
     args = ap.parse_args()
 
     import torch
@@ -63,7 +66,25 @@ def main() -> None:
     out = Path(args.out or tempfile.mkdtemp(prefix=f"recipe_{args.scenario}_"))
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.process_time()
-    if not args.score_only:
+    mixed_from = None
+    if args.mix:
+        from aiva.models.io import save_model
+        from aiva.models.mixture import mix_models
+
+        loaded = [load_model(Path(d) / "model.safetensors") for d in args.mix]
+        mix, mcard = mix_models([m for m, _ in loaded], [c for _, c in loaded], loaded[0][1].get("name", "mixture"))
+        mixed_from = [{"folder": str(d), "lr": (c.get("training", {}).get("train_config") or {}).get("lr"),
+                       "seed": (c.get("training", {}).get("train_config") or {}).get("seed"),
+                       "weights_sha256": c.get("weights_sha256")} for d, (_, c) in zip(args.mix, loaded)]
+        mcard["training"] = {**mcard.get("training", {}), "mixed_from": mixed_from}
+        save_model(mix, out / "model", mcard)
+        args.members = len(args.mix)
+        tcs = [c.get("training", {}).get("train_config") or {} for _, c in loaded]
+        args.lr = sorted({t.get("lr") for t in tcs})  # the row records what the members were trained with
+        args.epochs = sorted({t.get("epochs") for t in tcs})
+        args.select_by = sorted({t.get("select_by") for t in tcs})
+        args.seed = sorted({t.get("seed") for t in tcs})
+    elif not args.score_only:
         toml = out / "budget.toml"
         toml.write_text(f"[training]\nbatch_size = {args.batch_size}\nepochs = {args.epochs}\n"
                         f"threads = {args.threads}\nlr = {args.lr}\nval_events = {args.val_events}\n"
@@ -80,7 +101,7 @@ def main() -> None:
     r = evaluate_model(net, card, refs, out / "eval", c2st=False, figures=False)
     row = {"scenario": args.scenario, "freeze": args.freeze, "lr": args.lr, "epochs": args.epochs,
            "energy_weight_power": args.energy_weight_power, "select_by": args.select_by, "seed": args.seed,
-           "members": args.members,
+           "members": args.members, **({"mixed_from": mixed_from} if mixed_from else {}),
            "batch_size": args.batch_size, "val_events": args.val_events, "train_cpu_minutes": round(cpu_min, 2),
            "MAP": {e: round(v["MAP"], 3) for e, v in r["per_energy"].items()},
            "EMD_Emu_p": {e: round(v["EMD_Emu_p"], 4) for e, v in r["per_energy"].items()}}
