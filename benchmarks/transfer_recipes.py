@@ -73,13 +73,12 @@ def main() -> None:
 
         loaded = [load_model(Path(d) / "model.safetensors") for d in args.mix]
         mix, mcard = mix_models([m for m, _ in loaded], [c for _, c in loaded], loaded[0][1].get("name", "mixture"))
-        mixed_from = [{"folder": str(d), "lr": (c.get("training", {}).get("train_config") or {}).get("lr"),
-                       "seed": (c.get("training", {}).get("train_config") or {}).get("seed"),
-                       "weights_sha256": c.get("weights_sha256")} for d, (_, c) in zip(args.mix, loaded)]
+        tcs = [c.get("training", {}).get("train_config") or {} for _, c in loaded]
+        mixed_from = [{"folder": str(d), "lr": t.get("lr"), "seed": t.get("seed"),
+                       "weights_sha256": c.get("weights_sha256")} for d, t, (_, c) in zip(args.mix, tcs, loaded)]
         mcard["training"] = {**mcard.get("training", {}), "mixed_from": mixed_from}
         save_model(mix, out / "model", mcard)
         args.members = len(args.mix)
-        tcs = [c.get("training", {}).get("train_config") or {} for _, c in loaded]
         args.lr = sorted({t.get("lr") for t in tcs})  # the row records what the members were trained with
         args.epochs = sorted({t.get("epochs") for t in tcs})
         args.select_by = sorted({t.get("select_by") for t in tcs})
