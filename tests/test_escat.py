@@ -5,7 +5,7 @@ import torch
 
 from aiva.cli import main
 from aiva.errors import AivaInputError
-from aiva.escat.data import apply_cut, load_csv, load_target, split
+from aiva.escat.data import apply_cut, load_csv, load_target, split, with_error_floor
 from aiva.escat.fit import FitConfig, chi2_terms, chi2_with_norms, fit, profile_norms, resample_members
 from aiva.escat.io import load_xsec_model, save_xsec_model
 from aiva.escat.model import ESConfig, EnsembleNet, features
@@ -138,6 +138,28 @@ def test_user_csv_with_unknown_target_and_points_without_errors(tmp_path):
     assert d.target == "Z20A48" and len(d) == 2  # the zero-error point is excluded and reported
     assert any("non-positive uncertainty" in n for n in d.notes)
     assert d.xsec.min() < 0  # measured negative values are kept
+
+
+def test_tiny_quoted_errors_are_reported_and_an_error_floor_adds_in_quadrature(tmp_path, capsys):
+    p = tmp_path / "tiny.csv"
+    p.write_text("E_GeV,theta_deg,omega_GeV,xsec_nb_per_sr_GeV,err_nb_per_sr_GeV,dataset,Z,A\n"
+                 "1,30,0.10,200,0.1,fine,6,12\n1,30,0.15,300,3,fine,6,12\n"
+                 "1,30,0.20,1000,0.5,tiny,6,12\n1,30,0.25,800,0.4,tiny,6,12\n1,30,0.30,500,10,tiny,6,12\n")
+    d = load_csv(p)
+    notes = [n for n in d.notes if "relative uncertainty below" in n]
+    # 'fine' has one point at 0.05 %: reported too; 'tiny' has two of three at 0.05 %
+    assert len(notes) == 2 and notes[0].startswith("data set fine: 1 of 2") and notes[1].startswith("data set tiny: 2 of 3")
+    assert "smallest 0.050%" in notes[1]
+    f = with_error_floor(d, 0.02)
+    np.testing.assert_allclose(f.err, np.hypot(d.err, 0.02 * d.xsec))
+    assert f.err[2] == pytest.approx(np.sqrt(0.5**2 + 20.0**2)) and f.err[4] == pytest.approx(np.sqrt(200.0))
+    assert d.err[2] == 0.5 and any("error floor: 2.0%" in n for n in f.notes)  # the input is left as it was
+    assert with_error_floor(d, 0.0) is d
+    for bad in (-0.01, 1.0):
+        with pytest.raises(AivaInputError, match="error floor must be a fraction"):
+            with_error_floor(d, bad)
+    assert main(["escat", "transfer", "--target", "O16", "--err-floor", "2", "--no-baselines"]) == 2
+    assert "error floor must be a fraction in [0, 1), got 2.0" in capsys.readouterr().err
 
 
 def test_cli_predict_and_errors(tmp_path, small_fit, capsys):

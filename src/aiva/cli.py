@@ -240,11 +240,11 @@ def _cmd_escat(args: argparse.Namespace) -> int:
         run.fit_target(target=args.target, data=args.data, out=args.out, test_fraction=args.test_fraction,
                        members=args.members, epochs=args.epochs, blocks=args.blocks, width=args.width,
                        dropout=args.dropout, seed=args.seed, max_minutes=args.max_minutes, half=args.half,
-                       resample=args.resample)
+                       resample=args.resample, err_floor=args.err_floor)
     elif args.escat_cmd == "transfer":
         run.transfer(base=args.base, target=args.target, data=args.data, out=args.out,
                      train_fraction=args.train_fraction, blocks=args.blocks, epochs=args.epochs, seed=args.seed,
-                     baselines=not args.no_baselines)
+                     baselines=not args.no_baselines, err_floor=args.err_floor)
     elif args.escat_cmd == "predict":
         run.predict_to_csv(model=args.model or f"escat-{args.target}", energy=args.energy, angle_deg=args.angle,
                            omega=args.omega, points=args.points, output=args.output, mc_dropout=args.mc_dropout)
@@ -462,6 +462,8 @@ def build_parser() -> argparse.ArgumentParser:
     ef.add_argument("--seed", type=int)
     ef.add_argument("--max-minutes", type=float)
     ef.add_argument("--half", action="store_true", help="store weights as float16")
+    ef.add_argument("--err-floor", type=float, default=0.0, metavar="F",
+                    help="add F·sigma in quadrature to every point's uncertainty (default 0: as quoted)")
     et = esub.add_parser("transfer", help="fine-tune the carbon model on another target")
     et.add_argument("--base", default="escat-C12")
     et.add_argument("--target")
@@ -472,6 +474,8 @@ def build_parser() -> argparse.ArgumentParser:
     et.add_argument("--seed", type=int)
     et.add_argument("--out", default="escat_models")
     et.add_argument("--no-baselines", action="store_true")
+    et.add_argument("--err-floor", type=float, default=0.0, metavar="F",
+                    help="add F·sigma in quadrature to every point's uncertainty (default 0: as quoted)")
     ep = esub.add_parser("predict", help="d2sigma/dOmega/domega with its uncertainty on an omega grid")
     ep.add_argument("--target", default="C12")
     ep.add_argument("--model", help="model name or path (default escat-<target>)")

@@ -21,6 +21,10 @@ DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "escat"
 REQUIRED = ["E_GeV", "theta_deg", "omega_GeV", "xsec_nb_per_sr_GeV", "err_nb_per_sr_GeV", "dataset"]
 OMEGA_CUT = 0.020  #: GeV above the elastic line
 DEFAULT_NORM_UNC = 0.05  #: for data sets without a published normalisation uncertainty
+#: relative point uncertainty below which a load reports the points: inclusive (e, e') cross
+#: sections are not known to better than about 1 % point to point (radiative corrections,
+#: acceptance), so errors of 0.1 % or less are statistical only or a transcription artefact
+SMALL_REL_ERR = 1e-3
 SHIPPED = {"C12": "C12.csv", "Li6": "Li6.csv", "O16": "O16.csv", "Al27": "Al27.csv", "Ca40": "Ca40.csv",
            "Fe56": "Fe56.csv", "He3": "He3.csv", "He4": "He4.csv", "H2": "H2.csv", "H3": "H3.csv",
            "Au197": "Au197.csv", "U238": "U238.csv"}
@@ -152,6 +156,7 @@ def load_csv(path: str | os.PathLike, *, target: str | None = None, Z: int | Non
         notes.append(f"excluded {int(noerr.sum())} points with non-positive uncertainty (column "
                      f"'err_nb_per_sr_GeV', data rows {', '.join(str(i + 1) for i in np.flatnonzero(noerr)[:5])}"
                      f"{', ...' if noerr.sum() > 5 else ''})")
+    notes += _small_error_notes(num["xsec_nb_per_sr_GeV"], num["err_nb_per_sr_GeV"], ds)
     missing_norm = sorted({d for d in ds if d not in norms})
     if missing_norm:
         notes.append(f"no published normalisation uncertainty for {', '.join(missing_norm)}: "
@@ -159,6 +164,35 @@ def load_csv(path: str | os.PathLike, *, target: str | None = None, Z: int | Non
     d = EData(target, Z, A, num["E_GeV"], np.radians(theta), num["omega_GeV"], num["xsec_nb_per_sr_GeV"],
               num["err_nb_per_sr_GeV"], ds.astype(str), norms, str(path), notes)
     return d.subset(~noerr) if noerr.any() else d
+
+
+def _small_error_notes(xsec: np.ndarray, err: np.ndarray, ds: np.ndarray) -> list[str]:
+    """One note per data set with points whose relative uncertainty is below SMALL_REL_ERR."""
+    rel = np.full(len(xsec), np.inf)
+    ok = (xsec != 0) & (err > 0)
+    rel[ok] = err[ok] / np.abs(xsec[ok])
+    notes = []
+    for k in sorted(set(ds[rel < SMALL_REL_ERR].tolist())):
+        sel = (ds == k) & ok
+        n_small = int(np.sum(rel[sel] < SMALL_REL_ERR))
+        notes.append(f"data set {k}: {n_small} of {int(sel.sum())} points quote a relative uncertainty below "
+                     f"{SMALL_REL_ERR:.1%} (smallest {rel[sel].min():.3%}, median {np.median(rel[sel]):.2%}); "
+                     "they dominate any chi^2 (an error floor, --err-floor, adds a point-to-point term)")
+    return notes
+
+
+def with_error_floor(d: EData, floor: float) -> EData:
+    """Add a relative point-to-point uncertainty in quadrature: Δσ' = √(Δσ² + (f·σ)²).
+
+    An analysis choice for data whose quoted errors are statistical only; 0 leaves the data as
+    quoted (the default, and what every published comparison in docs/escat.md uses)."""
+    if not 0 <= floor < 1:
+        raise AivaInputError(f"error floor must be a fraction in [0, 1), got {floor}")
+    if floor == 0:
+        return d
+    out = replace(d, err=np.sqrt(d.err**2 + (floor * d.xsec) ** 2), notes=list(d.notes))
+    out.notes.append(f"error floor: {floor:.1%} of each cross section added in quadrature to its uncertainty")
+    return out
 
 
 def load_target(name: str) -> EData:

@@ -7,16 +7,17 @@ from pathlib import Path
 import numpy as np
 
 from aiva.errors import AivaInputError
-from aiva.escat.data import PAPER_EXCLUDED, EData, apply_cut, exclude_datasets, load_csv, load_target, split
+from aiva.escat.data import (PAPER_EXCLUDED, EData, apply_cut, exclude_datasets, load_csv, load_target, split,
+                              with_error_floor)
 from aiva.escat.fit import FitConfig, XsecModel, chi2_terms, finetune_config, fit
 from aiva.escat.io import load_xsec_model, save_xsec_model
 from aiva.escat.model import ESConfig
 from aiva.utils import atomic_write_text
 
 
-def _data(target: str | None, data: str | None, exclude=None) -> tuple[EData, int]:
+def _data(target: str | None, data: str | None, exclude=None, err_floor: float = 0.0) -> tuple[EData, int]:
     """Load, drop excluded data sets (default for shipped data: those the papers did not use),
-    apply the low-omega cut."""
+    add the optional error floor, apply the low-omega cut."""
     if data:
         d = load_csv(data, target=target)
     elif target:
@@ -26,13 +27,13 @@ def _data(target: str | None, data: str | None, exclude=None) -> tuple[EData, in
     else:
         raise AivaInputError("give --target (shipped data) or --data my.csv")
     d, _ = exclude_datasets(d, exclude or [])
-    return apply_cut(d)
+    return apply_cut(with_error_floor(d, err_floor))
 
 
 def fit_target(*, target="C12", data=None, out="escat_C12", test_fraction=0.1, split_seed=1, members=None,
                epochs=None, blocks=None, width=None, dropout=None, seed=None, max_minutes=None, progress=True,
-               half=False, resample=None) -> dict:
-    d, n_cut = _data(target, data)
+               half=False, resample=None, err_floor=0.0) -> dict:
+    d, n_cut = _data(target, data, err_floor=err_floor)
     tr, te = split(d, 1 - test_fraction, split_seed)
     cfg, fcfg = ESConfig(), FitConfig()
     for obj, key, val in ((cfg, "blocks", blocks), (cfg, "width", width), (cfg, "dropout", dropout),
@@ -48,6 +49,7 @@ def fit_target(*, target="C12", data=None, out="escat_C12", test_fraction=0.1, s
             print("note:", note)
     m = fit(tr, cfg, fcfg, progress=progress)
     res = {"target": d.target, "n_points": len(d), "n_cut": n_cut, "n_train": len(tr), "n_test": len(te),
+           "err_floor": err_floor,
            "train": chi2_terms(m, tr), "test": chi2_terms(m, te), "seconds": m.card["seconds"],
            "lambda_mean": dict(zip(m.datasets, m.lam.mean(axis=0).round(4).tolist()))}
     if cfg.dropout > 0 and fcfg.members == 1:
@@ -71,13 +73,17 @@ def _mc_dropout_terms(m: XsecModel, d: EData, passes: int = 50) -> dict:
 
 
 def transfer(*, base="C12", target=None, data=None, out=None, train_fraction=0.1, blocks="all", split_seed=1,
-             epochs=None, seed=None, baselines=True, progress=True, base_model=None) -> dict:
-    d, n_cut = _data(target, data)
+             epochs=None, seed=None, baselines=True, progress=True, base_model=None, err_floor=0.0) -> dict:
+    d, n_cut = _data(target, data, err_floor=err_floor)
     tr, te = split(d, train_fraction, split_seed)
+    if progress:
+        for note in d.notes:
+            print("note:", note)
     parent = base_model if base_model is not None else load_xsec_model(base)
     fcfg = finetune_config(parent, epochs, seed)
     tuned = fit(tr, None, fcfg, init=parent, train_blocks=blocks, progress=progress)
     res = {"target": d.target, "base": parent.card.get("name", base), "train_fraction": train_fraction,
+           "err_floor": err_floor,
            "blocks": blocks, "n_train": len(tr), "n_test": len(te), "test": chi2_terms(tuned, te),
            "train": chi2_terms(tuned, tr), "seconds": tuned.card["seconds"]}
     if baselines:
