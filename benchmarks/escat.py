@@ -44,6 +44,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=FitConfig.epochs)
     ap.add_argument("--blocks", type=int, default=ESConfig.blocks)
     ap.add_argument("--width", type=int, default=ESConfig.width)
+    ap.add_argument("--inputs", default=ESConfig.inputs, choices=["prc110", "prc110+log"])
     ap.add_argument("--tl-members", type=int, default=10)
     ap.add_argument("--tl-epochs", type=int, help="fine-tuning epochs (default: aiva.escat.fit.finetune_config)")
     ap.add_argument("--skip-layerwise", action="store_true")
@@ -71,7 +72,7 @@ def main() -> None:
         res["carbon"] = {**carbon.card.get("metrics", {}), "test_recomputed": chi2_terms(carbon, te)}
     else:
         t0 = time.time()
-        carbon = fit(tr, ESConfig(blocks=args.blocks, width=args.width),
+        carbon = fit(tr, ESConfig(blocks=args.blocks, width=args.width, inputs=args.inputs),
                      FitConfig(members=args.members, epochs=args.epochs), progress=True)
         carbon.card["name"] = "escat-C12"
         res["carbon"] = {"n_points": len(d), "n_cut": n_cut, "n_train": len(tr), "n_test": len(te),

@@ -47,6 +47,21 @@ def test_chi2_terms_hand_computed():
     assert t["coverage_band"] == 1.0  # |11 − 10| ≤ 2.83 and |22 − 20| ≤ 2.83
 
 
+def test_input_features_and_cards_written_before_the_log_inputs():
+    E, w, th = np.array([0.5, 2.0, 2.0]), np.array([0.0, 0.1, 1.0]), np.radians([30.0, 60.0, 15.0])
+    lin, log = features(E, w, th, "prc110"), features(E, w, th, "prc110+log")
+    assert lin.shape == (3, 5) and log.shape == (3, 8) and torch.isfinite(log).all()  # omega = 0 stays finite
+    assert torch.equal(log[:, :5], lin)
+    Q2 = 4 * E * (E - w) * np.sin(th / 2) ** 2
+    np.testing.assert_allclose(log[:, 5:].numpy(), np.log(np.stack([E, w + 1e-3, Q2 + 1e-3], axis=1)),
+                               rtol=1e-5, atol=1e-6)
+    assert ESConfig().inputs == "prc110+log" and EnsembleNet(ESConfig()).b0.linear.weight.shape[1] == 8
+    old = ESConfig.from_dict({"blocks": 2, "width": 8, "dropout": 0.0})  # a card without the field
+    assert old.inputs == "prc110" and EnsembleNet(old).b0.linear.weight.shape[1] == 5
+    with pytest.raises(AivaInputError, match="ESConfig.inputs must be one of"):
+        ESConfig(inputs="log-only")
+
+
 def test_vectorised_ensemble_equals_members_one_by_one():
     torch.manual_seed(0)
     net = EnsembleNet(TINY, members=4)

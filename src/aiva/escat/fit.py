@@ -95,7 +95,7 @@ class XsecModel:
 
     def response(self, E, omega, theta, mc_dropout: int = 0) -> np.ndarray:
         """(K, N) member predictions [nb/(sr GeV)]; with ``mc_dropout`` = T > 0, (T, N) passes."""
-        x = features(E, omega, theta)
+        x = features(E, omega, theta, self.net.cfg.inputs)
         F = mott_like(E, theta, self.A)
         with torch.no_grad():
             self.net.eval()
@@ -249,7 +249,7 @@ def fit(train: EData, cfg: ESConfig | None = None, fcfg: FitConfig | None = None
     ds_idx = torch.as_tensor(train.dataset_index(datasets))
     dlam = torch.as_tensor(train.dnorm(datasets), dtype=torch.float32)
     lam = torch.nn.Parameter(torch.ones(K, len(datasets)), requires_grad=fcfg.normalisation == "adam")
-    X = features(train.E, train.omega, train.theta)
+    X = features(train.E, train.omega, train.theta, cfg.inputs)
     F = torch.as_tensor(mott_like(train.E, train.theta, train.A), dtype=torch.float32)
     y = torch.as_tensor(train.xsec, dtype=torch.float32)
     e = torch.as_tensor(train.err, dtype=torch.float32)
