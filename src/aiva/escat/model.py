@@ -5,8 +5,9 @@ Inputs (``ESConfig.inputs``): the five of PRC 110, (E, ω, θ, cos θ, Q²) scal
 ln(E/GeV), ln(ω/GeV + 10⁻³), ln(Q²/GeV² + 10⁻³) (``"prc110+log"``; the offsets keep ω = 0 and
 Q² → 0 finite and change nothing above the cut, ω ≥ 20 MeV). The data span E = 0.1–6 GeV and
 ω = 0.02–4 GeV: on a linear scale the spectra of the low-energy data sets occupy a few per cent of
-the ω input, on a logarithmic one they are spread like the high-energy ones. Measured on the
-carbon 9:1 splits with 10 members: test χ²/N 2.10 / 2.22 against 2.64 / 3.01 (docs/escat.md).
+the ω input, on a logarithmic one they are spread like the high-energy ones. On the carbon 9:1
+splits the logarithms lower the test χ²/N in every paired comparison, by 5–26 % (50 members:
+2.14 against 2.30; docs/escat.md, "Choosing the fit settings").
 ``blocks`` repeated blocks Dense(width) (defaults 4 × 64; the paper: 10 × 300) → BatchNorm → ReLU (→ Dropout), then Dense(1) and an
 exponential (predictions are positive, and the response, which spans seven decades between the
 quasielastic peak and the low-ω tails, is learnt in logarithm); the result multiplies the
