@@ -25,7 +25,7 @@ import numpy as np
 from aiva.escat.data import PAPER_EXCLUDED, apply_cut, exclude_datasets, load_target, split, with_error_floor
 from aiva.escat.fit import FitConfig, XsecModel, chi2_terms, fit
 from aiva.escat.io import MODELS_DIR, save_xsec_model
-from aiva.escat.model import ESConfig
+from aiva.escat.model import INPUTS, ESConfig
 from aiva.escat.run import transfer
 from aiva.utils import atomic_write_text
 
@@ -44,7 +44,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=FitConfig.epochs)
     ap.add_argument("--blocks", type=int, default=ESConfig.blocks)
     ap.add_argument("--width", type=int, default=ESConfig.width)
-    ap.add_argument("--inputs", default=ESConfig.inputs, choices=["prc110", "prc110+log"])
+    ap.add_argument("--inputs", default=ESConfig.inputs, choices=list(INPUTS))
     ap.add_argument("--tl-members", type=int, default=10)
     ap.add_argument("--tl-epochs", type=int, help="fine-tuning epochs (default: aiva.escat.fit.finetune_config)")
     ap.add_argument("--skip-layerwise", action="store_true")

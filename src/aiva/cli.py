@@ -464,8 +464,6 @@ def build_parser() -> argparse.ArgumentParser:
     ef.add_argument("--seed", type=int)
     ef.add_argument("--max-minutes", type=float)
     ef.add_argument("--half", action="store_true", help="store weights as float16")
-    ef.add_argument("--err-floor", type=float, default=0.0, metavar="F",
-                    help="add F·sigma in quadrature to every point's uncertainty (default 0: as quoted)")
     et = esub.add_parser("transfer", help="fine-tune the carbon model on another target")
     et.add_argument("--base", default="escat-C12")
     et.add_argument("--target")
@@ -476,8 +474,9 @@ def build_parser() -> argparse.ArgumentParser:
     et.add_argument("--seed", type=int)
     et.add_argument("--out", default="escat_models")
     et.add_argument("--no-baselines", action="store_true")
-    et.add_argument("--err-floor", type=float, default=0.0, metavar="F",
-                    help="add F·sigma in quadrature to every point's uncertainty (default 0: as quoted)")
+    for sub_parser in (ef, et):
+        sub_parser.add_argument("--err-floor", type=float, default=0.0, metavar="F",
+                                help="add F·sigma in quadrature to every point's uncertainty (default 0: as quoted)")
     ep = esub.add_parser("predict", help="d2sigma/dOmega/domega with its uncertainty on an omega grid")
     ep.add_argument("--target", default="C12")
     ep.add_argument("--model", help="model name or path (default escat-<target>)")

@@ -35,9 +35,7 @@ def fit_target(*, target="C12", data=None, out="escat_C12", test_fraction=0.1, s
                half=False, resample=None, err_floor=0.0, inputs=None) -> dict:
     d, n_cut = _data(target, data, err_floor=err_floor)
     tr, te = split(d, 1 - test_fraction, split_seed)
-    cfg, fcfg = ESConfig(), FitConfig()
-    if inputs is not None:
-        cfg = ESConfig(inputs=inputs)
+    cfg, fcfg = (ESConfig() if inputs is None else ESConfig(inputs=inputs)), FitConfig()
     for obj, key, val in ((cfg, "blocks", blocks), (cfg, "width", width), (cfg, "dropout", dropout),
                           (fcfg, "members", members), (fcfg, "epochs", epochs), (fcfg, "seed", seed),
                           (fcfg, "max_minutes", max_minutes), (fcfg, "resample", resample)):
