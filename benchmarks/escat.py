@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from aiva.escat.data import PAPER_EXCLUDED, apply_cut, exclude_datasets, load_target, split, with_error_floor
+from aiva.escat.data import (PAPER_EXCLUDED, apply_cut, exclude_datasets, load_target, spectrum_edges, split,
+                             with_error_floor)
 from aiva.escat.fit import FitConfig, XsecModel, chi2_terms, fit
 from aiva.escat.io import MODELS_DIR, save_xsec_model
 from aiva.escat.model import INPUTS, ESConfig
@@ -69,14 +70,16 @@ def main() -> None:
         from aiva.escat.io import load_xsec_model
 
         carbon = load_xsec_model(args.base_model)
-        res["carbon"] = {**carbon.card.get("metrics", {}), "test_recomputed": chi2_terms(carbon, te)}
+        res["carbon"] = {**carbon.card.get("metrics", {}),
+                         "test_recomputed": chi2_terms(carbon, te, edge=spectrum_edges(tr, te))}
     else:
         t0 = time.time()
         carbon = fit(tr, ESConfig(blocks=args.blocks, width=args.width, inputs=args.inputs),
                      FitConfig(members=args.members, epochs=args.epochs), progress=True)
         carbon.card["name"] = "escat-C12"
         res["carbon"] = {"n_points": len(d), "n_cut": n_cut, "n_train": len(tr), "n_test": len(te),
-                         "members": args.members, "seconds": time.time() - t0, "test": chi2_terms(carbon, te),
+                         "members": args.members, "seconds": time.time() - t0,
+                         "test": chi2_terms(carbon, te, edge=spectrum_edges(tr, te)),
                          "train": chi2_terms(carbon, tr)}
         if args.ship:
             save_xsec_model(carbon, MODELS_DIR / "escat-C12", half=True,

@@ -5,7 +5,7 @@ import torch
 
 from aiva.cli import main
 from aiva.errors import AivaInputError
-from aiva.escat.data import apply_cut, load_csv, load_target, split, with_error_floor
+from aiva.escat.data import EData, apply_cut, load_csv, load_target, spectrum_edges, split, with_error_floor
 from aiva.escat.fit import FitConfig, chi2_terms, chi2_with_norms, fit, profile_norms, resample_members
 from aiva.escat.io import load_xsec_model, save_xsec_model
 from aiva.escat.model import ESConfig, EnsembleNet, features
@@ -45,6 +45,38 @@ def test_chi2_terms_hand_computed():
     assert t["chi2_per_N"] == pytest.approx(1.0)
     assert t["chi2_per_N_with_band"] == pytest.approx((1 / 9 + 4 / 12) / 2)
     assert t["coverage_band"] == 1.0  # |11 − 10| ≤ 2.83 and |22 − 20| ≤ 2.83
+
+
+def test_spectrum_edges_and_the_edge_terms_of_chi2():
+    def points(rows):  # (dataset, E GeV, θ deg, ω GeV)
+        ds, E, th, om = zip(*rows)
+        n = len(rows)
+        return EData("C12", 6, 12, np.array(E), np.radians(th), np.array(om), np.ones(n), np.ones(n), np.array(ds))
+
+    train = points([("A", 1.0, 30, 0.1), ("A", 1.0, 30, 0.2), ("A", 1.0, 30, 0.3),
+                    ("A", 2.0, 30, 0.5),  # a spectrum with one training point
+                    ("B", 1.0, 30, 0.05), ("B", 1.0, 30, 0.4)])
+    test = points([("A", 1.0, 30, 0.15),  # inside 0.1-0.3
+                   ("A", 1.0, 30, 0.35),  # beyond the last training point
+                   ("A", 1.0, 30, 0.1),  # on the first one: not strictly inside
+                   ("A", 1.0, 40, 0.2),  # another angle: no training points
+                   ("A", 2.0, 30, 0.5),  # one training point
+                   ("B", 1.0, 30, 0.35)])  # data set B covers 0.05-0.4
+    edge = spectrum_edges(train, test)
+    assert edge.tolist() == [False, True, True, True, True, False]
+
+    class OneMember:  # predicts 1 + pull·err: pulls 1, 3 at the two points below
+        datasets, lam = [], np.ones((1, 0))
+
+        def response(self, E, omega, theta):
+            return np.array([[2.0, 4.0]])
+
+    two = test.subset(np.array([True, True, False, False, False, False]))
+    t = chi2_terms(OneMember(), two, edge=edge[:2])
+    assert (t["n_edge"], t["interior_chi2_per_N"], t["edge_chi2_per_N"]) == (1, 1.0, 9.0)
+    assert t["edge_share_of_chi2"] == pytest.approx(0.9)
+    with pytest.raises(AivaInputError, match="edge mask"):
+        chi2_terms(OneMember(), two, edge=edge)
 
 
 def test_input_features_and_cards_written_before_the_log_inputs():

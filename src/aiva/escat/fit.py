@@ -191,13 +191,15 @@ def finetune_config(parent: XsecModel, epochs: int | None = None, seed: int | No
     return fcfg
 
 
-def chi2_terms(model: XsecModel, d: EData, fit_lambda: bool = True) -> dict:
+def chi2_terms(model: XsecModel, d: EData, fit_lambda: bool = True, edge: np.ndarray | None = None) -> dict:
     """χ²/N of ``d`` with the model's normalisations for known data sets (1 for unknown ones, or
     when ``fit_lambda`` is False), per data set too, and the 1σ coverage of the member spread.
 
     ``chi2_per_N`` uses the point errors alone, Σ((σ̄ − σ_i)/Δσ_i)²/N, σ̄ the ensemble mean;
     ``chi2_per_N_with_band`` adds the ensemble's standard deviation s_i in quadrature,
-    Σ(σ̄ − σ_i)²/(Δσ_i² + s_i²)/N, the test of a prediction that carries its own uncertainty."""
+    Σ(σ̄ − σ_i)²/(Δσ_i² + s_i²)/N, the test of a prediction that carries its own uncertainty.
+    With a mask ``edge`` (e.g. :func:`aiva.escat.data.spectrum_edges`), also χ²/N of the points
+    inside and at the edges of their spectra, and the edges' share of χ²."""
     pred = member_predictions(model, d, fit_lambda)
     mean = pred.mean(axis=0)
     std = pred.std(axis=0, ddof=1) if len(pred) > 1 else np.zeros(len(d))
@@ -209,10 +211,19 @@ def chi2_terms(model: XsecModel, d: EData, fit_lambda: bool = True) -> dict:
         k = d.dataset == ds
         per_set[ds] = {"N": int(k.sum()), "chi2_per_N": float(np.mean(pull[k] ** 2)),
                        "chi2_per_N_with_band": float(np.mean(pull_band[k] ** 2))}
-    return {"chi2": float(np.sum(pull**2)), "N": len(d), "chi2_per_N": float(np.mean(pull**2)),
-            "chi2_per_N_with_band": float(np.mean(pull_band**2)), "per_dataset": per_set,
-            "coverage_band": float(np.mean(np.abs(resid) <= std)),
-            "coverage_band_plus_point_error": float(np.mean(np.abs(resid) <= err_band))}
+    out = {"chi2": float(np.sum(pull**2)), "N": len(d), "chi2_per_N": float(np.mean(pull**2)),
+           "chi2_per_N_with_band": float(np.mean(pull_band**2)), "per_dataset": per_set,
+           "coverage_band": float(np.mean(np.abs(resid) <= std)),
+           "coverage_band_plus_point_error": float(np.mean(np.abs(resid) <= err_band))}
+    if edge is not None:
+        edge = np.asarray(edge, dtype=bool)
+        if edge.shape != (len(d),):
+            raise AivaInputError(f"edge mask of shape {edge.shape} for {len(d)} points")
+        out["n_edge"] = int(edge.sum())
+        out["interior_chi2_per_N"] = float(np.mean(pull[~edge] ** 2)) if (~edge).any() else float("nan")
+        out["edge_chi2_per_N"] = float(np.mean(pull[edge] ** 2)) if edge.any() else float("nan")
+        out["edge_share_of_chi2"] = float(np.sum(pull[edge] ** 2) / max(np.sum(pull**2), 1e-300))
+    return out
 
 
 def fit(train: EData, cfg: ESConfig | None = None, fcfg: FitConfig | None = None, *, init: XsecModel | None = None,

@@ -1,0 +1,120 @@
+"""Closure test of the carbon fit: what test χ²/N does the fitting method reach when the truth is known?
+
+For each random 9:1 split of the ¹²C points (after the low-ω cut, the data sets of the paper):
+
+* **synthetic**: pseudo-data σ_i = T_i + Δσ_i·N(0, 1) at the measured kinematics with the quoted
+  point errors Δσ_i, where the truth T is a smooth function, the mean of a saved carbon ensemble
+  (``--truth``, default the shipped ``escat-C12``, with λ = 1). An ensemble is fitted to the
+  training points exactly as the real data are (``aiva.escat.fit.fit``) and scored on the test
+  points. The truth scored on the same test points gives χ²/N ≈ 1; what the fit adds above it is
+  the cost of the method (the variance of a network fitted to noisy points, interpolation and
+  extrapolation along each spectrum) with none of the real data's own problems (data sets that
+  disagree, errors quoted too small, structure finer than the point spacing).
+* **real**: the same fit on the measured cross sections, the figure of the escat benchmark.
+
+With ``--transfers``, the same for fine-tuning the first 10 members of the carbon model on 70 % of
+a target's points (``aiva.escat.fit.finetune_config``, all blocks, as ``aiva escat transfer``),
+the truth being the shipped transferred model ``escat-<target>``.
+
+Both are split into test points inside the ω range that the training points cover in their own
+spectrum (same data set, E, θ) and the others ("edge": ends of spectra, or spectra with fewer than
+two training points), where the network extrapolates along ω.
+
+Writes ``benchmarks/results/escat_closure/closure.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from aiva.escat.data import PAPER_EXCLUDED, EData, apply_cut, exclude_datasets, load_target, spectrum_edges, split
+from aiva.escat.fit import FitConfig, chi2_terms, finetune_config, fit, member_predictions
+from aiva.escat.io import load_xsec_model
+from aiva.escat.model import ESConfig
+from aiva.utils import atomic_write_text
+
+
+def score(model, train: EData, test: EData, truth_test: np.ndarray | None) -> dict:
+    te = chi2_terms(model, test, edge=spectrum_edges(train, test))
+    out = {"test_chi2_per_N": te["chi2_per_N"], "test_chi2_per_N_with_band": te["chi2_per_N_with_band"],
+           "train_chi2_per_N": chi2_terms(model, train)["chi2_per_N"],
+           "coverage_band_plus_point_error": te["coverage_band_plus_point_error"],
+           **{k: te[k] for k in ("n_edge", "interior_chi2_per_N", "edge_chi2_per_N", "edge_share_of_chi2")}}
+    if truth_test is not None:
+        out["truth_test_chi2_per_N"] = float(np.mean(((truth_test - test.xsec) / test.err) ** 2))
+    return out
+
+
+def transfer_closure(target: str, base, noise_seed: int, train_fraction: float = 0.7) -> dict:
+    d, _ = exclude_datasets(load_target(target), PAPER_EXCLUDED.get(target, []))
+    d, _ = apply_cut(d)
+    truth = member_predictions(load_xsec_model(f"escat-{target}"), d, fit_lambda=False).mean(axis=0)
+    rng = np.random.default_rng(noise_seed)
+    out: dict = {}
+    for kind, data in (("synthetic", replace(d, xsec=truth + d.err * rng.standard_normal(len(d)))), ("real", d)):
+        tr, te = split(data, train_fraction, seed=1)
+        t0 = time.time()
+        model = fit(tr, None, finetune_config(base), init=base, progress=False)
+        truth_te = split(replace(d, xsec=truth), train_fraction, seed=1)[1].xsec if kind == "synthetic" else None
+        out[kind] = {**score(model, tr, te, truth_te), "seconds": time.time() - t0}
+        r = out[kind]
+        print(f"{target} 70:30 {kind:9s}: test chi2/N {r['test_chi2_per_N']:.2f} (train {r['train_chi2_per_N']:.2f}; "
+              f"interior {r['interior_chi2_per_N']:.2f}, {r['n_edge']} edge points {r['edge_chi2_per_N']:.2f})"
+              + (f", truth itself {r['truth_test_chi2_per_N']:.2f}" if truth_te is not None else ""), flush=True)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--truth", default="escat-C12", help="saved carbon model whose mean is the truth")
+    ap.add_argument("--splits", type=int, nargs="*", default=[1, 2, 3])
+    ap.add_argument("--members", type=int, default=10)
+    ap.add_argument("--noise-seed", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--transfers", nargs="*", default=[], help="targets for the transfer closure (70:30)")
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "escat_closure")
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    d, _ = exclude_datasets(load_target("C12"), PAPER_EXCLUDED["C12"])
+    d, _ = apply_cut(d)
+    truth = member_predictions(load_xsec_model(args.truth), d, fit_lambda=False).mean(axis=0)
+    rng = np.random.default_rng(args.noise_seed)
+    pseudo = replace(d, xsec=truth + d.err * rng.standard_normal(len(d)))
+    res: dict = {"benchmark": "escat_closure", "args": {k: str(v) for k, v in vars(args).items()},
+                 "n_points": len(d), "splits": []}
+    for s in args.splits:
+        row: dict = {"split_seed": s}
+        for kind, data in (("synthetic", pseudo), ("real", d)):
+            tr, te = split(data, 0.9, seed=s)
+            t0 = time.time()
+            model = fit(tr, ESConfig(), FitConfig(members=args.members, threads=args.threads), progress=False)
+            truth_te = split(replace(d, xsec=truth), 0.9, seed=s)[1].xsec if kind == "synthetic" else None
+            row[kind] = {**score(model, tr, te, truth_te), "seconds": time.time() - t0}
+            r = row[kind]
+            print(f"split {s} {kind:9s}: test chi2/N {r['test_chi2_per_N']:.2f} (train {r['train_chi2_per_N']:.2f}; "
+                  f"interior {r['interior_chi2_per_N']:.2f}, {r['n_edge']} edge points {r['edge_chi2_per_N']:.2f})"
+                  + (f", truth itself {r['truth_test_chi2_per_N']:.2f}" if truth_te is not None else "")
+                  + f", {r['seconds']:.0f} s", flush=True)
+        res["splits"].append(row)
+        atomic_write_text(args.out / "closure.json", json.dumps(res, indent=1))
+    if args.transfers:
+        base = load_xsec_model(args.truth)
+        base.net, base.lam = base.net.subset(range(min(10, base.net.members))), base.lam[:10]
+        res["transfers"] = {tgt: transfer_closure(tgt, base, args.noise_seed) for tgt in args.transfers}
+        atomic_write_text(args.out / "closure.json", json.dumps(res, indent=1))
+    if args.splits:
+        for kind in ("synthetic", "real"):
+            res[f"median_test_chi2_per_N_{kind}"] = float(np.median([r[kind]["test_chi2_per_N"] for r in res["splits"]]))
+        print(f"carbon, median test chi2/N: synthetic {res['median_test_chi2_per_N_synthetic']:.2f}, "
+              f"real {res['median_test_chi2_per_N_real']:.2f}")
+    atomic_write_text(args.out / "closure.json", json.dumps(res, indent=1))
+
+
+if __name__ == "__main__":
+    main()
