@@ -26,7 +26,7 @@ from aiva.escat.data import (PAPER_EXCLUDED, apply_cut, exclude_datasets, load_t
                              with_error_floor)
 from aiva.escat.fit import FitConfig, XsecModel, chi2_terms, fit
 from aiva.escat.io import MODELS_DIR, save_xsec_model
-from aiva.escat.model import INPUTS, ESConfig
+from aiva.escat.model import ACTIVATIONS, INPUTS, ESConfig
 from aiva.escat.run import transfer
 from aiva.utils import atomic_write_text
 
@@ -46,6 +46,7 @@ def main() -> None:
     ap.add_argument("--blocks", type=int, default=ESConfig.blocks)
     ap.add_argument("--width", type=int, default=ESConfig.width)
     ap.add_argument("--inputs", default=ESConfig.inputs, choices=list(INPUTS))
+    ap.add_argument("--activation", default=ESConfig.activation, choices=list(ACTIVATIONS))
     ap.add_argument("--tl-members", type=int, default=10)
     ap.add_argument("--tl-epochs", type=int, help="fine-tuning epochs (default: aiva.escat.fit.finetune_config)")
     ap.add_argument("--skip-layerwise", action="store_true")
@@ -74,7 +75,8 @@ def main() -> None:
                          "test_recomputed": chi2_terms(carbon, te, edge=spectrum_edges(tr, te))}
     else:
         t0 = time.time()
-        carbon = fit(tr, ESConfig(blocks=args.blocks, width=args.width, inputs=args.inputs),
+        carbon = fit(tr, ESConfig(blocks=args.blocks, width=args.width, inputs=args.inputs,
+                                  activation=args.activation),
                      FitConfig(members=args.members, epochs=args.epochs), progress=True)
         carbon.card["name"] = "escat-C12"
         res["carbon"] = {"n_points": len(d), "n_cut": n_cut, "n_train": len(tr), "n_test": len(te),

@@ -92,11 +92,16 @@ def test_input_features_and_cards_written_before_the_log_inputs():
     assert old.inputs == "prc110" and EnsembleNet(old).b0.linear.weight.shape[1] == 5
     with pytest.raises(AivaInputError, match="ESConfig.inputs must be one of"):
         ESConfig(inputs="log-only")
+    assert old.activation == "relu"  # cards before the option describe ReLU networks
+    assert ESConfig.from_dict(ESConfig(activation="silu").to_dict()).activation == "silu"
+    with pytest.raises(AivaInputError, match="ESConfig.activation must be one of"):
+        ESConfig(activation="tanh")
 
 
-def test_vectorised_ensemble_equals_members_one_by_one():
+@pytest.mark.parametrize("activation", ["relu", "silu"])
+def test_vectorised_ensemble_equals_members_one_by_one(activation):
     torch.manual_seed(0)
-    net = EnsembleNet(TINY, members=4)
+    net = EnsembleNet(ESConfig(blocks=3, width=16, activation=activation), members=4)
     net.train()
     x = features(np.random.uniform(0.5, 2, 256), np.random.uniform(0.05, 0.4, 256), np.random.uniform(0.3, 2, 256))
     net(x)  # one training-mode pass so BatchNorm statistics differ per member

@@ -240,7 +240,8 @@ def _cmd_escat(args: argparse.Namespace) -> int:
         run.fit_target(target=args.target, data=args.data, out=args.out, test_fraction=args.test_fraction,
                        members=args.members, epochs=args.epochs, blocks=args.blocks, width=args.width,
                        dropout=args.dropout, seed=args.seed, max_minutes=args.max_minutes, half=args.half,
-                       resample=args.resample, err_floor=args.err_floor, inputs=args.inputs)
+                       resample=args.resample, err_floor=args.err_floor, inputs=args.inputs,
+                       activation=args.activation)
     elif args.escat_cmd == "transfer":
         run.transfer(base=args.base, target=args.target, data=args.data, out=args.out,
                      train_fraction=args.train_fraction, blocks=args.blocks, epochs=args.epochs, seed=args.seed,
@@ -459,6 +460,8 @@ def build_parser() -> argparse.ArgumentParser:
     ef.add_argument("--dropout", type=float)
     ef.add_argument("--inputs", choices=["prc110", "prc110+log"],
                     help="network inputs: the five of PRC 110, or those and ln E, ln omega, ln Q2 (default)")
+    ef.add_argument("--activation", choices=["relu", "silu"],
+                    help="nonlinearity of the blocks: relu (PRC 110, default) or the smooth silu")
     ef.add_argument("--resample", choices=["points", "replicas"],
                     help="members fit resampled points (bootstrap) or Monte Carlo replicas of the data")
     ef.add_argument("--seed", type=int)

@@ -8,7 +8,8 @@ Q² → 0 finite and change nothing above the cut, ω ≥ 20 MeV). The data span
 the ω input, on a logarithmic one they are spread like the high-energy ones. On the carbon 9:1
 splits the logarithms lower the test χ²/N in every paired comparison, by 5–26 % (50 members:
 2.14 against 2.30; docs/escat.md, "Choosing the fit settings").
-``blocks`` repeated blocks Dense(width) (defaults 4 × 64; the paper: 10 × 300) → BatchNorm → ReLU (→ Dropout), then Dense(1) and an
+``blocks`` repeated blocks Dense(width) (defaults 4 × 64; the paper: 10 × 300) → BatchNorm → ReLU
+(or SiLU, ``activation``) (→ Dropout), then Dense(1) and an
 exponential (predictions are positive, and the response, which spans seven decades between the
 quasielastic peak and the low-ω tails, is learnt in logarithm); the result multiplies the
 Mott-like factor
@@ -47,12 +48,19 @@ class ESConfig(ConfigMixin):
     dropout: float = 0.0
     #: input features: "prc110" (E, ω, θ, cos θ, Q²) or "prc110+log" (also ln E, ln ω, ln Q²)
     inputs: str = "prc110+log"
+    #: nonlinearity of the blocks: "relu" (PRC 110) or "silu" (x·sigmoid(x), smooth; Elfwing et
+    #: al., Neural Netw. 107 (2018) 3): a piecewise-linear ReLU network needs many kinks to follow
+    #: curved spectra, a smooth one fewer (docs/escat.md, "Closure test")
+    activation: str = "relu"
 
     def __post_init__(self):
-        if self.inputs not in INPUTS:
-            from aiva.errors import AivaInputError
+        from aiva.errors import AivaInputError
 
+        if self.inputs not in INPUTS:
             raise AivaInputError(f"ESConfig.inputs must be one of {', '.join(INPUTS)}, got {self.inputs!r}")
+        if self.activation not in ACTIVATIONS:
+            raise AivaInputError(f"ESConfig.activation must be one of {', '.join(ACTIVATIONS)}, "
+                                 f"got {self.activation!r}")
 
     @classmethod
     def from_dict(cls, d: dict) -> "ESConfig":
@@ -61,6 +69,7 @@ class ESConfig(ConfigMixin):
 
 
 INPUTS = {"prc110": 5, "prc110+log": 8}  #: feature set → number of inputs
+ACTIVATIONS = {"relu": torch.relu, "silu": torch.nn.functional.silu}
 LOG_OFFSET = 1e-3  #: GeV (ω) and GeV² (Q²) added inside the logarithms
 
 
@@ -92,9 +101,9 @@ class EnsembleLinear(nn.Module):
 
 
 class EnsembleBlock(nn.Module):
-    def __init__(self, k: int, n_in: int, width: int, dropout: float):
+    def __init__(self, k: int, n_in: int, width: int, dropout: float, activation: str = "relu"):
         super().__init__()
-        self.k, self.width = k, width
+        self.k, self.width, self.act = k, width, ACTIVATIONS[activation]
         self.linear = EnsembleLinear(k, n_in, width)
         self.norm = nn.BatchNorm1d(k * width)
         self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
@@ -103,7 +112,7 @@ class EnsembleBlock(nn.Module):
         h = self.linear(x)  # (K, B, W)
         K, B, W = h.shape
         h = self.norm(h.permute(1, 0, 2).reshape(B, K * W)).reshape(B, K, W).permute(1, 0, 2)
-        return self.drop(torch.relu(h))
+        return self.drop(self.act(h))
 
 
 class EnsembleNet(nn.Module):
@@ -114,7 +123,7 @@ class EnsembleNet(nn.Module):
         self.cfg, self.members = cfg, members
         n_in = INPUTS[cfg.inputs]
         for i in range(cfg.blocks):
-            self.add_module(f"b{i}", EnsembleBlock(members, n_in, cfg.width, cfg.dropout))
+            self.add_module(f"b{i}", EnsembleBlock(members, n_in, cfg.width, cfg.dropout, cfg.activation))
             n_in = cfg.width
         self.out = EnsembleLinear(members, n_in, 1)
 

@@ -32,11 +32,12 @@ def _data(target: str | None, data: str | None, exclude=None, err_floor: float =
 
 def fit_target(*, target="C12", data=None, out="escat_C12", test_fraction=0.1, split_seed=1, members=None,
                epochs=None, blocks=None, width=None, dropout=None, seed=None, max_minutes=None, progress=True,
-               half=False, resample=None, err_floor=0.0, inputs=None) -> dict:
+               half=False, resample=None, err_floor=0.0, inputs=None, activation=None) -> dict:
     d, n_cut = _data(target, data, err_floor=err_floor)
     tr, te = split(d, 1 - test_fraction, split_seed)
     cfg, fcfg = (ESConfig() if inputs is None else ESConfig(inputs=inputs)), FitConfig()
     for obj, key, val in ((cfg, "blocks", blocks), (cfg, "width", width), (cfg, "dropout", dropout),
+                          (cfg, "activation", activation),
                           (fcfg, "members", members), (fcfg, "epochs", epochs), (fcfg, "seed", seed),
                           (fcfg, "max_minutes", max_minutes), (fcfg, "resample", resample)):
         if val is not None:
