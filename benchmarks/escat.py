@@ -46,7 +46,7 @@ def main() -> None:
     ap.add_argument("--blocks", type=int, default=ESConfig.blocks)
     ap.add_argument("--width", type=int, default=ESConfig.width)
     ap.add_argument("--inputs", default=ESConfig.inputs, choices=list(INPUTS))
-    ap.add_argument("--activation", default=ESConfig.activation, choices=list(ACTIVATIONS))
+    ap.add_argument("--activation", default=ESConfig.activation, choices=ACTIVATIONS)
     ap.add_argument("--tl-members", type=int, default=10)
     ap.add_argument("--tl-epochs", type=int, help="fine-tuning epochs (default: aiva.escat.fit.finetune_config)")
     ap.add_argument("--skip-layerwise", action="store_true")

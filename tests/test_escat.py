@@ -98,7 +98,7 @@ def test_input_features_and_cards_written_before_the_log_inputs():
         ESConfig(activation="tanh")
 
 
-@pytest.mark.parametrize("activation", ["relu", "silu"])
+@pytest.mark.parametrize("activation", ["relu", "silu", "relu+silu"])
 def test_vectorised_ensemble_equals_members_one_by_one(activation):
     torch.manual_seed(0)
     net = EnsembleNet(ESConfig(blocks=3, width=16, activation=activation), members=4)
@@ -110,6 +110,9 @@ def test_vectorised_ensemble_equals_members_one_by_one(activation):
     for k in range(4):
         one = net.member(k)
         assert torch.allclose(one(x)[0], all_out[k], rtol=1e-5, atol=1e-6)
+    if activation == "relu+silu":  # members keep their kind when taken out of the ensemble
+        assert [bool(net.member(k).b0.silu_member) for k in range(4)] == [False, True, False, True]
+        assert net.subset([1, 2]).b2.silu_member.tolist() == [True, False]
 
 
 @pytest.fixture(scope="module")
@@ -146,6 +149,22 @@ def test_save_load_round_trip(tmp_path, small_fit):
     h = save_xsec_model(m, tmp_path / "half", half=True)
     c, _ = load_xsec_model(h).predict(d.E[:20], d.omega[:20], d.theta[:20], warn=False)
     assert np.allclose(a, c, rtol=0.05)
+
+
+def test_mixed_activation_ensemble_round_trip(tmp_path, small_fit):
+    from dataclasses import replace
+
+    from aiva.escat.fit import XsecModel
+
+    d, _, _, m = small_fit
+    cfg = replace(m.net.cfg, activation="relu+silu")
+    torch.manual_seed(3)
+    net = EnsembleNet(cfg, 4).eval()
+    mixed = XsecModel(net, m.A, m.target, [], np.ones((4, 0)), m.domain, {**m.card, "config": cfg.to_dict(), "members": 4})
+    back = load_xsec_model(save_xsec_model(mixed, tmp_path / "mixed"))
+    assert back.net.cfg.activation == "relu+silu" and back.net.b0.silu_member.tolist() == [False, True, False, True]
+    r1, r2 = (x.response(d.E[:20], d.omega[:20], d.theta[:20]) for x in (mixed, back))
+    np.testing.assert_allclose(r1, r2, rtol=1e-6)
 
 
 def test_transfer_freezes_early_blocks(small_fit):

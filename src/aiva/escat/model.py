@@ -9,7 +9,7 @@ the ω input, on a logarithmic one they are spread like the high-energy ones. On
 splits the logarithms lower the test χ²/N in every paired comparison, by 5–26 % (50 members:
 2.14 against 2.30; docs/escat.md, "Choosing the fit settings").
 ``blocks`` repeated blocks Dense(width) (defaults 4 × 64; the paper: 10 × 300) → BatchNorm → ReLU
-(or SiLU, ``activation``) (→ Dropout), then Dense(1) and an
+(or SiLU, or ReLU in even and SiLU in odd members: ``activation``) (→ Dropout), then Dense(1) and an
 exponential (predictions are positive, and the response, which spans seven decades between the
 quasielastic peak and the low-ω tails, is learnt in logarithm); the result multiplies the
 Mott-like factor
@@ -48,9 +48,10 @@ class ESConfig(ConfigMixin):
     dropout: float = 0.0
     #: input features: "prc110" (E, ω, θ, cos θ, Q²) or "prc110+log" (also ln E, ln ω, ln Q²)
     inputs: str = "prc110+log"
-    #: nonlinearity of the blocks: "relu" (PRC 110) or "silu" (x·sigmoid(x), smooth; Elfwing et
-    #: al., Neural Netw. 107 (2018) 3): a piecewise-linear ReLU network needs many kinks to follow
-    #: curved spectra, a smooth one fewer (docs/escat.md, "Closure test")
+    #: nonlinearity of the blocks: "relu" (PRC 110), "silu" (x·sigmoid(x), smooth; Elfwing et
+    #: al., Neural Netw. 107 (2018) 3) or "relu+silu" (even members ReLU, odd members SiLU): a
+    #: piecewise-linear ReLU network needs many kinks to follow curved spectra and follows the noise
+    #: too, a smooth one misses sharp structure; their errors differ (docs/escat.md, "Closure test")
     activation: str = "relu"
 
     def __post_init__(self):
@@ -69,7 +70,8 @@ class ESConfig(ConfigMixin):
 
 
 INPUTS = {"prc110": 5, "prc110+log": 8}  #: feature set → number of inputs
-ACTIVATIONS = {"relu": torch.relu, "silu": torch.nn.functional.silu}
+#: block nonlinearities; "relu+silu": even members ReLU, odd members SiLU (one ensemble, two kinds of error)
+ACTIVATIONS = ("relu", "silu", "relu+silu")
 LOG_OFFSET = 1e-3  #: GeV (ω) and GeV² (Q²) added inside the logarithms
 
 
@@ -103,7 +105,9 @@ class EnsembleLinear(nn.Module):
 class EnsembleBlock(nn.Module):
     def __init__(self, k: int, n_in: int, width: int, dropout: float, activation: str = "relu"):
         super().__init__()
-        self.k, self.width, self.act = k, width, ACTIVATIONS[activation]
+        self.k, self.width, self.activation = k, width, activation
+        if activation == "relu+silu":  # a buffer, so that subsets of members keep their kind
+            self.register_buffer("silu_member", torch.arange(k) % 2 == 1)
         self.linear = EnsembleLinear(k, n_in, width)
         self.norm = nn.BatchNorm1d(k * width)
         self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
@@ -112,7 +116,13 @@ class EnsembleBlock(nn.Module):
         h = self.linear(x)  # (K, B, W)
         K, B, W = h.shape
         h = self.norm(h.permute(1, 0, 2).reshape(B, K * W)).reshape(B, K, W).permute(1, 0, 2)
-        return self.drop(self.act(h))
+        if self.activation == "relu":
+            h = torch.relu(h)
+        elif self.activation == "silu":
+            h = nn.functional.silu(h)
+        else:
+            h = torch.where(self.silu_member[:, None, None], nn.functional.silu(h), torch.relu(h))
+        return self.drop(h)
 
 
 class EnsembleNet(nn.Module):
