@@ -37,7 +37,7 @@ import numpy as np
 from aiva.escat.data import PAPER_EXCLUDED, EData, apply_cut, exclude_datasets, load_target, spectrum_edges, split
 from aiva.escat.fit import FitConfig, chi2_terms, finetune_config, fit, member_predictions
 from aiva.escat.io import load_xsec_model
-from aiva.escat.model import ESConfig
+from aiva.escat.model import ACTIVATIONS, ESConfig
 from aiva.utils import atomic_write_text
 
 
@@ -79,6 +79,7 @@ def main() -> None:
     ap.add_argument("--noise-seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--transfers", nargs="*", default=[], help="targets for the transfer closure (70:30)")
+    ap.add_argument("--activation", default=ESConfig.activation, choices=ACTIVATIONS)
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "escat_closure")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -102,7 +103,8 @@ def main() -> None:
         for kind, data in (("synthetic", pseudo), ("real", d)):
             tr, te = split(data, 0.9, seed=s)
             t0 = time.time()
-            model = fit(tr, ESConfig(), FitConfig(members=args.members, threads=args.threads), progress=False)
+            model = fit(tr, ESConfig(activation=args.activation), FitConfig(members=args.members, threads=args.threads),
+                        progress=False)
             truth_te = split(replace(d, xsec=truth), 0.9, seed=s)[1].xsec if kind == "synthetic" else None
             row[kind] = {**score(model, tr, te, truth_te), "seconds": time.time() - t0}
             r = row[kind]

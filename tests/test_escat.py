@@ -92,7 +92,7 @@ def test_input_features_and_cards_written_before_the_log_inputs():
     assert old.inputs == "prc110" and EnsembleNet(old).b0.linear.weight.shape[1] == 5
     with pytest.raises(AivaInputError, match="ESConfig.inputs must be one of"):
         ESConfig(inputs="log-only")
-    assert old.activation == "relu"  # cards before the option describe ReLU networks
+    assert old.activation == "relu" and ESConfig().activation == "relu+silu"  # old cards: ReLU networks
     assert ESConfig.from_dict(ESConfig(activation="silu").to_dict()).activation == "silu"
     with pytest.raises(AivaInputError, match="ESConfig.activation must be one of"):
         ESConfig(activation="tanh")

@@ -461,8 +461,8 @@ def build_parser() -> argparse.ArgumentParser:
     ef.add_argument("--inputs", choices=["prc110", "prc110+log"],
                     help="network inputs: the five of PRC 110, or those and ln E, ln omega, ln Q2 (default)")
     ef.add_argument("--activation", choices=["relu", "silu", "relu+silu"],
-                    help="nonlinearity of the blocks: relu (PRC 110, default), the smooth silu, or relu in "
-                         "even and silu in odd members")
+                    help="nonlinearity of the blocks: relu (PRC 110), the smooth silu, or relu in even and "
+                         "silu in odd members (default)")
     ef.add_argument("--resample", choices=["points", "replicas"],
                     help="members fit resampled points (bootstrap) or Monte Carlo replicas of the data")
     ef.add_argument("--seed", type=int)
