@@ -52,23 +52,37 @@ def score(model, train: EData, test: EData, truth_test: np.ndarray | None) -> di
     return out
 
 
+def pseudo_data(d: EData, truth_model: str, noise_seed: int) -> tuple[np.ndarray, EData]:
+    """The truth (mean of ``truth_model``, λ = 1) at the points of ``d``, and pseudo-data drawn
+    around it with the quoted errors."""
+    truth = member_predictions(load_xsec_model(truth_model), d, fit_lambda=False).mean(axis=0)
+    rng = np.random.default_rng(noise_seed)
+    return truth, replace(d, xsec=truth + d.err * rng.standard_normal(len(d)))
+
+
+def closure_pair(label: str, d: EData, truth: np.ndarray, pseudo: EData, train_fraction: float, split_seed: int,
+                 fit_one) -> dict:
+    """``fit_one(train)`` on the pseudo-data and on the real data ``d``, each scored on its test points."""
+    out: dict = {}
+    truth_te = split(replace(d, xsec=truth), train_fraction, seed=split_seed)[1].xsec
+    for kind, data in (("synthetic", pseudo), ("real", d)):
+        tr, te = split(data, train_fraction, seed=split_seed)
+        t0 = time.time()
+        model = fit_one(tr)
+        out[kind] = r = {**score(model, tr, te, truth_te if kind == "synthetic" else None), "seconds": time.time() - t0}
+        print(f"{label} {kind:9s}: test chi2/N {r['test_chi2_per_N']:.2f} (train {r['train_chi2_per_N']:.2f}; "
+              f"interior {r['interior_chi2_per_N']:.2f}, {r['n_edge']} edge points {r['edge_chi2_per_N']:.2f})"
+              + (f", truth itself {r['truth_test_chi2_per_N']:.2f}" if kind == "synthetic" else "")
+              + f", {r['seconds']:.0f} s", flush=True)
+    return out
+
+
 def transfer_closure(target: str, base, noise_seed: int, train_fraction: float = 0.7) -> dict:
     d, _ = exclude_datasets(load_target(target), PAPER_EXCLUDED.get(target, []))
     d, _ = apply_cut(d)
-    truth = member_predictions(load_xsec_model(f"escat-{target}"), d, fit_lambda=False).mean(axis=0)
-    rng = np.random.default_rng(noise_seed)
-    out: dict = {}
-    for kind, data in (("synthetic", replace(d, xsec=truth + d.err * rng.standard_normal(len(d)))), ("real", d)):
-        tr, te = split(data, train_fraction, seed=1)
-        t0 = time.time()
-        model = fit(tr, None, finetune_config(base), init=base, progress=False)
-        truth_te = split(replace(d, xsec=truth), train_fraction, seed=1)[1].xsec if kind == "synthetic" else None
-        out[kind] = {**score(model, tr, te, truth_te), "seconds": time.time() - t0}
-        r = out[kind]
-        print(f"{target} 70:30 {kind:9s}: test chi2/N {r['test_chi2_per_N']:.2f} (train {r['train_chi2_per_N']:.2f}; "
-              f"interior {r['interior_chi2_per_N']:.2f}, {r['n_edge']} edge points {r['edge_chi2_per_N']:.2f})"
-              + (f", truth itself {r['truth_test_chi2_per_N']:.2f}" if truth_te is not None else ""), flush=True)
-    return out
+    truth, pseudo = pseudo_data(d, f"escat-{target}", noise_seed)
+    return closure_pair(f"{target} 70:30", d, truth, pseudo, train_fraction, 1,
+                        lambda tr: fit(tr, None, finetune_config(base), init=base, progress=False))
 
 
 def main() -> None:
@@ -86,9 +100,7 @@ def main() -> None:
 
     d, _ = exclude_datasets(load_target("C12"), PAPER_EXCLUDED["C12"])
     d, _ = apply_cut(d)
-    truth = member_predictions(load_xsec_model(args.truth), d, fit_lambda=False).mean(axis=0)
-    rng = np.random.default_rng(args.noise_seed)
-    pseudo = replace(d, xsec=truth + d.err * rng.standard_normal(len(d)))
+    truth, pseudo = pseudo_data(d, args.truth, args.noise_seed)
     res: dict = {"benchmark": "escat_closure", "args": {k: str(v) for k, v in vars(args).items()},
                  "n_points": len(d), "splits": []}
     for s in args.splits:
@@ -100,18 +112,9 @@ def main() -> None:
                   f"{row['truth_model_on_real']['test_chi2_per_N']:.2f} (interior "
                   f"{row['truth_model_on_real']['interior_chi2_per_N']:.2f}, {row['truth_model_on_real']['n_edge']} "
                   f"edge points {row['truth_model_on_real']['edge_chi2_per_N']:.2f})", flush=True)
-        for kind, data in (("synthetic", pseudo), ("real", d)):
-            tr, te = split(data, 0.9, seed=s)
-            t0 = time.time()
-            model = fit(tr, ESConfig(activation=args.activation), FitConfig(members=args.members, threads=args.threads),
-                        progress=False)
-            truth_te = split(replace(d, xsec=truth), 0.9, seed=s)[1].xsec if kind == "synthetic" else None
-            row[kind] = {**score(model, tr, te, truth_te), "seconds": time.time() - t0}
-            r = row[kind]
-            print(f"split {s} {kind:9s}: test chi2/N {r['test_chi2_per_N']:.2f} (train {r['train_chi2_per_N']:.2f}; "
-                  f"interior {r['interior_chi2_per_N']:.2f}, {r['n_edge']} edge points {r['edge_chi2_per_N']:.2f})"
-                  + (f", truth itself {r['truth_test_chi2_per_N']:.2f}" if truth_te is not None else "")
-                  + f", {r['seconds']:.0f} s", flush=True)
+        row.update(closure_pair(f"split {s}", d, truth, pseudo, 0.9, s, lambda tr: fit(
+            tr, ESConfig(activation=args.activation), FitConfig(members=args.members, threads=args.threads),
+            progress=False)))
         res["splits"].append(row)
         atomic_write_text(args.out / "closure.json", json.dumps(res, indent=1))
     if args.transfers:

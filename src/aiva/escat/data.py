@@ -242,12 +242,15 @@ def spectrum_edges(train: EData, test: EData) -> np.ndarray:
     """Which ``test`` points a model fitted to ``train`` must extrapolate to along ω: True where
     the point lies outside the ω range of the training points of its own spectrum (same data set,
     E and θ, to 10 keV and 10⁻⁶ rad), or where that spectrum has fewer than two training points."""
+    def spectrum(ds, E, th):
+        return ds, round(float(E), 5), round(float(th), 6)
+
     spectra: dict = {}
     for ds, E, th, om in zip(train.dataset, train.E, train.theta, train.omega):
-        spectra.setdefault((ds, round(float(E), 5), round(float(th), 6)), []).append(om)
+        spectra.setdefault(spectrum(ds, E, th), []).append(om)
     edge = np.ones(len(test), dtype=bool)
     for j, (ds, E, th, om) in enumerate(zip(test.dataset, test.E, test.theta, test.omega)):
-        w = spectra.get((ds, round(float(E), 5), round(float(th), 6)), [])
+        w = spectra.get(spectrum(ds, E, th), [])
         edge[j] = len(w) < 2 or not min(w) < om < max(w)
     return edge
 

@@ -35,13 +35,13 @@ def fit_target(*, target="C12", data=None, out="escat_C12", test_fraction=0.1, s
                half=False, resample=None, err_floor=0.0, inputs=None, activation=None) -> dict:
     d, n_cut = _data(target, data, err_floor=err_floor)
     tr, te = split(d, 1 - test_fraction, split_seed)
-    cfg, fcfg = (ESConfig() if inputs is None else ESConfig(inputs=inputs)), FitConfig()
-    for obj, key, val in ((cfg, "blocks", blocks), (cfg, "width", width), (cfg, "dropout", dropout),
-                          (cfg, "activation", activation),
-                          (fcfg, "members", members), (fcfg, "epochs", epochs), (fcfg, "seed", seed),
-                          (fcfg, "max_minutes", max_minutes), (fcfg, "resample", resample)):
+    net_opts = {"blocks": blocks, "width": width, "dropout": dropout, "inputs": inputs, "activation": activation}
+    cfg = ESConfig(**{k: v for k, v in net_opts.items() if v is not None})  # validated in ESConfig
+    fcfg = FitConfig()
+    for key, val in (("members", members), ("epochs", epochs), ("seed", seed), ("max_minutes", max_minutes),
+                     ("resample", resample)):
         if val is not None:
-            setattr(obj, key, val)
+            setattr(fcfg, key, val)
     if cfg.dropout > 0 and fcfg.members == 1:
         fcfg.bootstrap = False
     if progress:
