@@ -554,7 +554,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except AivaInputError as exc:
-        print(f"aiva: error: {exc}", file=sys.stderr)
+        print(f"aiva: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
 
 

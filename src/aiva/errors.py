@@ -28,4 +28,4 @@ class EventFileError(AivaInputError):
         msg = f"{where}: {problem}"
         if n_rows is not None:
             msg += f" ({n_rows} row{'s' if n_rows != 1 else ''})"
-        super().__init__(msg)
+        super().__init__(" ".join(msg.split()))  # one line, whatever a library's message held

@@ -35,7 +35,7 @@ _RARE = ("nuel", "imd", "imdanh", "dfr", "singlek", "em", "amnugamma")
 _FLAG_MODES = (("qel", 1, 51), ("mec", 2, 53), ("res", 11, 31), ("dis", 26, 46), ("coh", 16, 36))
 
 
-def read_gst(tree, path: Path) -> EventTable:
+def read_gst(tree, path: Path, root=None) -> EventTable:
     have = set(tree.keys())
     missing = [n for n in _REQUIRED if n not in have]
     if missing:

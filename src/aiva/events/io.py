@@ -126,7 +126,7 @@ def _read_root(path: Path) -> EventTable:
                     tree = f[name]
                 except Exception as exc:
                     raise EventFileError(str(path), f"tree '{name}' cannot be read (truncated?): {exc}") from None
-                return reader(tree, path)
+                return reader(tree, path, f)
     raise EventFileError(str(path), f"no NUISANCE 'FlatTree_VARS' or GENIE 'gst' tree; found {sorted(keys)}")
 
 

@@ -75,7 +75,7 @@ def _scalar_branches(tree, path: Path, names: list[str]) -> dict[str, np.ndarray
     return out
 
 
-def read_flattree(tree, path: Path) -> EventTable:
+def read_flattree(tree, path: Path, root=None) -> EventTable:
     """An event table from a NUISANCE ``FlatTree_VARS`` tree (see the module docstring)."""
     have = set(tree.keys())
     need = ["Mode", "PDGnu", "Enu_true", "PDGLep", "ELep", "CosLep"]
@@ -118,7 +118,7 @@ def read_flattree(tree, path: Path) -> EventTable:
             raise EventFileError(str(path), "cc = 1 but the lepton is a neutrino", column="cc",
                                  n_rows=int(inconsistent.sum()))
     cols["weight"], meta["normalisation"] = _weights(b, path, have)
-    raw = _metadata(tree, path)
+    raw = _metadata(root, path) if root is not None else None
     if raw:  # a file aiva wrote: its metadata come back, with what the reader found
         meta = {**raw, **{k: v for k, v in meta.items() if k != "producer"}, "read_as": "NUISANCE flat tree"}
     table = EventTable(cols, meta)
@@ -162,10 +162,10 @@ def _weights(b: dict[str, np.ndarray], path: Path, have: set) -> tuple[np.ndarra
                "flux_averaged_xsec_per_nucleon": float(w.sum())}
 
 
-def _metadata(tree, path: Path) -> dict | None:
-    f = getattr(tree, "file", None)
+def _metadata(f, path: Path) -> dict | None:
+    """The table metadata aiva stores beside the tree (a TObjString of JSON), if there."""
     try:
-        keys = {k.split(";")[0] for k in f.keys()} if f is not None else set()
+        keys = {k.split(";")[0] for k in f.keys()}
     except Exception:
         return None
     if METADATA_KEY not in keys:
