@@ -3,11 +3,45 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
 from aiva import __version__
 from aiva.errors import AivaInputError
+
+
+# --------------------------------------------------------------------------- option value types
+def _number(kind, lo=None, hi=None, lo_open=False, hi_open=False, what="number"):
+    """An argparse type: a finite ``kind`` number in [lo, hi] (open ends where asked)."""
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {'an integer' if kind is int else 'a number'}: {text!r}") from None
+        if kind is float and not math.isfinite(v):
+            raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
+        if lo is not None and (v < lo or (lo_open and v == lo)):
+            raise argparse.ArgumentTypeError(f"{text}: need {what} {'>' if lo_open else '>='} {lo:g}")
+        if hi is not None and (v > hi or (hi_open and v == hi)):
+            raise argparse.ArgumentTypeError(f"{text}: need {what} {'<' if hi_open else '<='} {hi:g}")
+        return v
+    parse.__name__ = kind.__name__
+    return parse
+
+
+_count = _number(int, 1, what="a count")  #: events, epochs, points, members, threads, ...
+_seed = _number(int, 0, 2 ** 63 - 1, what="a seed")
+_finite = _number(float)
+_positive = _number(float, 0, lo_open=True, what="a value")
+_fraction = _number(float, 0, 1, lo_open=True, hi_open=True, what="a fraction")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``aiva simulate: error: argument --energy: not a finite number``."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
 
 
 def _selection(args: argparse.Namespace):
@@ -284,7 +318,7 @@ def _blocks(v: str):
 def _flux_args(parser, group) -> None:
     group.add_argument("--flux", help="shipped flux name (see `aiva fluxes`), CSV (x_low,x_high,content, GeV) or "
                                       "FILE.root:HIST; E drawn from flux x sigma, events weighted to 1e-38 cm2/nucleon")
-    parser.add_argument("--flux-range", type=float, nargs=2, metavar=("EMIN", "EMAX"),
+    parser.add_argument("--flux-range", type=_finite, nargs=2, metavar=("EMIN", "EMAX"),
                         help="use the flux only inside [EMIN, EMAX] GeV (the removed fraction is reported)")
     parser.add_argument("--flux-content", choices=("integral", "density"), default="integral",
                         help="flux file content: integrated over each bin (default) or per GeV")
@@ -298,15 +332,16 @@ def _selection_args(parser) -> None:
     g.add_argument("--target", dest="select_target", metavar="TARGET",
                    help="keep events on this nucleus only (e.g. C12 of a CH file)")
     g.add_argument("--probe", dest="select_probe", metavar="PROBE", help="keep this neutrino species only")
-    g.add_argument("--nucleons", type=int, metavar="N",
+    g.add_argument("--nucleons", type=_count, metavar="N",
                    help="with --target on a compound target: nucleons per molecule (13 for CH, 18 for H2O), so "
                         "that the weights become per nucleon of TARGET")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="aiva", description="aiva — AI for νA: neutrino– and electron–nucleus "
+    p = _Parser(prog="aiva", description="aiva — AI for νA: neutrino– and electron–nucleus "
                                 "scattering models, a reference Monte Carlo and metrics.")
     p.add_argument("--version", action="version", version=f"aiva {__version__}")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an internal error")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     c = sub.add_parser("compare", help="compare two event files with MAP, MAP-3D, EMD and C2ST")
@@ -314,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("b", type=Path)
     c.add_argument("--json", type=Path, help="also write the metrics to this JSON file")
     c.add_argument("--no-c2st", action="store_true", help="skip the (slower) classifier two-sample test")
-    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--seed", type=_seed, default=0)
     _selection_args(c)
     c.set_defaults(func=_cmd_compare)
 
@@ -322,15 +357,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--target", default="C12", help="C12, O16, Ar40, H1 or n (default C12)")
     s.add_argument("--probe", default="numu", help="numu or numubar (default numu)")
     e = s.add_mutually_exclusive_group()
-    e.add_argument("--energy", type=float, help="fixed neutrino energy [GeV]")
-    e.add_argument("--energy-range", type=float, nargs=2, metavar=("EMIN", "EMAX"),
+    e.add_argument("--energy", type=_positive, help="fixed neutrino energy [GeV]")
+    e.add_argument("--energy-range", type=_finite, nargs=2, metavar=("EMIN", "EMAX"),
                    help="neutrino energy uniform in [EMIN, EMAX] GeV")
     _flux_args(s, e)
-    s.add_argument("--events", type=int, default=100_000)
+    s.add_argument("--events", type=_count, default=100_000)
     s.add_argument("--config", default="default", help="physics configuration: default or alt")
     s.add_argument("--channels", default="qe,res,dis",
                    help="comma-separated channels: qe, res, dis, and the optional empirical 2p2h mec")
-    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--seed", type=_seed, default=1)
     s.add_argument("-o", "--output", type=Path, required=True, help="output .parquet, .csv, .root (NUISANCE flat tree) or .hepmc3 (NuHepMC)")
     s.add_argument("--plot", action="store_true", help="also write a PNG of (E_mu, cos), W and Q2")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -340,10 +375,10 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--target", default="C12")
     x.add_argument("--probe", default="numu")
     x.add_argument("--config", default="default")
-    x.add_argument("--emin", type=float, default=0.2)
-    x.add_argument("--emax", type=float, default=10.0)
-    x.add_argument("--points", type=int, default=25)
-    x.add_argument("--seed", type=int, default=1)
+    x.add_argument("--emin", type=_positive, default=0.2)
+    x.add_argument("--emax", type=_positive, default=10.0)
+    x.add_argument("--points", type=_count, default=25)
+    x.add_argument("--seed", type=_seed, default=1)
     x.add_argument("-o", "--output", type=Path, help="CSV file (default xsec_<target>_<probe>.csv)")
     x.set_defaults(func=_cmd_xsec)
 
@@ -354,18 +389,18 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--family", default="gan", choices=["gan", "flow", "cfm"],
                    help="generative family: gan (PRD 112 (2025) 013007), flow (neural spline flow) or cfm "
                         "(conditional flow matching)")
-    t.add_argument("--epochs", type=int, help="override [training].epochs")
-    t.add_argument("--max-minutes", type=float, help="stop after this wall-clock budget (resumable)")
-    t.add_argument("--cpu-minutes", type=float,
+    t.add_argument("--epochs", type=_count, help="override [training].epochs")
+    t.add_argument("--max-minutes", type=_positive, help="stop after this wall-clock budget (resumable)")
+    t.add_argument("--cpu-minutes", type=_positive,
                    help="budget of CPU time: the learning-rate decay follows it and no epoch starts that would "
                         "overrun it (set --epochs high)")
-    t.add_argument("--threads", type=int, help="torch threads (default: all cores)")
-    t.add_argument("--ensemble", type=int, metavar="K",
+    t.add_argument("--threads", type=_count, help="torch threads (default: all cores)")
+    t.add_argument("--ensemble", type=_count, metavar="K",
                    help="train K members (seeds seed..seed+K-1, bootstrap resamples) into OUT/member-k and "
                         "OUT/ensemble.json")
-    t.add_argument("--val-events", type=int, help="reference events per validation energy")
+    t.add_argument("--val-events", type=_count, help="reference events per validation energy")
     t.add_argument("--name", help="model name for the model card")
-    t.add_argument("--seed", type=int, help="override [training].seed")
+    t.add_argument("--seed", type=_seed, help="override [training].seed")
     t.add_argument("--no-resume", action="store_true", help="start afresh even if a checkpoint exists")
     t.add_argument("-q", "--quiet", action="store_true")
     t.set_defaults(func=_cmd_train)
@@ -377,12 +412,12 @@ def build_parser() -> argparse.ArgumentParser:
     tl.add_argument("--freeze", default="default",
                     help="default (early G and D blocks), none, all-but-last, or names like g0,g1,d0")
     tl.add_argument("--config", type=Path, help="TOML with a [training] table")
-    tl.add_argument("--epochs", type=int)
-    tl.add_argument("--max-minutes", type=float)
-    tl.add_argument("--val-events", type=int)
-    tl.add_argument("--seed", type=int)
+    tl.add_argument("--epochs", type=_count)
+    tl.add_argument("--max-minutes", type=_positive)
+    tl.add_argument("--val-events", type=_count)
+    tl.add_argument("--seed", type=_seed)
     tl.add_argument("--name")
-    tl.add_argument("--members", type=int, default=1, metavar="K",
+    tl.add_argument("--members", type=_count, default=1, metavar="K",
                     help="K fine-tunes (seeds SEED … SEED+K-1) combined into one equal-weight mixture (default 1)")
     tl.add_argument("--no-resume", action="store_true")
     tl.add_argument("-q", "--quiet", action="store_true")
@@ -396,11 +431,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="ensemble folder (aiva train --ensemble): write per-bin mean and spread of --hist")
     g.add_argument("--hist", default="Emu,costheta,W,Q2", help="with --ensemble: variables (Emu,costheta,W,Q2)")
     ge = g.add_mutually_exclusive_group(required=True)
-    ge.add_argument("--energy", type=float, help="fixed neutrino energy [GeV]")
-    ge.add_argument("--energy-range", type=float, nargs=2, metavar=("EMIN", "EMAX"))
+    ge.add_argument("--energy", type=_positive, help="fixed neutrino energy [GeV]")
+    ge.add_argument("--energy-range", type=_finite, nargs=2, metavar=("EMIN", "EMAX"))
     _flux_args(g, ge)
-    g.add_argument("--events", type=int, default=1_000_000)
-    g.add_argument("--seed", type=int, default=1)
+    g.add_argument("--events", type=_count, default=1_000_000)
+    g.add_argument("--seed", type=_seed, default=1)
     g.add_argument("-o", "--output", type=Path, required=True,
                    help="output .parquet, .csv, .root (NUISANCE flat tree) or .hepmc3 (NuHepMC); with --ensemble "
                         ".json or .csv")
@@ -417,9 +452,9 @@ def build_parser() -> argparse.ArgumentParser:
     vr = v.add_mutually_exclusive_group(required=True)
     vr.add_argument("--reference", type=Path, help="reference events at fixed energies (.parquet)")
     vr.add_argument("--simulate", action="store_true", help="make fresh reference-MC events")
-    v.add_argument("--events", type=int, default=1_000_000, help="reference events per energy (--simulate)")
-    v.add_argument("--energies", type=float, nargs="+", help="test energies [GeV]")
-    v.add_argument("--seed", type=int, default=1)
+    v.add_argument("--events", type=_count, default=1_000_000, help="reference events per energy (--simulate)")
+    v.add_argument("--energies", type=_positive, nargs="+", help="test energies [GeV]")
+    v.add_argument("--seed", type=_seed, default=1)
     v.add_argument("--no-c2st", action="store_true")
     _selection_args(v)
     v.set_defaults(func=_cmd_evaluate)
@@ -450,11 +485,11 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--once", action="store_true", help="with --watch: one pass, then exit")
     up.add_argument("--registry", type=Path)
     up.add_argument("--register-from", help="register this model first when --model is not registered yet")
-    up.add_argument("--holdout", type=float, default=0.2, help="held-out fraction of the new data (default 0.2)")
-    up.add_argument("--epochs", type=int, help="fine-tuning epochs (default: the family's training default)")
+    up.add_argument("--holdout", type=_fraction, default=0.2, help="held-out fraction of the new data (default 0.2)")
+    up.add_argument("--epochs", type=_count, help="fine-tuning epochs (default: the family's training default)")
     up.add_argument("--constraints", type=Path, help="TOML file of theory constraints")
     up.add_argument("--train-config", type=Path, help="TOML with a [training] table for the fine-tuning")
-    up.add_argument("--seed", type=int, default=1)
+    up.add_argument("--seed", type=_seed, default=1)
     up.set_defaults(func=_cmd_update)
 
     rw = sub.add_parser("reweight", help="weight events of one flow model to another with p_to/p_from")
@@ -473,14 +508,14 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--events", type=Path, action="append",
                     help="weighted events, e.g. from `aiva simulate --flux` (repeatable)")
     pr.add_argument("--flux", help="flux for --model (default: the measurement's flux)")
-    pr.add_argument("--flux-range", type=float, nargs=2, metavar=("EMIN", "EMAX"),
+    pr.add_argument("--flux-range", type=_finite, nargs=2, metavar=("EMIN", "EMAX"),
                     help="use the flux only inside [EMIN, EMAX] GeV; predictions stay normalised to the whole flux")
-    pr.add_argument("--n-events", type=int, default=1_000_000, help="events generated per model")
-    pr.add_argument("--seed", type=int, default=1)
+    pr.add_argument("--n-events", type=_count, default=1_000_000, help="events generated per model")
+    pr.add_argument("--seed", type=_seed, default=1)
     pr.add_argument("--allow-extrapolation", action="store_true")
     pr.add_argument("--out", type=Path, help="output folder (prediction.csv, result.json, prediction.png)")
     pr.add_argument("--list", action="store_true", help="list the shipped measurements")
-    pr.add_argument("--xsec", type=float, metavar="SIGMA",
+    pr.add_argument("--xsec", type=_positive, metavar="SIGMA",
                     help="for --events without a cross section (GENIE gst, fScaleFactor = 0): the run's "
                          "flux-averaged total cross section in 1e-38 cm2 per nucleon")
     _selection_args(pr)
@@ -492,12 +527,12 @@ def build_parser() -> argparse.ArgumentParser:
     ef.add_argument("--target", default="C12")
     ef.add_argument("--data", help="your own CSV in the shipped schema instead of the shipped table")
     ef.add_argument("--out", default="escat_models")
-    ef.add_argument("--test-fraction", type=float, default=0.1)
-    ef.add_argument("--members", type=int, help="ensemble members (bootstrap); 1 with --dropout for MC dropout")
-    ef.add_argument("--epochs", type=int)
-    ef.add_argument("--blocks", type=int)
-    ef.add_argument("--width", type=int)
-    ef.add_argument("--dropout", type=float)
+    ef.add_argument("--test-fraction", type=_fraction, default=0.1)
+    ef.add_argument("--members", type=_count, help="ensemble members (bootstrap); 1 with --dropout for MC dropout")
+    ef.add_argument("--epochs", type=_count)
+    ef.add_argument("--blocks", type=_count)
+    ef.add_argument("--width", type=_count)
+    ef.add_argument("--dropout", type=_number(float, 0, 1, hi_open=True, what="a fraction"))
     ef.add_argument("--inputs", choices=["prc110", "prc110+log"],
                     help="network inputs: the five of PRC 110, or those and ln E, ln omega, ln Q2 (default)")
     ef.add_argument("--activation", choices=["relu", "silu", "relu+silu"],
@@ -505,30 +540,30 @@ def build_parser() -> argparse.ArgumentParser:
                          "silu in odd members (default)")
     ef.add_argument("--resample", choices=["points", "replicas"],
                     help="members fit resampled points (bootstrap) or Monte Carlo replicas of the data")
-    ef.add_argument("--seed", type=int)
-    ef.add_argument("--max-minutes", type=float)
+    ef.add_argument("--seed", type=_seed)
+    ef.add_argument("--max-minutes", type=_positive)
     ef.add_argument("--half", action="store_true", help="store weights as float16")
     et = esub.add_parser("transfer", help="fine-tune the carbon model on another target")
     et.add_argument("--base", default="escat-C12")
     et.add_argument("--target")
     et.add_argument("--data", help="your own CSV (a target the package does not ship)")
-    et.add_argument("--train-fraction", type=float, default=0.1)
+    et.add_argument("--train-fraction", type=_fraction, default=0.1)
     et.add_argument("--blocks", type=_blocks, default="all", help="fine-tune the last L blocks, or 'all'")
-    et.add_argument("--epochs", type=int)
-    et.add_argument("--seed", type=int)
+    et.add_argument("--epochs", type=_count)
+    et.add_argument("--seed", type=_seed)
     et.add_argument("--out", default="escat_models")
     et.add_argument("--no-baselines", action="store_true")
     for sub_parser in (ef, et):
-        sub_parser.add_argument("--err-floor", type=float, default=0.0, metavar="F",
+        sub_parser.add_argument("--err-floor", type=_number(float, 0, what="a value"), default=0.0, metavar="F",
                                 help="add F·sigma in quadrature to every point's uncertainty (default 0: as quoted)")
     ep = esub.add_parser("predict", help="d2sigma/dOmega/domega with its uncertainty on an omega grid")
     ep.add_argument("--target", default="C12")
     ep.add_argument("--model", help="model name or path (default escat-<target>)")
-    ep.add_argument("--energy", type=float, required=True, help="beam energy [GeV]")
-    ep.add_argument("--angle", type=float, required=True, help="scattering angle [degrees]")
-    ep.add_argument("--omega", type=float, nargs=2, required=True, metavar=("OMIN", "OMAX"))
-    ep.add_argument("--points", type=int, default=100)
-    ep.add_argument("--mc-dropout", type=int, default=0, help="MC-dropout passes (dropout models)")
+    ep.add_argument("--energy", type=_positive, required=True, help="beam energy [GeV]")
+    ep.add_argument("--angle", type=_number(float, 0, 180, True, True, what="an angle"), required=True, help="scattering angle [degrees]")
+    ep.add_argument("--omega", type=_finite, nargs=2, required=True, metavar=("OMIN", "OMAX"))
+    ep.add_argument("--points", type=_count, default=100)
+    ep.add_argument("--mc-dropout", type=_number(int, 0, what="a count"), default=0, help="MC-dropout passes (dropout models)")
     ep.add_argument("-o", "--output", required=True)
     eo = esub.add_parser("plot", help="sigma vs omega at the data's kinematics with bands and points")
     eo.add_argument("--target", default="C12")
@@ -539,23 +574,81 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="simulate, plot, compare and tabulate on the embedded defaults")
     d.add_argument("--out", default="demo_output")
-    d.add_argument("--events", type=int, default=200_000)
-    d.add_argument("--seed", type=int, default=1)
+    d.add_argument("--events", type=_count, default=200_000)
+    d.add_argument("--seed", type=_seed, default=1)
     d.set_defaults(func=_cmd_demo)
     return p
 
 
+#: event-file suffixes the writers know (checked before any work is done)
+EVENT_SUFFIXES = (".parquet", ".pq", ".csv", ".root", ".hepmc3", ".hepmc", ".gz")
+
+
+def _check_output(path, option: str, *, folder: bool = False, suffixes: tuple[str, ...] | None = None) -> None:
+    """Refuse, before any work, an output that cannot be written: a file where a folder is
+    needed or the reverse, a parent that is a file, a folder we cannot write to, an unknown suffix."""
+    import os
+
+    p = Path(path)
+    if not folder and p.is_dir():
+        raise AivaInputError(f"{option} {p}: is a directory; give a file name")
+    if folder and p.exists() and not p.is_dir():
+        raise AivaInputError(f"{option} {p}: is a file; give a folder")
+    parent = p if folder else p.parent
+    for anc in [parent, *parent.parents]:
+        if anc.exists():
+            if not anc.is_dir():
+                raise AivaInputError(f"{option} {p}: {anc} is a file, not a folder")
+            if not os.access(anc, os.W_OK | os.X_OK):
+                raise AivaInputError(f"{option} {p}: folder {anc} is not writable")
+            break
+    if suffixes is not None and p.suffix.lower() not in suffixes:
+        raise AivaInputError(f"{option} {p}: unknown file type {p.suffix or '(none)'!r}; use one of "
+                             f"{', '.join(s for s in suffixes if s != '.gz')}")
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    cmd = args.command
+    if getattr(args, "output", None) is not None:
+        sfx = EVENT_SUFFIXES if cmd in ("simulate", "reweight") or (cmd == "generate" and args.ensemble is None) \
+            else None
+        _check_output(args.output, "-o/--output", suffixes=sfx)
+    if getattr(args, "json", None) is not None:
+        _check_output(args.json, "--json")
+    out = getattr(args, "out", None)
+    if out is not None and cmd not in ("registry",):
+        _check_output(out, "--out", folder=True)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the CLI: 0 success, 2 bad input (one line naming the file/option), 3 an update rejected
+    (``aiva update``), 70 an internal error (a bug: the traceback only with ``--debug``)."""
+    import os
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    debug = bool(getattr(args, "debug", False) or os.environ.get("AIVA_DEBUG"))
     try:
+        _check_outputs(args)
         return int(args.func(args) or 0)
     except AivaInputError as exc:
         print(f"aiva: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("aiva: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug, not bad input: say so, keep the traceback for --debug
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        msg = " ".join(str(exc).split())[:300]
+        print(f"aiva: internal error ({type(exc).__name__}: {msg}); this is a bug in aiva, please report it with "
+              f"the command line{'' if debug else ' (run with aiva --debug for the traceback)'}", file=sys.stderr)
+        return 70
 
 
 if __name__ == "__main__":  # pragma: no cover
