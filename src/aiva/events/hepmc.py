@@ -135,6 +135,9 @@ def scan_listing(path: Path) -> int:
                 n, units, event = n + 1, False, (line.split() + ["?"])[1]
             elif line.startswith("U "):
                 units = True
+            elif n == 0 and line.startswith("A ") and len(line.rstrip("\n").split(" ")) < 3:  # no value separator
+                raise EventFileError(str(path), f"run-info attribute '{line.split()[1]}' has no value "
+                                                "(HepMC3 cannot parse the run info)")
             if line.strip():
                 tail = line.strip()
     if len(head) < 2 or not head[0].startswith("HepMC::Version") or head[1] != "HepMC::Asciiv3-START_EVENT_LISTING":
