@@ -1,4 +1,4 @@
-"""Flux-folded normalised generation, NuHepMC output and predictions for measurements."""
+"""Flux-folded normalised generation and predictions for measurements (NuHepMC: test_nuhepmc.py)."""
 import json
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 from scipy import integrate, stats
 
 from aiva.errors import AivaInputError
-from aiva.events import read_events, write_events
+from aiva.events import read_events
 from aiva.events.table import EventTable
 from aiva.mc.flux import Flux, list_fluxes, load_flux
 from aiva.measurements import chi2, list_measurements, load_measurement, predict_bins
@@ -119,92 +119,6 @@ def test_shipped_fluxes_have_provenance():
     t2k = load_flux("t2k-nd280-numu")
     c = 0.5 * (t2k.edges[1:] + t2k.edges[:-1])
     assert 0.45 < c[np.argmax(t2k.content / np.diff(t2k.edges))] < 0.75
-
-
-# ---------------------------------------------------------------- NuHepMC validator (from the spec)
-
-def validate_nuhepmc(path):
-    """Checks of the NuHepMC specification's requirements (G.R.*, E.R.*, V.R.1, P.R.1) and of the
-    conventions the file claims (G.C.*, E.C.1); returns the number of events."""
-    import pyhepmc as hp
-
-    def get(attrs, key, kind=str):
-        assert key in attrs, f"missing run-info attribute {key}"
-        v = attrs[key]
-        return v.astype(kind) if hasattr(v, "astype") else v
-
-    n, numbers = 0, set()
-    with hp.open(str(path)) as f:
-        for ev in f:
-            ri = ev.run_info
-            assert ri is not None  # G.R.1
-            a = ri.attributes
-            if n == 0:
-                for k in ("Major", "Minor", "Patch"):  # G.R.2
-                    get(a, f"NuHepMC.Version.{k}", int)
-                assert ri.tools and all(t.name and t.version for t in ri.tools)  # G.R.3
-                procs = [int(x) for x in str(get(a, "NuHepMC.ProcessIDs")).split()]  # G.R.4
-                for pid in procs:
-                    assert get(a, f"NuHepMC.ProcessInfo[{pid}].Name") and get(a, f"NuHepMC.ProcessInfo[{pid}].Description")
-                    assert pid % 100 < 50  # E.C.1: charged current in X00-X49
-                vstat = [int(x) for x in str(get(a, "NuHepMC.VertexStatusIDs")).split()]  # G.R.5
-                pstat = [int(x) for x in str(get(a, "NuHepMC.ParticleStatusIDs")).split()]  # G.R.6
-                for s in vstat:
-                    assert get(a, f"NuHepMC.VertexStatusInfo[{s}].Name")
-                for s in pstat:
-                    assert get(a, f"NuHepMC.ParticleStatusInfo[{s}].Name")
-                assert "CV" in list(ri.weight_names)  # G.R.7
-                conv = str(get(a, "NuHepMC.Conventions")).split()  # G.C.1
-                if "G.C.2" in conv:
-                    assert int(str(get(a, "NuHepMC.Exposure.NEvents"))) > 0
-                if "G.C.4" in conv:
-                    assert float(str(get(a, "NuHepMC.FluxAveragedTotalCrossSection"))) > 0
-                    assert get(a, "NuHepMC.Units.CrossSection.Unit") and get(a, "NuHepMC.Units.CrossSection.TargetScale")
-            assert ev.event_number > 0 and ev.event_number not in numbers  # E.R.1
-            numbers.add(ev.event_number)
-            pid = int(ev.attributes["ProcID"].astype(int))  # E.R.2
-            assert pid in procs
-            assert ev.momentum_unit == hp.Units.GEV and ev.length_unit == hp.Units.MM  # E.R.3
-            assert len(ev.attributes["LabPos"].astype(str).split()) in (3, 4)  # E.R.4
-            assert len(ev.weights) == len(ri.weight_names) and np.isfinite(ev.weights[0])
-            statuses = [v.status for v in ev.vertices]  # E.R.5, V.R.1
-            assert statuses.count(1) == 1 and 0 not in statuses
-            parts = ev.particles
-            assert any(p.status == 4 for p in parts)  # incoming beam particle
-            for p in parts:  # P.R.1 and declared statuses
-                assert p.status in pstat and p.status != 0
-                if p.status == 20:  # target: 10LZZZAAAI
-                    assert 1_000_000_000 <= p.pid < 1_100_000_000 or p.pid in (2212, 2112)
-            n += 1
-    return n
-
-
-def test_nuhepmc_written_file_passes_validator_and_round_trips(tmp_path):
-    from aiva.mc import simulate
-
-    t = simulate("C12", "numu", 3_000, flux=load_flux("t2k-nd280-numu").restrict(0.3, 10)[0], seed=8,
-                 channels=("qe", "res", "dis", "mec"))
-    path = write_events(t, tmp_path / "ev.hepmc3")
-    assert validate_nuhepmc(path) == len(t)
-    back = read_events(path)
-    for col in ("Enu_true", "ELep", "PDGnu", "tgta", "tgtz", "PDGLep", "Mode", "weight"):
-        assert np.allclose(back[col], t[col], rtol=1e-12, atol=0), col
-    assert np.allclose(back["CosLep"], t["CosLep"], atol=1e-12)
-    head = path.read_text()[:4000]
-    assert f"NuHepMC.FluxAveragedTotalCrossSection {t['weight'].sum():.6g}"[:45] in head
-
-
-def test_nuhepmc_antineutrino_and_model_events(tmp_path):
-    from aiva.mc import simulate
-
-    t = simulate("Ar40", "numubar", 500, energy=2.0, seed=2)
-    back = read_events(write_events(t, tmp_path / "nubar.hepmc3"))
-    assert np.array_equal(back["Mode"], t["Mode"]) and np.all(back["Mode"] < 0)
-    assert set(back["tgtz"]) == {18} and set(back["tgta"]) == {40}
-    g = generate_to_file(model="numu-C12-inclusive", output=tmp_path / "g.hepmc3", n_events=500, seed=1,
-                         flux="t2k-nd280-numu", flux_range=(0.3, 10))
-    assert validate_nuhepmc(tmp_path / "g.hepmc3") == 500
-    assert np.allclose(read_events(tmp_path / "g.hepmc3")["ELep"], g["ELep"])
 
 
 # ---------------------------------------------------------------- measurements and predictions

@@ -1,21 +1,64 @@
-"""NuHepMC output and input (HepMC3 ASCII through pyhepmc).
+"""NuHepMC 1.0 output and input (HepMC3 ASCII, plain or ``.gz``, through pyhepmc).
 
-Follows the NuHepMC specification (S. Gardiner, L. Pickering, C. Wret et al., "NuHepMC: A
-standardized event record format for neutrino event generators", arXiv:2310.13211; spec
-version 1.0): run info with the NuHepMC version (G.R.2), the tool (G.R.3), the process table
-(G.R.4, ranges of E.C.1: 200s QE, 300s 2p2h, 400s RES, 500s shallow inelastic, 600s DIS, CC in
-X00–X49), vertex and particle status tables (G.R.5, G.R.6), the "CV" weight (G.R.7), the
-conventions followed (G.C.1), the exposure in events (G.C.2), the flux-averaged total cross
-section (G.C.4) and its units and target scale. Each event has a positive number (E.R.1), its
-"ProcID" (E.R.2), GeV/mm units (E.R.3), "LabPos" (E.R.4) and exactly one vertex, the primary
-(status 1, E.R.5), with the incoming neutrino (status 4), the target nucleus (status 20, PDG
-code 10LZZZAAAI) and the outgoing lepton (status 1), in the lab frame with the beam along +z.
-aiva models the lepton only; the hadronic system is not written.
+Specification: S. Gardiner, J. Isaacson, L. Pickering, "NuHepMC: A standardized event record
+format for neutrino event generators", arXiv:2310.13211, and its living text, version 1.0.0
+(github.com/NuHepMC/Spec, README.md). Item ids below (G.R.2, E.C.1, ...) are those of 1.0.
+
+Writing (:func:`write_nuhepmc`)
+-------------------------------
+Run info: version 1.0.0 (G.R.2); the tool aiva (G.R.3); ``NuHepMC.Conventions`` (G.R.4); the
+flux-averaged total cross section, FATX, for *every* run (G.R.5 through G.C.2; for a
+fixed-energy run FATX = σ(E)); cross sections in the reserved units ``"pb"`` ``"PerAtom"``
+(G.R.6, the spec's recommendation; ``"PerNucleon"`` if the table mixes targets); the weight
+``"CV"`` (G.R.7); process, vertex-status and particle-status tables (G.R.8–G.R.10, with the
+standard codes listed as G.S.2 suggests); the beam (G.C.4: ``MonoEnergetic`` or ``Histogram``,
+``"GEV"``); provenance (G.S.1: model name and SHA-256, flux, seeds) under
+``NuHepMC.Provenance.aiva.*``. Each event: event number (E.R.2), ``signal_process_id`` (E.R.3)
+from the E.C.1 ranges (CC in X00–X49; events without a channel label get 700, "other"), GeV/mm
+(E.R.4), ``lab_pos`` = [0, 0, 0] (E.R.5), one primary vertex (status 1, E.R.6, V.R.1) with the
+beam (status 4) and the target nucleus at rest (status 20, code 10LZZZAAAI) in (E.R.7), the
+lepton (status 1) and one P.C.2 nuclear-remnant pseudoparticle (2009900000, status 1) carrying
+the four-momentum balance out: aiva models the lepton only, so the hadronic system is not
+simulated (E.R.8 asks for every *simulated* particle). ``tot_xs`` (E.C.2) is written where σ(E)
+is known from the table's metadata (reference MC tables, model cards), ``proc_xs`` (E.C.3) only
+for single-process runs. The lepton azimuth φ is drawn uniformly from a NumPy ``Generator``
+seeded with ``seed`` (argument, else the table's ``metadata['seed']``, else 0), on its own
+stream ``default_rng([seed, 0x4E48])``: same table and seed, same bytes.
+
+CV weights: flux-folded tables carry ``weight`` (10⁻³⁸ cm²/nucleon per event) and are written
+as w/⟨w⟩; uniform-energy samples (not flux-folded) get w ∝ σ(E_i) when σ(E) is known, so that
+together with FATX = ⟨σ⟩ they describe a flat flux; fixed-energy samples have w = 1.
+
+Reading (:func:`read_nuhepmc`)
+------------------------------
+Files of aiva, NuWro (nuwro2hepmc3), NEUT, GENIE and GiBUU, 1.0 or pre-1.0 names (``ProcID``,
+``LabPos``, ``PerTargetNucleon``, target status 11). Units are converted to GeV. Per event:
+the primary vertex (status 1, E.R.6), the beam (status 4) and the target (status 20; 11 in
+drafts), E.R.7. The process id (``signal_process_id``, else legacy ``ProcID``) says CC or NC by
+the E.C.1 blocks when the file claims E.C.1, else by the final state. The lepton of a CC event
+is the charged lepton of the beam's flavour among the primary vertex's outgoing particles
+(documentation copies, status 3, included: NuWro writes the hard-scatter lepton there and its
+final-state copy on the FSI vertex); if the primary vertex has none, the most energetic
+final-state (status 1) one anywhere in the event. NC events have no charged lepton: they are
+skipped and counted in ``metadata['nuhepmc']['dropped']['nc']`` (aiva's tables are CC). The
+NEUT-like ``Mode`` comes from NEUT's own ``neutmode=`` descriptions, aiva's own table, or the
+E.C.1 ranges (QE 1, MEC 2, RES 11, SIS 21, DIS 26, coherent 16 by name); else 0, counted.
+
+Normalisation: with FATX from G.C.2 (or the last event's E.C.4 ``GenCrossSection``), the
+``weight`` column is the cross section per event in **10⁻³⁸ cm² per nucleon**,
+``weight_i = FATX · w_i / Σ_all w`` (Σ over *all* events read, NC included, so that the kept
+CC events sum to their share of FATX), converted from ``pb``/``10-38 cm2``/``cm2`` and from
+per atom to per nucleon with the target's A. ``metadata['nuhepmc']`` keeps FATX, its unit and
+target scale, Σw and the number of events (:func:`nuhepmc_xsec_weights` recomputes weights).
+Every anomaly is an :class:`~aiva.errors.EventFileError` naming file, event and attribute.
 """
 from __future__ import annotations
 
+import gzip
 import os
+import re
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
@@ -26,7 +69,7 @@ from aiva.physics.targets import nuclear_pdg
 from aiva.utils import atomic_path
 
 NUHEPMC_VERSION = (1, 0, 0)
-#: NEUT mode (absolute value) -> NuHepMC process ID, and its name/description.
+#: NEUT mode (absolute value) -> NuHepMC process ID (E.C.1 blocks), name, description.
 PROCESSES = {
     1: (200, "CCQE", "charged-current quasielastic (Llewellyn Smith, Phys. Rep. 3 (1972) 261)"),
     2: (300, "CC2p2h", "charged-current two-nucleon knockout, empirical (aiva docs/physics.md)"),
@@ -38,11 +81,28 @@ PROCESSES = {
     0: (700, "CC inclusive (unlabelled)", "charged-current event of a generative model without a channel label"),
 }
 _MODE_OF_PROC = {v[0]: k for k, v in PROCESSES.items()}
+#: E.C.1 block (id // 100) -> NEUT mode for CC; NC adds the NEUT NC codes.
+_CC_MODE = {2: 1, 3: 2, 4: 11, 5: 21, 6: 26}
+_NC_MODE = {2: 51, 4: 31, 5: 41, 6: 46}
 STATUS_PRIMARY_VERTEX = 1
 PARTICLE_STATUS = {1: ("UndecayedPhysical", "outgoing final-state particle"),
                    4: ("IncomingBeam", "the incoming neutrino"),
                    20: ("Target", "the target nucleus")}
-CONVENTIONS = ["G.C.1", "G.C.2", "G.C.4", "G.C.5", "E.C.1"]
+REMNANT_PDG = 2009900000  # P.C.2
+#: G.R.6 cross-section units -> factor to 10⁻³⁸ cm² ("1e-38 cm2" is a pre-1.0 spelling).
+XS_UNITS = {"pb": 100.0, "10-38 cm2": 1.0, "1e-38 cm2": 1.0, "cm2": 1e38}
+PER_ATOM = ("PerAtom", "PerTargetAtom", "PerTarget")
+PER_NUCLEON = ("PerNucleon", "PerTargetNucleon", "PerTargetMolecularNucleon")
+
+
+# ----------------------------------------------------------------------------------- helpers
+def _s(x: Any) -> str:
+    """Text of a pyhepmc attribute (UnparsedAttribute or a Python value)."""
+    return str(x.astype(str)) if hasattr(x, "astype") else str(x)
+
+
+def _num(x: float) -> str:
+    return repr(float(x))  # shortest exact round trip (pyhepmc writes doubles with 15 digits)
 
 
 def _za_from_pdg(pdg: int) -> tuple[int, int]:
@@ -53,124 +113,429 @@ def _za_from_pdg(pdg: int) -> tuple[int, int]:
     return (pdg // 10_000) % 1000, (pdg // 10) % 1000
 
 
+def open_text(path: Path):
+    """Text lines of a plain or gzip-compressed file."""
+    with open(path, "rb") as f:
+        gz = f.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rt", errors="replace") if gz else open(path, errors="replace")
+
+
+def scan_listing(path: Path) -> int:
+    """Check the HepMC3 ASCII framing before pyhepmc (which stops silently on damage): header
+    lines, one ``U`` units line per event (E.R.4), the end marker. Returns the number of events."""
+    n, event, units, head, tail = 0, "?", True, [], ""
+    with open_text(path) as f:
+        for line in f:
+            if len(head) < 2:
+                head.append(line.strip())
+                continue
+            if line.startswith("E "):
+                if n and not units:
+                    raise EventFileError(str(path), f"event {event}: no 'U' units line (NuHepMC E.R.4)")
+                n, units, event = n + 1, False, (line.split() + ["?"])[1]
+            elif line.startswith("U "):
+                units = True
+            elif n == 0 and line.startswith("A ") and len(line.rstrip("\n").split(" ")) < 3:  # no value separator
+                raise EventFileError(str(path), f"run-info attribute '{line.split()[1]}' has no value "
+                                                "(HepMC3 cannot parse the run info)")
+            if line.strip():
+                tail = line.strip()
+    if len(head) < 2 or not head[0].startswith("HepMC::Version") or head[1] != "HepMC::Asciiv3-START_EVENT_LISTING":
+        raise EventFileError(str(path), "not a HepMC3 ASCII file (no 'HepMC::Version' and "
+                                        "'HepMC::Asciiv3-START_EVENT_LISTING' header)")
+    if n == 0:
+        raise EventFileError(str(path), "no events")
+    if n and not units:
+        raise EventFileError(str(path), f"event {event}: no 'U' units line (NuHepMC E.R.4)")
+    if tail != "HepMC::Asciiv3-END_EVENT_LISTING":
+        raise EventFileError(str(path), f"file ends inside event {event} without 'HepMC::Asciiv3-END_EVENT_LISTING' "
+                                        "(truncated?)")
+    return n
+
+
+# ----------------------------------------------------------------------------------- writing
+def _sigma_curve(meta: dict) -> Callable[[np.ndarray], np.ndarray] | None:
+    """σ_tot(E) per nucleon [10⁻³⁸ cm²] from the table's provenance: the reference MC's tables
+    (aiva.mc metadata) or a model card's ``xsec`` table; None if neither can be rebuilt."""
+    try:
+        if meta.get("producer") == "aiva.mc":
+            from aiva.mc.config import PhysicsConfig
+            from aiva.mc.generator import get_table
+            from aiva.physics import get_probe, get_target
+
+            tgt = get_target(meta["target"])
+            chans = tuple(meta["channels"])
+            from aiva.mc.delta import DeltaParams
+
+            cfg = dict(meta["config"])
+            cfg = PhysicsConfig(**{**cfg, "delta": DeltaParams(**cfg.get("delta", {}))})
+            tab = get_table(tgt, get_probe(meta["probe"]), cfg, chans)
+            return lambda E: sum(tab.sigma(c, E) for c in chans) / tgt.A
+        if meta.get("model"):
+            from aiva.models.io import read_card, resolve
+            from aiva.models.xsec import XsecCurve
+
+            return XsecCurve.from_card(read_card(resolve(meta["model"])))
+    except Exception:  # provenance that cannot be rebuilt here: no per-event σ, not an error
+        return None
+    return None
+
+
+def _run_xsec(table: EventTable, explicit: float | None, path: Path):
+    """(FATX per nucleon, relative CV weights, σ_tot(E_i) per nucleon or None, how)."""
+    meta, E, n = table.metadata, table["Enu_true"], len(table)
+    curve = _sigma_curve(meta)
+    sig = None
+    if curve is not None:
+        try:
+            sig = np.asarray(curve(E), float)
+            sig = sig if np.all(np.isfinite(sig)) and np.all(sig > 0) else None
+        except Exception:
+            sig = None
+    fixed = bool(np.all(E == E[0]))
+    xs = meta.get("xsec_1e-38cm2") or {}
+    if "weight" in table.columns:
+        w = np.asarray(table["weight"], float)
+        fatx = explicit if explicit is not None else (
+            float(meta["flux_averaged_xsec"]["per_nucleon"]) if "flux_averaged_xsec" in meta
+            else float(xs["total_per_nucleon"]) if "total_per_nucleon" in xs else float(w.sum()))
+        return fatx, w / w.mean(), sig, "flux-folded weighted events"
+    if fixed:
+        fatx = explicit if explicit is not None else (
+            float(xs["total_per_nucleon"]) if "total_per_nucleon" in xs else float(sig[0]) if sig is not None else None)
+        how = f"mono-energetic: FATX = sigma({E[0]:g} GeV)"
+        w = np.ones(n)
+    else:
+        if sig is None and explicit is None:
+            raise EventFileError(str(path), "energies are not fixed and not flux-folded, and sigma(E) is unknown: "
+                                            "NuHepMC G.R.5 needs the flux-averaged cross section (add a 'weight' column "
+                                            "in 1e-38 cm2/nucleon per event or pass flux_averaged_xsec)")
+        w = sig / sig.mean() if sig is not None else np.ones(n)
+        fatx = explicit if explicit is not None else (
+            float(xs["total_per_nucleon"]) if "total_per_nucleon" in xs else float(sig.mean()))
+        how = "uniform energies: flat flux, CV weight proportional to sigma(E)"
+    if fatx is None:
+        raise EventFileError(str(path), "no cross section in the table's metadata: NuHepMC G.R.5 needs the "
+                                        "flux-averaged cross section (pass flux_averaged_xsec)")
+    return fatx, w, sig, how
+
+
 def write_nuhepmc(table: EventTable, path: str | os.PathLike, *, flux_averaged_xsec: float | None = None,
-                  generator: str = "aiva", description: str = "") -> Path:
-    """Write ``table`` as a NuHepMC file. ``flux_averaged_xsec``: ⟨σ⟩_Φ in 10⁻³⁸ cm² per nucleon;
-    weights are the table's ``weight`` column (10⁻³⁸ cm²/nucleon per event) or 1."""
+                  seed: int | None = None, generator: str = "aiva", description: str = "") -> Path:
+    """Write ``table`` as a NuHepMC 1.0 file (``.hepmc3``; ``.hepmc3.gz`` compressed), atomically.
+
+    ``flux_averaged_xsec``: ⟨σ⟩_Φ in 10⁻³⁸ cm² per nucleon, overriding the metadata (G.R.5,
+    G.C.2); ``seed``: of the lepton azimuth (default ``metadata['seed']``, else 0)."""
     import pyhepmc as hp
 
     from aiva import __version__
 
     path = Path(path)
     n = len(table)
+    meta = table.metadata
     modes = np.abs(table["Mode"]).astype(int)
-    unknown = sorted(set(np.unique(modes)) - set(PROCESSES))
+    unknown = sorted(set(np.unique(modes).tolist()) - set(PROCESSES))
     if unknown:
-        raise EventFileError(str(path), f"column 'Mode': no NuHepMC process ID for mode(s) {unknown}")
+        raise EventFileError(str(path), f"no NuHepMC process ID for mode(s) {unknown}", column="Mode")
+    fatx, cvw, sig, how = _run_xsec(table, flux_averaged_xsec, path)
+    A_all = np.unique(table["tgta"])
+    per_atom = len(A_all) == 1
+    A0 = int(A_all[0])
+    to_file = (A0 if per_atom else 1.0) / XS_UNITS["pb"]  # 1e-38 cm2/nucleon -> pb per atom (or nucleon)
+    seed = int(seed if seed is not None else meta.get("seed", 0) or 0)
+    phi = np.random.default_rng([seed, 0x4E48]).uniform(0.0, 2 * np.pi, n)
+
+    used = sorted({PROCESSES[m][0] for m in np.unique(modes).tolist()})
+    conventions = ["G.C.2", "G.C.4", "E.C.1", "P.C.2"] + (["E.C.2"] if sig is not None else []) \
+        + (["E.C.3"] if sig is not None and len(used) == 1 else [])
     run = hp.GenRunInfo()
-    run.tools = [(generator, __version__, description or "aiva: AI for neutrino-nucleus scattering")]
-    run.weight_names = ["CV"]
+    run.tools = [(generator, __version__, description or "aiva: AI for neutrino-nucleus scattering")]  # G.R.3
+    run.weight_names = ["CV"]  # G.R.7
     a = run.attributes
-    for key, v in zip(("Major", "Minor", "Patch"), NUHEPMC_VERSION):
+    for key, v in zip(("Major", "Minor", "Patch"), NUHEPMC_VERSION):  # G.R.2
         a[f"NuHepMC.Version.{key}"] = v
-    used = sorted({PROCESSES[m][0] for m in np.unique(modes)})
-    a["NuHepMC.ProcessIDs"] = used
-    for m, (pid, name, desc) in PROCESSES.items():
+    a["NuHepMC.Conventions"] = conventions  # G.R.4
+    a["NuHepMC.FluxAveragedTotalCrossSection"] = _num(fatx * to_file)  # G.R.5, G.C.2
+    a["NuHepMC.Units.CrossSection.Unit"] = "pb"  # G.R.6
+    a["NuHepMC.Units.CrossSection.TargetScale"] = "PerAtom" if per_atom else "PerNucleon"
+    a["NuHepMC.ProcessIDs"] = used  # G.R.8
+    for pid, name, desc in PROCESSES.values():
         if pid in used:
             a[f"NuHepMC.ProcessInfo[{pid}].Name"] = name
             a[f"NuHepMC.ProcessInfo[{pid}].Description"] = desc
-    a["NuHepMC.VertexStatusIDs"] = [STATUS_PRIMARY_VERTEX]
+    a["NuHepMC.VertexStatusIDs"] = [STATUS_PRIMARY_VERTEX]  # G.R.9 (standard code, G.S.2)
     a[f"NuHepMC.VertexStatusInfo[{STATUS_PRIMARY_VERTEX}].Name"] = "PrimaryVertex"
     a[f"NuHepMC.VertexStatusInfo[{STATUS_PRIMARY_VERTEX}].Description"] = "the primary interaction"
-    a["NuHepMC.ParticleStatusIDs"] = sorted(PARTICLE_STATUS)
+    a["NuHepMC.ParticleStatusIDs"] = sorted(PARTICLE_STATUS)  # G.R.10 (standard codes, G.S.2)
     for sid, (name, desc) in PARTICLE_STATUS.items():
         a[f"NuHepMC.ParticleStatusInfo[{sid}].Name"] = name
         a[f"NuHepMC.ParticleStatusInfo[{sid}].Description"] = desc
-    a["NuHepMC.Conventions"] = CONVENTIONS
-    a["NuHepMC.Exposure.NEvents"] = int(n)
-    a["NuHepMC.Units.CrossSection.Unit"] = "1e-38 cm2"
-    a["NuHepMC.Units.CrossSection.TargetScale"] = "PerTargetNucleon"
-    if flux_averaged_xsec is not None:
-        a["NuHepMC.FluxAveragedTotalCrossSection"] = float(flux_averaged_xsec)
-    seed = table.metadata.get("seed")
-    if seed is not None:
-        a["NuHepMC.Provenance.RNGState"] = str(seed)
+    a["NuHepMC.Beam.EnergyUnit"] = "GEV"  # G.C.4
+    for pdg in np.unique(table["PDGnu"]).tolist():
+        E = table["Enu_true"][table["PDGnu"] == pdg]
+        if np.all(E == E[0]):
+            a[f"NuHepMC.Beam[{pdg}].Type"] = "MonoEnergetic"
+            a[f"NuHepMC.Beam[{pdg}].MonoEnergetic.Energy"] = _num(E[0])
+        else:
+            flux = _flux_histogram(meta, E)
+            a[f"NuHepMC.Beam[{pdg}].Type"] = "Histogram"
+            a[f"NuHepMC.Beam[{pdg}].Histogram.BinEdges"] = " ".join(_num(x) for x in flux[0])
+            a[f"NuHepMC.Beam[{pdg}].Histogram.BinContent"] = " ".join(_num(x) for x in flux[1])
+            a[f"NuHepMC.Beam[{pdg}].Histogram.ContentIsPerWidth"] = 0
+    a["NuHepMC.Beam.FluxUnit"] = "Arbitrary"
+    prov = {"Producer": meta.get("producer"), "Model": meta.get("model"), "ModelSHA256": meta.get("model_sha256"),
+            "Flux": (meta.get("flux") or {}).get("name"), "Seed": meta.get("seed"), "AzimuthSeed": seed,
+            "AzimuthRNG": f"numpy.random.default_rng([{seed}, 0x4E48]).uniform(0, 2 pi)",
+            "CrossSection": how, "MCVersion": meta.get("mc_version")}
+    for k, v in prov.items():  # G.S.1
+        if v is not None:
+            a[f"NuHepMC.Provenance.aiva.{k}"] = str(v)
 
     E, El, cos = table["Enu_true"], table["ELep"], table["CosLep"]
-    ml = _lepton_mass_column(table["PDGLep"])
+    ml = _lepton_mass_column(table["PDGLep"]) * np.ones(n)
     p = np.sqrt(np.maximum(El ** 2 - ml ** 2, 0.0))
     sin = np.sqrt(np.maximum(1 - cos ** 2, 0.0))
-    w = table["weight"] if "weight" in table.columns else np.ones(n)
-    with atomic_path(path) as tmp, hp.open(str(tmp), "w") as f:
-        for i in range(n):
-            ev = hp.GenEvent(hp.Units.GEV, hp.Units.MM)
-            ev.run_info = run
-            ev.event_number = i + 1
-            ev.weights = [float(w[i])]
-            ev.attributes["ProcID"] = int(PROCESSES[modes[i]][0])
-            ev.attributes["LabPos"] = [0.0, 0.0, 0.0]
-            v = hp.GenVertex()
-            v.status = STATUS_PRIMARY_VERTEX
-            Z, A = int(table["tgtz"][i]), int(table["tgta"][i])
-            M = A * ATOMIC_MASS_UNIT  # nucleus at rest; mass ≈ A·u (mass excess ignored)
-            v.add_particle_in(hp.GenParticle((0.0, 0.0, float(E[i]), float(E[i])), int(table["PDGnu"][i]), 4))
-            v.add_particle_in(hp.GenParticle((0.0, 0.0, 0.0, M), nuclear_pdg(Z, A), 20))
-            v.add_particle_out(hp.GenParticle((float(p[i] * sin[i]), 0.0, float(p[i] * cos[i]), float(El[i])),
-                                              int(table["PDGLep"][i]), 1))
-            ev.add_vertex(v)
-            f.write(ev)
+    px, py, pz = p * sin * np.cos(phi), p * sin * np.sin(phi), p * cos
+    with atomic_path(path) as tmp:
+        tmp_gz = tmp.with_name(tmp.name + ".gz") if path.suffix.lower() == ".gz" else tmp
+        with hp.open(str(tmp_gz), "w") as f:
+            for i in range(n):
+                ev = hp.GenEvent(hp.Units.GEV, hp.Units.MM)  # E.R.4
+                ev.run_info = run
+                ev.event_number = i + 1  # E.R.2
+                ev.weights = [float(cvw[i])]
+                ev.attributes["signal_process_id"] = int(PROCESSES[modes[i]][0])  # E.R.3
+                ev.attributes["lab_pos"] = "0 0 0"  # E.R.5
+                if sig is not None:
+                    ev.attributes["tot_xs"] = _num(sig[i] * to_file)  # E.C.2
+                    if len(used) == 1:
+                        ev.attributes["proc_xs"] = _num(sig[i] * to_file)  # E.C.3
+                v = hp.GenVertex()
+                v.status = STATUS_PRIMARY_VERTEX  # E.R.6
+                Z, A = int(table["tgtz"][i]), int(table["tgta"][i])
+                M = A * ATOMIC_MASS_UNIT  # nucleus at rest; mass ≈ A·u (mass excess ignored)
+                pin = (0.0, 0.0, float(E[i]), float(E[i]))
+                v.add_particle_in(hp.GenParticle(pin, int(table["PDGnu"][i]), 4))  # E.R.7
+                v.add_particle_in(hp.GenParticle((0.0, 0.0, 0.0, M), nuclear_pdg(Z, A), 20))
+                lep = (float(px[i]), float(py[i]), float(pz[i]), float(El[i]))
+                v.add_particle_out(hp.GenParticle(lep, int(table["PDGLep"][i]), 1))
+                rem = hp.GenParticle(tuple(x - y for x, y in zip((0.0, 0.0, pin[2], pin[3] + M), lep)), REMNANT_PDG, 1)
+                v.add_particle_out(rem)  # P.C.2: the unsimulated hadronic system and remnant
+                ev.add_vertex(v)
+                f.write(ev)
+        if tmp_gz != tmp:
+            os.replace(tmp_gz, tmp)
     return path
 
 
-def _attr(a, key, kind):
-    x = a[key]
-    return x.astype(kind) if hasattr(x, "astype") else x
+def _flux_histogram(meta: dict, E: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """G.C.4 histogram: the flux of a flux-folded table (shipped or described by name), else the
+    sampled range with one flat bin (uniform-energy samples)."""
+    fl = meta.get("flux") or (meta.get("energy") or {}).get("flux")
+    if fl:
+        try:
+            from aiva.mc.flux import load_flux
+
+            f = load_flux(fl["name"]).restrict(fl["emin"], fl["emax"])[0]
+            return f.edges, f.content
+        except Exception:
+            pass
+        return np.array([fl["emin"], fl["emax"]]), np.array([1.0])
+    uni = (meta.get("energy") or {}).get("uniform")
+    lo, hi = (uni if uni else (float(E.min()), float(E.max())))
+    return np.array([lo, hi]), np.array([1.0])
+
+
+# ----------------------------------------------------------------------------------- reading
+def _attr(attrs, key: str) -> str | None:
+    return _s(attrs[key]) if key in attrs else None
+
+
+def _process_modes(run_attrs, ids: list[int], tool_names: list[str]) -> dict[int, int]:
+    """NuHepMC process id -> NEUT-like mode (unsigned; 0 = unknown)."""
+    out = {}
+    for pid in ids:
+        desc = _attr(run_attrs, f"NuHepMC.ProcessInfo[{pid}].Description") or ""
+        name = (_attr(run_attrs, f"NuHepMC.ProcessInfo[{pid}].Name") or "").lower()
+        m = re.search(r"neutmode=(-?\d+)", desc)
+        if m:
+            out[pid] = abs(int(m.group(1)))
+        elif "aiva" in tool_names and pid in _MODE_OF_PROC:
+            out[pid] = _MODE_OF_PROC[pid]
+        elif 100 <= pid < 200 and "coh" in name:
+            out[pid] = 16 if pid % 100 < 50 else 36
+        else:
+            out[pid] = (_CC_MODE if pid % 100 < 50 else _NC_MODE).get(pid // 100, 0) if pid > 0 else 0
+    return out
+
+
+def _xs_to_1e38_per_nucleon(unit: str | None, scale: str | None, A: int) -> float | None:
+    if unit not in XS_UNITS or scale not in PER_ATOM + PER_NUCLEON:
+        return None
+    return XS_UNITS[unit] / (A if scale in PER_ATOM else 1)
 
 
 def read_nuhepmc(path: str | os.PathLike) -> EventTable:
-    """Read a NuHepMC file written by aiva (or any file with one primary vertex, a status-4
-    neutrino, a status-20 nucleus and one status-1 charged lepton) into an event table."""
+    """Read a NuHepMC file (any generator; plain or ``.gz``) into an event table of CC events
+    with a ``weight`` column in 10⁻³⁸ cm² per nucleon per event (see the module docstring)."""
     import pyhepmc as hp
 
     path = Path(path)
-    cols = {k: [] for k in ("Enu_true", "PDGnu", "tgta", "tgtz", "PDGLep", "ELep", "CosLep", "Mode", "weight")}
-    run_attrs = {}
-    with hp.open(str(path)) as f:
-        for ev in f:
-            if not run_attrs and ev.run_info is not None:
-                run_attrs = {k: ev.run_info.attributes[k] for k in ev.run_info.attributes}
-            prim = [v for v in ev.vertices if v.status == STATUS_PRIMARY_VERTEX]
-            if len(prim) != 1:
-                raise EventFileError(str(path), f"event {ev.event_number}: {len(prim)} primary vertices (need 1)")
-            parts = prim[0].particles_in + prim[0].particles_out
-            nu = [q for q in parts if q.status == 4]
-            tg = [q for q in parts if q.status == 20]
-            lep = [q for q in parts if q.status == 1 and abs(q.pid) in (11, 13, 15)]
-            if len(nu) != 1 or len(tg) != 1 or len(lep) != 1:
-                raise EventFileError(str(path), f"event {ev.event_number}: need one beam neutrino (status 4), one "
-                                                "target (status 20) and one outgoing charged lepton (status 1)")
-            pn, pl = nu[0].momentum, lep[0].momentum
-            z, a = _za_from_pdg(tg[0].pid)
-            pmag = np.sqrt(pl.px ** 2 + pl.py ** 2 + pl.pz ** 2)
-            nmag = np.sqrt(pn.px ** 2 + pn.py ** 2 + pn.pz ** 2)
-            proc = int(_attr(ev.attributes, "ProcID", int))
-            mode = _MODE_OF_PROC.get(proc, 0)
-            cols["Enu_true"].append(pn.e)
-            cols["PDGnu"].append(nu[0].pid)
-            cols["tgta"].append(a)
-            cols["tgtz"].append(z)
-            cols["PDGLep"].append(lep[0].pid)
-            cols["ELep"].append(pl.e)
-            cols["CosLep"].append((pl.px * pn.px + pl.py * pn.py + pl.pz * pn.pz) / (pmag * nmag) if pmag > 0 else 1.0)
-            cols["Mode"].append(-mode if nu[0].pid < 0 else mode)
-            cols["weight"].append(ev.weights[0] if len(ev.weights) else 1.0)
+    f = str(path)
+    n_listed = scan_listing(path)
+    cols: dict[str, list] = {k: [] for k in ("Enu_true", "PDGnu", "tgta", "tgtz", "PDGLep", "ELep", "CosLep",
+                                             "Mode", "cv")}
+    cv_all: list[float] = []
+    counts = {"mode_unmapped": 0, "process_id_not_declared": 0, "legacy_ProcID": 0}
+    dropped = {"nc": 0}
+    run_attrs: dict[str, str] = {}
+    info: dict[str, Any] = {}
+    last_xs = None
+    n_read = 0
+    try:
+        with hp.open(f) as fh:
+            for ev in fh:
+                n_read += 1
+                num = ev.event_number
+                if not info:
+                    ri = ev.run_info
+                    if ri is None:
+                        raise EventFileError(f, "no GenRunInfo (NuHepMC G.R.1)")
+                    ra = ri.attributes
+                    run_attrs = {k: _s(ra[k]) for k in ra}
+                    tools = [t.name for t in ri.tools]
+                    ids = [int(x) for x in run_attrs.get("NuHepMC.ProcessIDs", "").split()]
+                    names = list(ri.weight_names)
+                    if "CV" not in names:
+                        raise EventFileError(f, f"run info: no weight named 'CV' (NuHepMC G.R.7); weights {names}")
+                    info = {"tools": tools, "ids": set(ids), "modes": _process_modes(ra, ids, tools),
+                            "cv": names.index("CV"),
+                            "ec1": "E.C.1" in run_attrs.get("NuHepMC.Conventions", "").split()}
+                ev.set_units(hp.Units.GEV, hp.Units.MM)
+                w = list(ev.weights)
+                if len(w) <= info["cv"]:
+                    raise EventFileError(f, f"event {num}: no 'CV' weight (NuHepMC G.R.7)")
+                cv_all.append(float(w[info["cv"]]))
+                if ev.cross_section is not None:  # E.C.4: the running estimate; the last one counts
+                    last_xs = float(ev.cross_section.xsec(info["cv"]))
+                key = "signal_process_id" if "signal_process_id" in ev.attributes else "ProcID"
+                if key not in ev.attributes:
+                    raise EventFileError(f, f"event {num}: no attribute 'signal_process_id' (NuHepMC E.R.3)")
+                counts["legacy_ProcID"] += key == "ProcID"
+                try:
+                    proc = int(_s(ev.attributes[key]).split()[0])
+                except (ValueError, IndexError):
+                    raise EventFileError(f, f"event {num}: attribute '{key}' is not an integer") from None
+                if proc not in info["ids"]:
+                    counts["process_id_not_declared"] += 1
+                row = _event_row(ev, proc, info, f, num)
+                if row is None:
+                    dropped["nc"] += 1
+                    continue
+                row["cv"] = cv_all[-1]
+                for k, v in row.items():
+                    cols[k].append(v)
+                counts["mode_unmapped"] += row["Mode"] == 0
+    except EventFileError:
+        raise
+    except Exception as exc:  # a structure pyhepmc cannot give us: one line, not a traceback
+        raise EventFileError(f, f"event {n_read}: cannot be read ({type(exc).__name__}: {exc})") from None
+    if n_read != n_listed:
+        raise EventFileError(f, f"HepMC3 parsing stopped after {n_read} of {n_listed} events (damaged event)")
     if not cols["Enu_true"]:
-        raise EventFileError(str(path), "no events")
+        raise EventFileError(f, f"no charged-current events ({dropped['nc']} NC events skipped)")
     from aiva.events.table import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
 
     dtypes = {**REQUIRED_COLUMNS, **OPTIONAL_COLUMNS}
+    cv = np.asarray(cols.pop("cv"), float)
     data = {k: np.asarray(v, dtype=dtypes[k]) for k, v in cols.items()}
-    meta = {"producer": "NuHepMC file", "source": str(path),
-            "nuhepmc_run_info": {k: str(v.astype(str)) if hasattr(v, "astype") else str(v)
-                                 for k, v in run_attrs.items()}}
-    return EventTable(data, meta)
+    fatx_raw = run_attrs.get("NuHepMC.FluxAveragedTotalCrossSection")
+    src = "G.C.2" if fatx_raw is not None else ("E.C.4" if last_xs is not None else None)
+    nh = {"version": ".".join(run_attrs.get(f"NuHepMC.Version.{k}", "?") for k in ("Major", "Minor", "Patch")),
+          "tools": info["tools"], "conventions": run_attrs.get("NuHepMC.Conventions", "").split(),
+          "fatx": float(fatx_raw) if fatx_raw is not None else last_xs, "fatx_source": src,
+          "xs_unit": run_attrs.get("NuHepMC.Units.CrossSection.Unit"),
+          "target_scale": run_attrs.get("NuHepMC.Units.CrossSection.TargetScale"),
+          "n_events": n_read, "sum_cv_weights": float(np.sum(cv_all)), "dropped": dropped, "counts": counts,
+          "provenance": {k: v for k, v in run_attrs.items() if k.startswith("NuHepMC.Provenance.aiva.")}}
+    table = EventTable(data, {"producer": "NuHepMC file", "source": f, "nuhepmc": nh})
+    wcol = nuhepmc_xsec_weights(table, cv)
+    if wcol is not None:
+        data["weight"] = wcol
+        table = EventTable(data, table.metadata)
+        if len(np.unique(data["tgta"])) == 1:
+            A = int(data["tgta"][0])
+            table.metadata["flux_averaged_xsec"] = {
+                "per_nucleon": float(wcol.sum()), "per_nucleus": float(wcol.sum()) * A, "unit": "1e-38 cm2",
+                "source": f"NuHepMC FATX ({src}) times the kept events' share of the CV weights"}
+    else:
+        data["weight"] = cv
+        table = EventTable(data, table.metadata)
+        nh["weight_note"] = "no usable FATX/units: 'weight' is the CV weight, not normalised"
+    prov = nh["provenance"]
+    if "NuHepMC.Provenance.aiva.Seed" in prov:
+        table.metadata["seed"] = int(prov["NuHepMC.Provenance.aiva.Seed"])
+    return table
+
+
+def nuhepmc_xsec_weights(table: EventTable, cv: np.ndarray | None = None) -> np.ndarray | None:
+    """Per-event cross section in 10⁻³⁸ cm² per nucleon, ``FATX · w_i / Σ_all w`` (Σ over all
+    events of the file, from ``metadata['nuhepmc']``), with units (G.R.6) and per-atom → per-nucleon
+    conversion by each event's target A. ``cv``: the CV weights of the table's events (default
+    the table's ``weight`` column read as CV weights). None if FATX or its units are unusable."""
+    nh = table.metadata.get("nuhepmc") or {}
+    fatx, total = nh.get("fatx"), nh.get("sum_cv_weights")
+    if fatx is None or not total:
+        return None
+    cv = np.asarray(table["weight"] if cv is None else cv, float)
+    A = np.asarray(table["tgta"], float)
+    f = np.array([_xs_to_1e38_per_nucleon(nh.get("xs_unit"), nh.get("target_scale"), int(a)) or np.nan for a in A])
+    if not np.all(np.isfinite(f)):
+        return None
+    return float(fatx) * f * cv / float(total)
+
+
+_NU = (12, 14, 16)
+
+
+def _event_row(ev, proc: int, info: dict, f: str, num: int) -> dict | None:
+    """Columns of one event, or None for an NC event (no charged lepton)."""
+    prim = [v for v in ev.vertices if v.status == STATUS_PRIMARY_VERTEX]
+    if len(prim) != 1:
+        raise EventFileError(f, f"event {num}: {len(prim)} vertices with status 1, the primary vertex "
+                                "(NuHepMC E.R.6 needs exactly one)")
+    parts = ev.particles
+    beam = [q for q in parts if q.status == 4]
+    tgt = [q for q in parts if q.status == 20] or [q for q in parts if q.status == 11 and q.production_vertex is None]
+    if len(beam) != 1 or len(tgt) != 1:
+        raise EventFileError(f, f"event {num}: {len(beam)} beam particles (status 4) and {len(tgt)} targets "
+                                "(status 20) (NuHepMC E.R.7 needs one each)")
+    nu = beam[0]
+    if abs(nu.pid) not in _NU:
+        raise EventFileError(f, f"event {num}: beam particle {nu.pid} is not a neutrino")
+    want = nu.pid - 1 if nu.pid > 0 else nu.pid + 1  # ν_ℓ -> ℓ⁻, ν̄_ℓ -> ℓ⁺
+    is_cc = (proc % 100 < 50) if info["ec1"] and proc > 0 else None
+    cand = [q for q in prim[0].particles_out if q.pid == want]
+    if not cand:
+        cand = sorted((q for q in parts if q.status == 1 and q.pid == want), key=lambda q: -q.momentum.e)
+    if not cand:
+        out_nu = [q for q in prim[0].particles_out if q.pid == nu.pid] or [q for q in parts if q.status == 1
+                                                                          and q.pid == nu.pid]
+        if is_cc:
+            raise EventFileError(f, f"event {num}: process {proc} is charged-current by NuHepMC E.C.1 but the event "
+                                    f"has no outgoing {want} lepton")
+        if out_nu:
+            return None
+        raise EventFileError(f, f"event {num}: neither a charged lepton {want} nor an outgoing neutrino")
+    if is_cc is False:
+        return None  # NC by E.C.1 (a charged lepton of the beam's flavour would be a pair product)
+    lep = cand[0]
+    pn, pl = nu.momentum, lep.momentum
+    z, a = _za_from_pdg(tgt[0].pid)
+    pmag = np.sqrt(pl.px ** 2 + pl.py ** 2 + pl.pz ** 2)
+    nmag = np.sqrt(pn.px ** 2 + pn.py ** 2 + pn.pz ** 2)
+    mode = info["modes"].get(proc, 0)
+    return {"Enu_true": pn.e, "PDGnu": nu.pid, "tgta": a, "tgtz": z, "PDGLep": lep.pid, "ELep": pl.e,
+            "CosLep": float(np.clip((pl.px * pn.px + pl.py * pn.py + pl.pz * pn.pz) / (pmag * nmag), -1, 1))
+            if pmag > 0 and nmag > 0 else 1.0,
+            "Mode": -mode if nu.pid < 0 else mode}

@@ -45,6 +45,8 @@ def read_events(path: str | os.PathLike, *, validate_table: bool = True, select:
     if path.stat().st_size == 0:
         raise EventFileError(str(path), "file is empty (0 bytes)")
     suffix = path.suffix.lower()
+    if suffix == ".gz" and path.suffixes[-2:-1] and path.suffixes[-2].lower() in (".hepmc3", ".hepmc"):
+        suffix = ".hepmc3"
     if suffix in (".parquet", ".pq"):
         table = _read_parquet(path)
     elif suffix == ".csv":
@@ -157,8 +159,10 @@ def write_csv(table: EventTable, path: str | os.PathLike) -> Path:
 
 def write_events(table: EventTable, path: str | os.PathLike) -> Path:
     """Write by suffix: ``.parquet``/``.pq``, ``.csv``, ``.root`` (NUISANCE flat tree) or
-    ``.hepmc3`` (NuHepMC)."""
+    ``.hepmc3``/``.hepmc3.gz`` (NuHepMC 1.0)."""
     suffix = Path(path).suffix.lower()
+    if suffix == ".gz" and Path(path).suffixes[-2:-1] and Path(path).suffixes[-2].lower() in (".hepmc3", ".hepmc"):
+        suffix = ".hepmc3"
     if suffix == ".root":
         from aiva.events.nuisance import write_flattree
 
@@ -170,7 +174,7 @@ def write_events(table: EventTable, path: str | os.PathLike) -> Path:
     if suffix in (".hepmc3", ".hepmc"):
         from aiva.events.hepmc import write_nuhepmc
 
-        return write_nuhepmc(table, path, flux_averaged_xsec=flux_averaged_xsec(table.metadata))
+        return write_nuhepmc(table, path)
     raise EventFileError(str(path), f"cannot write {suffix!r}; use .parquet, .csv, .root or .hepmc3")
 
 
