@@ -468,10 +468,16 @@ def read_nuhepmc(path: str | os.PathLike) -> EventTable:
             table.metadata["flux_averaged_xsec"] = {
                 "per_nucleon": float(wcol.sum()), "per_nucleus": float(wcol.sum()) * A, "unit": "1e-38 cm2",
                 "source": f"NuHepMC FATX ({src}) times the kept events' share of the CV weights"}
+        table.metadata["normalisation"] = {"unit": "1e-38 cm2 per nucleon",
+                                           "flux_averaged_xsec_per_nucleon": float(wcol.sum()), "fatx_source": src}
     else:
         data["weight"] = cv
         table = EventTable(data, table.metadata)
         nh["weight_note"] = "no usable FATX/units: 'weight' is the CV weight, not normalised"
+        table.metadata["normalisation"] = {"unit": "relative", "sum_weight_all_entries": float(np.sum(cv_all)),
+                                           "why": "no usable flux-averaged cross section (FATX) or units in the file"}
+    if dropped["nc"]:
+        table.metadata["dropped"] = {"NC events (no charged lepton; aiva's tables are CC)": int(dropped["nc"])}
     prov = nh["provenance"]
     if "NuHepMC.Provenance.aiva.Seed" in prov:
         table.metadata["seed"] = int(prov["NuHepMC.Provenance.aiva.Seed"])
