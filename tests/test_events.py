@@ -120,7 +120,7 @@ def test_truncated_parquet(tmp_path, table):
 def test_non_numeric_csv(tmp_path):
     p = tmp_path / "text.csv"
     p.write_text("Enu_true,PDGnu,tgta,tgtz,PDGLep,ELep,CosLep,Mode\n1.0,14,12,6,13,abc,0.5,1\n")
-    with pytest.raises(EventFileError, match=r"text.csv: column 'ELep': values are not numeric"):
+    with pytest.raises(EventFileError, match=r"text.csv: column .ELep.: values are not numbers"):
         read_events(p)
 
 

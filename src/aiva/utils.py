@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+import typing
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, ClassVar, Iterator
 
 
 @contextmanager
@@ -45,7 +46,17 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 class ConfigMixin:
-    """``to_dict``/``from_dict`` for configuration dataclasses; unknown keys are an error."""
+    """``to_dict``/``from_dict`` for configuration dataclasses. ``from_dict`` is the boundary where
+    configs from TOML files and model cards come in: unknown keys, values of the wrong type
+    (by the field's annotation: int, float, bool, str, tuple/list, dict, ``X | None``), values
+    outside ``_limits`` and strings outside ``_choices`` are refused naming the key."""
+
+    #: field -> (low, high): inclusive bounds (None: open-ended); a low given as ("gt", x) is exclusive
+    _limits: ClassVar[dict[str, tuple]] = {}
+    #: field -> allowed strings
+    _choices: ClassVar[dict[str, tuple[str, ...]]] = {}
+    #: every int field must be >= 1 unless it has its own limits (architectures, counts)
+    _positive_ints: ClassVar[bool] = False
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -58,7 +69,66 @@ class ConfigMixin:
 
         from aiva.errors import AivaInputError
 
-        unknown = set(d) - {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        if not isinstance(d, dict):
+            raise AivaInputError(f"{cls.__name__}: expected a table of keys, got {type(d).__name__}")
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        unknown = set(d) - names
         if unknown:
-            raise AivaInputError(f"unknown {cls.__name__} keys: {sorted(unknown)}")
+            raise AivaInputError(f"unknown {cls.__name__} key(s) {', '.join(sorted(unknown))} "
+                                 f"(known: {', '.join(sorted(names))})")
+        hints = typing.get_type_hints(cls)
+        for key, value in d.items():
+            problem = _type_problem(hints.get(key), value)
+            if problem is None and isinstance(value, (int, float)) and not isinstance(value, bool):
+                problem = cls._range_problem(key, value, hints.get(key))
+            if problem is None and key in cls._choices and value not in cls._choices[key]:
+                problem = f"must be one of {', '.join(map(repr, cls._choices[key]))}"
+            if problem:
+                raise AivaInputError(f"key '{key}' = {value!r}: {problem}")
         return cls(**d)
+
+    @classmethod
+    def _range_problem(cls, key: str, value: float, hint) -> str | None:
+        lo, hi = cls._limits.get(key, (None, None))
+        if key not in cls._limits and cls._positive_ints and hint is int:
+            lo = 1
+        if isinstance(lo, tuple):
+            if not value > lo[1]:
+                return f"must be > {lo[1]:g}"
+        elif lo is not None and value < lo:
+            return f"must be >= {lo:g}"
+        if hi is not None and value > hi:
+            return f"must be <= {hi:g}"
+        return None
+
+
+def _type_problem(hint, value) -> str | None:
+    """Why ``value`` does not fit the annotation ``hint`` (None if it does or the hint is not checked)."""
+    import math
+    import types
+
+    if hint is None or hint is Any:
+        return None
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        probs = [_type_problem(a, value) for a in args if a is not type(None)]
+        return None if any(p is None for p in probs) else probs[0]
+    base = typing.get_origin(hint) or hint
+    if base is bool:
+        return None if isinstance(value, bool) else f"expected true or false, got {type(value).__name__}"
+    if base is int:
+        return None if isinstance(value, int) and not isinstance(value, bool) else \
+            f"expected an integer, got {type(value).__name__}"
+    if base is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"expected a number, got {type(value).__name__}"
+        return None if math.isfinite(value) else "expected a finite number"
+    if base is str:
+        return None if isinstance(value, str) else f"expected a string, got {type(value).__name__}"
+    if base in (tuple, list):
+        return None if isinstance(value, (list, tuple)) else f"expected a list, got {type(value).__name__}"
+    if base is dict:
+        return None if isinstance(value, dict) else f"expected a table, got {type(value).__name__}"
+    return None

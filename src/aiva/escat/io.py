@@ -47,18 +47,30 @@ def resolve_xsec_model(name_or_path) -> Path:
 
 
 def load_xsec_model(name_or_path) -> XsecModel:
+    from aiva.models.io import read_card, safetensors_header
+
     w = resolve_xsec_model(name_or_path)
     cpath = w.with_suffix(".json")
-    if not cpath.exists():
-        raise AivaInputError(f"{w}: model card {cpath.name} is missing")
-    card = json.loads(cpath.read_text())
-    net = EnsembleNet(ESConfig.from_dict(card["config"]), card["members"])
+    card = read_card(w)
+    safetensors_header(w)  # a pickle, a truncated or a foreign file is refused before loading
+    if not isinstance(card, dict):
+        raise AivaInputError(f"{cpath}: model card must be a JSON object, got {type(card).__name__}")
+    for key in ("config", "members", "A", "target", "datasets", "domain"):
+        if key not in card:
+            raise AivaInputError(f"{cpath}: electron-scattering model card lacks key '{key}'")
+    try:
+        net = EnsembleNet(ESConfig.from_dict(card["config"]), card["members"])
+    except (AivaInputError, TypeError, ValueError) as exc:
+        raise AivaInputError(f"{cpath}: key 'config'/'members': {exc}") from None
     t = load_file(str(w))
+    if "lambda" not in t:
+        raise AivaInputError(f"{w}: tensor 'lambda' (data-set normalisations) is missing")
     sd = {k[4:]: v.float() if v.is_floating_point() else v for k, v in t.items() if k.startswith("net.")}
     try:
         net.load_state_dict(sd)
     except RuntimeError as exc:
-        raise AivaInputError(f"{w}: weights do not match the card: {exc}") from None
+        first = " ".join(str(exc).split())[:240]
+        raise AivaInputError(f"{w}: weights do not match the card's architecture ({first} ...)") from None
     net.eval()
     return XsecModel(net, int(card["A"]), card["target"], list(card["datasets"]), t["lambda"].numpy().astype(np.float64),
                      card["domain"], card)

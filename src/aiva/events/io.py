@@ -44,6 +44,22 @@ def read_events(path: str | os.PathLike, *, validate_table: bool = True, select:
         raise EventFileError(str(path), "no such file")
     if path.stat().st_size == 0:
         raise EventFileError(str(path), "file is empty (0 bytes)")
+    try:
+        table = _read_by_suffix(path)
+    except EventFileError as exc:  # raised by the table itself: name the file
+        if exc.path != "<memory>":
+            raise
+        raise EventFileError(str(path), exc.problem, exc.column, exc.n_rows) from None
+    if validate_table:
+        validate(table, str(path))
+    if select is not None:
+        from aiva.events.select import select_events
+
+        table = select_events(table, select, str(path))
+    return table
+
+
+def _read_by_suffix(path: Path) -> EventTable:
     suffix = path.suffix.lower()
     if suffix == ".gz" and path.suffixes[-2:-1] and path.suffixes[-2].lower() in (".hepmc3", ".hepmc"):
         suffix = ".hepmc3"
@@ -59,12 +75,6 @@ def read_events(path: str | os.PathLike, *, validate_table: bool = True, select:
         table = read_nuhepmc(path)
     else:
         raise EventFileError(str(path), f"unknown file type {suffix!r}; expected .parquet, .csv, .root or .hepmc3")
-    if validate_table:
-        validate(table, str(path))
-    if select is not None:
-        from aiva.events.select import select_events
-
-        table = select_events(table, select, str(path))
     return table
 
 
@@ -73,9 +83,16 @@ def _read_parquet(path: Path) -> EventTable:
     import pyarrow.parquet as pq
 
     try:
+        names = pq.read_schema(path).names
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise EventFileError(str(path), f"not a readable Parquet file (truncated or corrupt?): "
+                                        f"{str(exc).splitlines()[0][:200]}") from None
+    _check_unique(names, path)
+    try:
         t = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise EventFileError(str(path), f"not a readable Parquet file (truncated or corrupt?): {exc}") from None
+        raise EventFileError(str(path), f"not a readable Parquet file (truncated or corrupt?): "
+                                        f"{str(exc).splitlines()[0][:200]}") from None
     meta: dict[str, Any] = {}
     raw = (t.schema.metadata or {}).get(_META_KEY)
     if raw:
@@ -83,7 +100,27 @@ def _read_parquet(path: Path) -> EventTable:
             meta = json.loads(raw)
         except json.JSONDecodeError:
             raise EventFileError(str(path), "aiva metadata is not valid JSON") from None
-    return EventTable({n: t.column(n).to_numpy() for n in t.column_names}, meta)
+        if not isinstance(meta, dict):
+            raise EventFileError(str(path), "aiva metadata is not a JSON object")
+    return EventTable({n: _numeric_column(t.column(n), n, path) for n in t.column_names}, meta)
+
+
+def _check_unique(names: list[str], path: Path) -> None:
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise EventFileError(str(path), f"column name appears {names.count(dup[0])} times", column=dup[0])
+
+
+def _numeric_column(col, name: str, path: Path) -> np.ndarray:
+    """A column as NumPy, refusing nulls and non-numeric types (nothing is filled in or parsed)."""
+    import pyarrow as pa
+
+    if pa.types.is_null(col.type) or col.null_count:
+        raise EventFileError(str(path), "empty cells (nulls)", column=name, n_rows=int(col.null_count or len(col)))
+    if not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type) or pa.types.is_boolean(col.type)):
+        raise EventFileError(str(path), f"values are not numbers (type {col.type}); numeric text is not converted",
+                             column=name)
+    return col.to_numpy(zero_copy_only=False)
 
 
 def _read_csv(path: Path) -> EventTable:
@@ -94,15 +131,8 @@ def _read_csv(path: Path) -> EventTable:
         t = pcsv.read_csv(path)
     except pa.ArrowInvalid as exc:
         raise EventFileError(str(path), f"not a readable CSV file: {exc}") from None
-    cols = {}
-    for n in t.column_names:
-        col = t.column(n)
-        if pa.types.is_null(col.type) or (col.null_count and not pa.types.is_floating(col.type)):
-            raise EventFileError(str(path), "empty or non-numeric cells", column=n, n_rows=int(col.null_count))
-        if not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)):
-            raise EventFileError(str(path), f"values are not numeric (type {col.type})", column=n)
-        cols[n] = col.to_numpy(zero_copy_only=False)
-    return EventTable(cols, {})
+    _check_unique(t.column_names, path)
+    return EventTable({n: _numeric_column(t.column(n), n, path) for n in t.column_names}, {})
 
 
 def _read_root(path: Path) -> EventTable:

@@ -48,6 +48,9 @@ MODE_NAMES = {1: "CCQE", 2: "2p2h", 11: "CC1pi+ p", 12: "CC1pi0 p", 13: "CC1pi+ 
 #: a median above 100 GeV, while MeV-valued columns of few-GeV samples sit at 300–10,000.
 MEV_SUSPICION_GEV = 100.0
 
+#: per-row limit: no accelerator-neutrino event has E_ν or E_l above 1 TeV (row by row, not only the median)
+MAX_ENERGY_GEV = 1000.0
+
 _LEPTON_MASS = {11: 0.51099895e-3, 13: 0.1056583755, 15: 1.77686, 12: 0.0, 14: 0.0, 16: 0.0}
 
 
@@ -69,7 +72,7 @@ class EventTable:
             raise ValueError(f"columns have different lengths: {lengths}")
         for name, dtype in {**REQUIRED_COLUMNS, **OPTIONAL_COLUMNS}.items():
             if name in self.columns:
-                self.columns[name] = np.asarray(self.columns[name]).astype(dtype, copy=False)
+                self.columns[name] = exact_cast(name, self.columns[name], dtype)
 
     def __len__(self) -> int:
         return len(next(iter(self.columns.values()))) if self.columns else 0
@@ -112,6 +115,28 @@ class EventTable:
         return EventTable({k: np.concatenate([t[k] for t in tables]) for k in names}, dict(tables[0].metadata))
 
 
+def exact_cast(name: str, values, dtype, path: str = "<memory>") -> np.ndarray:
+    """``values`` as ``dtype`` without changing any value: integer columns refuse non-integral,
+    non-finite or out-of-range numbers, every column refuses strings and other non-numbers."""
+    a = np.asarray(values)
+    if a.dtype == dtype:
+        return a
+    if a.dtype.kind not in "biuf":
+        raise EventFileError(path, f"values are not numbers (type {a.dtype})", column=name, n_rows=len(a))
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        if a.dtype.kind == "f":
+            bad = ~np.isfinite(a) | (a != np.round(a))
+            if bad.any():
+                raise EventFileError(path, f"values are not integers (e.g. {a[bad][0]!r}); integer codes are never "
+                                           "rounded", column=name, n_rows=int(bad.sum()))
+        bad = (a < info.min) | (a > info.max)
+        if bad.any():
+            raise EventFileError(path, f"values outside the {np.dtype(dtype).name} range", column=name,
+                                 n_rows=int(bad.sum()))
+    return a.astype(dtype)
+
+
 def _lepton_mass_column(pdg: np.ndarray) -> np.ndarray | float:
     codes = np.unique(np.abs(pdg))
     if len(codes) == 1:
@@ -143,6 +168,11 @@ def validate(table: EventTable, path: str = "<memory>") -> EventTable:
         if med > MEV_SUSPICION_GEV:
             raise EventFileError(path, f"values look like MeV (median {med:g}); aiva expects GeV — "
                                        f"divide by 1000", column=name, n_rows=len(table))
+        huge = table[name] > MAX_ENERGY_GEV
+        if huge.any():
+            raise EventFileError(path, f"energies above {MAX_ENERGY_GEV:g} GeV (largest {table[name].max():g}): MeV "
+                                       "values, or not an accelerator-neutrino sample", column=name,
+                                 n_rows=int(huge.sum()))
         neg = table[name] < 0
         if neg.any():
             raise EventFileError(path, "negative energies", column=name, n_rows=int(neg.sum()))

@@ -29,6 +29,8 @@ from aiva.utils import ConfigMixin
 
 @dataclass
 class CFMConfig(ConfigMixin):
+    _positive_ints = True
+
     hidden: int = 64
     blocks: int = 4
     time_features: int = 8  #: sin/cos pairs of the time embedding

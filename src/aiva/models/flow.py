@@ -25,6 +25,8 @@ from aiva.utils import ConfigMixin
 
 @dataclass
 class FlowConfig(ConfigMixin):
+    _positive_ints = True
+
     transforms: int = 4
     bins: int = 16
     hidden: int = 64

@@ -22,6 +22,11 @@ from aiva.utils import ConfigMixin
 
 @dataclass
 class GANConfig(ConfigMixin):
+    _positive_ints = True
+    _limits = {"g_dropout": (0.0, 0.99), "d_dropout": (0.0, 0.99), "g_noise": (0.0, None), "d_noise": (0.0, None)}
+    _choices = {"g_activation": ("relu", "leaky_relu", "silu", "tanh"),
+                "d_activation": ("relu", "leaky_relu", "silu", "tanh"), "output": ("linear", "tanh")}
+
     latent_dim: int = 8
     g_blocks: int = 5
     g_width: int = 96

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
@@ -76,21 +77,143 @@ def read_card(weights: Path) -> dict:
         raise AivaInputError(f"{weights}: model card {cpath.name} is missing")
     try:
         return json.loads(cpath.read_text())
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise AivaInputError(f"{cpath}: model card is not valid JSON ({exc})") from None
+    except OSError as exc:
+        raise AivaInputError(f"{cpath}: model card cannot be read ({exc.strerror})") from None
+
+
+#: bytes per element of the safetensors dtypes aiva writes or could meet
+_ST_DTYPES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
+
+
+def safetensors_header(path: Path) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """{tensor name: (dtype, shape)} from a safetensors file's header, checked against the file
+    size, without loading any tensor. Pickles and torch zip archives are named and refused (aiva
+    never unpickles). Format: 8-byte little-endian header length N, N bytes of JSON, the data."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+            if size == 0:
+                raise AivaInputError(f"{path}: weights file is empty (0 bytes)")
+            if head[:2] == b"PK":
+                raise AivaInputError(f"{path}: a zip archive (torch.save?), not safetensors; aiva loads no pickled code")
+            if head[:1] == b"\x80":
+                raise AivaInputError(f"{path}: a Python pickle, not safetensors; aiva loads no pickled code")
+            n = int.from_bytes(head, "little") if len(head) == 8 else -1
+            if not 0 < n <= size - 8:
+                raise AivaInputError(f"{path}: not a safetensors file, or truncated (header length {n}, file size "
+                                     f"{size} bytes)")
+            raw = fh.read(n)
+    except OSError as exc:
+        raise AivaInputError(f"{path}: weights cannot be read ({exc.strerror})") from None
+    try:
+        header = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise AivaInputError(f"{path}: safetensors header is not valid JSON (corrupt file)") from None
+    if not isinstance(header, dict):
+        raise AivaInputError(f"{path}: safetensors header is not a table (corrupt file)")
+    out, end = {}, 0
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            dtype, shape, (a, b) = info["dtype"], tuple(int(x) for x in info["shape"]), info["data_offsets"]
+            nbytes = _ST_DTYPES[dtype] * int(np.prod(shape, dtype=np.int64))
+        except (KeyError, TypeError, ValueError):
+            raise AivaInputError(f"{path}: tensor {name!r}: malformed safetensors entry") from None
+        if b - a != nbytes or a < 0:
+            raise AivaInputError(f"{path}: tensor {name!r}: {b - a} bytes for {dtype} {list(shape)} (corrupt file)")
+        out[name] = (dtype, shape)
+        end = max(end, b)
+    if 8 + n + end != size:
+        raise AivaInputError(f"{path}: file has {size} bytes but its header describes {8 + n + end} (truncated?)")
+    return out
+
+
+_TORCH_ST = {torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
+             torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8", torch.uint8: "U8",
+             torch.bool: "BOOL"}
+
+
+def check_card(card: Any, cpath: Path) -> dict:
+    """The model card's schema: a table with a string name, a known family, a config table and,
+    when present, a valid trained energy range, target and probe."""
+    if not isinstance(card, dict):
+        raise AivaInputError(f"{cpath}: model card must be a JSON object, got {type(card).__name__}")
+    for key, kind in (("name", str), ("family", str), ("config", dict)):
+        if key not in card:
+            raise AivaInputError(f"{cpath}: model card lacks key '{key}'")
+        if not isinstance(card[key], kind):
+            raise AivaInputError(f"{cpath}: key '{key}': expected {'a string' if kind is str else 'a table'}, "
+                                 f"got {type(card[key]).__name__}")
+    if card["family"] not in MODEL_KINDS:
+        raise AivaInputError(f"{cpath}: key 'family': unknown model family {card['family']!r} "
+                             f"(known: {', '.join(MODEL_KINDS)})")
+    rng = card.get("energy_range_GeV")
+    if rng is not None:
+        ok = isinstance(rng, list) and len(rng) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                                             and np.isfinite(x) for x in rng)
+        if not ok or not 0 < rng[0] < rng[1]:
+            raise AivaInputError(f"{cpath}: key 'energy_range_GeV': need [EMIN, EMAX] with 0 < EMIN < EMAX, "
+                                 f"got {rng!r}")
+    from aiva.physics.targets import get_probe, get_target
+
+    for key, getter in (("target", get_target), ("probe", get_probe)):
+        if key in card:
+            if not isinstance(card[key], str):
+                raise AivaInputError(f"{cpath}: key '{key}': expected a string, got {type(card[key]).__name__}")
+            try:
+                getter(card[key])
+            except AivaInputError as exc:
+                raise AivaInputError(f"{cpath}: key '{key}': {exc}") from None
+    return card
+
+
+def _check_against_model(model, header: dict, weights: Path) -> None:
+    want = {k: (_TORCH_ST.get(v.dtype, str(v.dtype)), tuple(v.shape)) for k, v in model.state().items()}
+    missing = sorted(set(want) - set(header))
+    extra = sorted(set(header) - set(want))
+    bad = sorted(k for k in set(want) & set(header) if want[k] != header[k])
+    if missing or extra or bad:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
+        if extra:
+            parts.append(f"{len(extra)} unexpected (e.g. {extra[0]})")
+        if bad:
+            k = bad[0]
+            parts.append(f"{len(bad)} of another shape or dtype (e.g. {k}: file {header[k][0]} {list(header[k][1])}, "
+                         f"card's architecture {want[k][0]} {list(want[k][1])})")
+        raise AivaInputError(f"{weights}: weights do not match the model card's architecture: tensors "
+                             + "; ".join(parts))
 
 
 def load_model(name_or_path: str | os.PathLike, device: str | torch.device = "cpu"):
-    """Load a generator (any family) and its card. The weights' SHA-256 must match the card."""
+    """Load a generator (any family) and its card, validated before anything is loaded: the
+    card's schema and config types, the weights' SHA-256 against the card, the safetensors
+    header's names, dtypes and shapes against the card's architecture; then no NaN/inf."""
     weights = resolve(name_or_path)
-    card = read_card(weights)
-    if card.get("family") not in MODEL_KINDS:
-        raise AivaInputError(f"{weights}: unknown model family {card.get('family')!r} (known: {', '.join(MODEL_KINDS)})")
+    cpath = weights.with_suffix(".json")
+    card = check_card(read_card(weights), cpath)
+    header = safetensors_header(weights)
     if card.get("weights_sha256") and card["weights_sha256"] != sha256_file(weights):
         raise AivaInputError(f"{weights}: weights do not match the SHA-256 in the model card (corrupt or edited)")
     cls, cfg = MODEL_KINDS[card["family"]]
-    model = cls(cfg.from_dict(card["config"]))
-    load_model_state(model, load_file(str(weights)), str(weights))
+    try:
+        config = cfg.from_dict(card["config"])
+        model = cls(config)
+    except AivaInputError as exc:
+        raise AivaInputError(f"{cpath}: key 'config': {exc}") from None
+    except (TypeError, ValueError, KeyError) as exc:
+        raise AivaInputError(f"{cpath}: key 'config': cannot build the {card['family']} network ({exc})") from None
+    _check_against_model(model, header, weights)
+    tensors = load_file(str(weights))
+    bad = [k for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise AivaInputError(f"{weights}: {len(bad)} tensor(s) hold NaN or infinite values (e.g. {bad[0]})")
+    load_model_state(model, tensors, str(weights))
     model.to(device)
     return model, card
 

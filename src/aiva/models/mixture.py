@@ -27,6 +27,9 @@ from aiva.utils import ConfigMixin
 
 @dataclass
 class MixtureConfig(ConfigMixin):
+    _positive_ints = True
+    _choices = {"family": ("gan", "flow", "cfm")}
+
     family: str = "flow"  #: family of every member
     members: int = 2
     member: dict = field(default_factory=dict)  #: the members' configuration (one for all)

@@ -136,14 +136,17 @@ class Registry:
 
     def register(self, name: str, model) -> str:
         """Start a registry entry from a model (shipped name or .safetensors path)."""
-        from aiva.models.io import read_card, resolve, sha256_file
+        from aiva.models.io import load_model, read_card, resolve, sha256_file
 
         try:
             w = resolve(model)
         except AivaInputError:  # an electron-scattering model
-            from aiva.escat.io import resolve_xsec_model
+            from aiva.escat.io import load_xsec_model, resolve_xsec_model
 
             w = resolve_xsec_model(model)
+            load_xsec_model(w)  # validated before it is registered
+        else:
+            load_model(w)  # card schema, header, shapes, SHA-256 and finiteness checked before registering
         with self.lock(name):
             if (self.dir(name) / "CURRENT").exists():
                 raise AivaInputError(f"registry {self.root}: {name!r} is already registered")
