@@ -12,11 +12,14 @@ size supports:
   are scored on the same events, so their difference fluctuates less than that (paired): the
   noise figure is a conservative bound.
 * GAN and flow matching: MAP-3D ([GAN25] Sec. IV: mean absolute pull of 3-D histograms in
-  (E'_ν, E'_μ, θ')) between the held-out events and one model event per held-out event at that
-  event's own E_ν, with b = clip(⌊(n/10)^{1/3}⌋, 4, 20) bins per axis (≥ 10 events per bin on
-  average). Noise: √((1 − 2/π)/B), the standard error of a mean of B |N(0, 1)| pulls (B: bins
-  filled in both samples); floor: the MAP-3D of two halves of the held-out set (≈ √(2/π) = 0.80
-  with Gaussian counts). Flows record this figure too, beside their NLL.
+  (E'_ν, E'_μ, θ')). The held-out set is split in two halves A and B (seeded); each half is
+  compared with one model event per held-out event at that event's own E_ν (G_A, G_B), and the
+  figure is ½[MAP-3D(A, G_A) + MAP-3D(B, G_B)], with b = clip(⌊(n/20)^{1/3}⌋, 4, 20) bins per axis
+  (about 10 events of a half per bin on average). Its floor is MAP-3D(A, B): the same statistic for
+  two samples of one distribution with the same counts (√(2/π) = 0.80 when counts are Gaussian,
+  lower for sparse bins). Noise: the standard error s/√B of each mean over the B bins filled in
+  both histograms (s: standard deviation of |pull| over those bins), combined for the average.
+  Flows record this figure too, beside their NLL.
 
 [GAN25] J. L. Bonilla, K. M. Graczyk et al., Phys. Rev. D 112 (2025) 013007, arXiv:2502.20244.
 """
@@ -29,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from aiva.metrics.core import mean_absolute_pull
+from aiva.metrics.core import pulls
 
 #: Fraction of a user's file held out for checkpoint selection, and its largest size (events):
 #: 10⁵ events measure the NLL to ≈ 0.003 nats, finer than any epoch-to-epoch change that matters.
@@ -37,12 +40,12 @@ HOLDOUT_FRACTION = 0.1
 HOLDOUT_MAX = 100_000
 #: Below this many held-out events a warning says the validation is too small to select on.
 HOLDOUT_MIN = 1000
-_PULL_SD = math.sqrt(1 - 2 / math.pi)  #: standard deviation of |N(0, 1)|
 
 
 def map3d_bins(n: int) -> int:
-    """Bins per axis of the held-out MAP-3D: about 10 events per bin on average, 4 to 20."""
-    return int(min(max(int((n / 10) ** (1 / 3)), 4), 20))
+    """Bins per axis of the held-out MAP-3D of ``n`` events: about 10 events of each half per bin
+    on average, 4 to 20."""
+    return int(min(max(int((n / 20) ** (1 / 3)), 4), 20))
 
 
 def _hist3d(p: np.ndarray, bins: int) -> np.ndarray:
@@ -50,11 +53,12 @@ def _hist3d(p: np.ndarray, bins: int) -> np.ndarray:
 
 
 def map3d_with_noise(h1: np.ndarray, h2: np.ndarray) -> tuple[float, float]:
-    """(MAP-3D, its noise √((1 − 2/π)/B)) of two equal-size 3-D histograms."""
-    filled = int(np.sum((h1 > 0) & (h2 > 0)))
-    if not filled:
+    """(MAP-3D, its standard error s/√B) of two equal-size 3-D histograms (B bins filled in both)."""
+    filled = (h1 > 0) & (h2 > 0)
+    if filled.sum() < 2:
         return math.inf, math.inf
-    return mean_absolute_pull(h1, h2), _PULL_SD / math.sqrt(filled)
+    a = np.abs(pulls(h1, h2)[filled])
+    return float(a.mean()), float(a.std(ddof=1) / math.sqrt(len(a)))
 
 
 @dataclass
@@ -65,15 +69,15 @@ class HeldOut:
     proxies: np.ndarray
     bins: int = field(init=False)
     floor: float = field(init=False)
+    halves: tuple = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.proxies = np.asarray(self.proxies, dtype=np.float64)
         n = len(self.proxies)
         self.bins = map3d_bins(n)
-        half = np.random.default_rng(0).permutation(n)
-        a, b = half[: n // 2], half[n // 2: 2 * (n // 2)]
-        self.floor = map3d_with_noise(_hist3d(self.proxies[a], self.bins), _hist3d(self.proxies[b], self.bins))[0] \
-            if n >= 2 else math.inf
+        perm = np.random.default_rng(0).permutation(n)
+        self.halves = (np.sort(perm[: n // 2]), np.sort(perm[n // 2: 2 * (n // 2)]))
+        self.floor = map3d_with_noise(*(_hist3d(self.proxies[h], self.bins) for h in self.halves))[0]
 
     def __len__(self) -> int:
         return len(self.proxies)
@@ -83,12 +87,13 @@ class HeldOut:
                 "max_events": HOLDOUT_MAX, "MAP3D_bins": self.bins, "MAP3D_floor": self.floor}
 
     def map3d(self, model, seed: int, device) -> tuple[float, float]:
+        """½[MAP-3D(A, G_A) + MAP-3D(B, G_B)] and its noise; G: model events at the held-out energies."""
         from aiva.training.gan import sample_proxies
 
         gen = sample_proxies(model.sampler(), self.proxies[:, 0], seed, device=device)
-        g3 = np.column_stack([self.proxies[:, 0], gen])
-        g3 = g3[np.all(np.isfinite(g3), axis=1)]
-        return map3d_with_noise(_hist3d(self.proxies, self.bins), _hist3d(g3, self.bins))
+        g3 = np.column_stack([self.proxies[:, 0], np.where(np.isfinite(gen), gen, 2.0)])  # non-finite: no bin
+        res = [map3d_with_noise(_hist3d(self.proxies[h], self.bins), _hist3d(g3[h], self.bins)) for h in self.halves]
+        return 0.5 * (res[0][0] + res[1][0]), 0.5 * math.hypot(res[0][1], res[1][1])
 
     @torch.no_grad()
     def nll(self, model, device, batch: int = 65_536) -> tuple[float, float]:
