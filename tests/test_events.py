@@ -49,7 +49,8 @@ def test_read_nuisance_flat_tree(tmp_path):
     assert np.allclose(t["Enu_true"], enu)
     assert list(t["Mode"][:5]) == [1, 2, 11, 26, 13]
     assert "W" in t and "weight" in t
-    assert t.metadata["fScaleFactor_cm2_per_nucleon"] == pytest.approx(2.5e-41)
+    assert t.metadata["normalisation"]["fScaleFactor_cm2_per_nucleon"] == pytest.approx(2.5e-41)
+    assert np.allclose(t["weight"], 2.5e-41 / 1e-38)  # Weight x fScaleFactor in 1e-38 cm2 per nucleon
 
 
 def test_read_genie_gst(tmp_path):

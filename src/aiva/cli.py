@@ -10,11 +10,31 @@ from aiva import __version__
 from aiva.errors import AivaInputError
 
 
+def _selection(args: argparse.Namespace):
+    from aiva.events.select import Selection
+
+    if args.nucleons is not None and (args.nucleons < 1 or not args.select_target):
+        raise AivaInputError("--nucleons: needs --target and a positive number of nucleons per molecule")
+    return Selection(cc_only=args.cc_only, target=args.select_target, probe=args.select_probe, nucleons=args.nucleons)
+
+
+def _report_selection(table, path) -> None:
+    for step in table.metadata.get("selection") or []:
+        print(f"{path}: {step['filter']} removed {step['removed']} events, kept {step['kept']}")
+    for why, n in (table.metadata.get("dropped") or {}).items():
+        print(f"{path}: skipped {n} events: {why}")
+
+
 def _cmd_compare(args: argparse.Namespace) -> int:
     from aiva.events import read_events
+    from aiva.events.select import require_single
     from aiva.metrics import compare_tables
 
-    a, b = read_events(args.a), read_events(args.b)
+    sel = _selection(args)
+    a, b = read_events(args.a, select=sel), read_events(args.b, select=sel)
+    for t, path in ((a, args.a), (b, args.b)):
+        _report_selection(t, path)
+        require_single(t, str(path))
     res = compare_tables(a, b, c2st=not args.no_c2st, seed=args.seed)
     res["files"] = [str(args.a), str(args.b)]
     text = json.dumps(res, indent=2)
@@ -102,10 +122,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     if args.ensemble is not None:
         evaluate_ensemble_to_dir(ensemble=args.ensemble, out=args.out, reference=args.reference, events=args.events,
-                                 energies=args.energies, seed=args.seed)
+                                 energies=args.energies, seed=args.seed, select=_selection(args))
         return 0
     evaluate_to_dir(model=args.model, out=args.out, reference=args.reference, events=args.events,
-                    energies=args.energies, seed=args.seed, c2st=not args.no_c2st)
+                    energies=args.energies, seed=args.seed, c2st=not args.no_c2st, select=_selection(args))
     return 0
 
 
@@ -228,7 +248,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     predict_to_dir(measurement=args.measurement, out=args.out, models=args.model or (), events=args.events or (),
                    flux=args.flux, flux_range=args.flux_range, n_events=args.n_events, seed=args.seed,
-                   allow_extrapolation=args.allow_extrapolation)
+                   allow_extrapolation=args.allow_extrapolation, select=_selection(args), xsec=args.xsec)
     return 0
 
 
@@ -269,6 +289,19 @@ def _flux_args(parser, group) -> None:
                         help="flux file content: integrated over each bin (default) or per GeV")
 
 
+def _selection_args(parser) -> None:
+    """The filters for event files that mix channels, targets or probes (each reports what it removes)."""
+    g = parser.add_argument_group("event selection (files of other generators)")
+    g.add_argument("--cc-only", action="store_true", help="keep charged-current events only (NC events removed, "
+                                                          "counted)")
+    g.add_argument("--target", dest="select_target", metavar="TARGET",
+                   help="keep events on this nucleus only (e.g. C12 of a CH file)")
+    g.add_argument("--probe", dest="select_probe", metavar="PROBE", help="keep this neutrino species only")
+    g.add_argument("--nucleons", type=int, metavar="N",
+                   help="with --target on a compound target: nucleons per molecule (13 for CH, 18 for H2O), so "
+                        "that the weights become per nucleon of TARGET")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="aiva", description="aiva — AI for νA: neutrino– and electron–nucleus "
                                 "scattering models, a reference Monte Carlo and metrics.")
@@ -276,11 +309,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     c = sub.add_parser("compare", help="compare two event files with MAP, MAP-3D, EMD and C2ST")
-    c.add_argument("a", type=Path)
+    c.add_argument("a", type=Path, help="event file (.parquet, .csv, .root NUISANCE/gst, .hepmc3); weights honoured")
     c.add_argument("b", type=Path)
     c.add_argument("--json", type=Path, help="also write the metrics to this JSON file")
     c.add_argument("--no-c2st", action="store_true", help="skip the (slower) classifier two-sample test")
     c.add_argument("--seed", type=int, default=0)
+    _selection_args(c)
     c.set_defaults(func=_cmd_compare)
 
     s = sub.add_parser("simulate", help="generate CC events with the reference Monte Carlo")
@@ -296,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--channels", default="qe,res,dis",
                    help="comma-separated channels: qe, res, dis, and the optional empirical 2p2h mec")
     s.add_argument("--seed", type=int, default=1)
-    s.add_argument("-o", "--output", type=Path, required=True, help="output .parquet, .csv or .hepmc3 (NuHepMC)")
+    s.add_argument("-o", "--output", type=Path, required=True, help="output .parquet, .csv, .root (NUISANCE flat tree) or .hepmc3 (NuHepMC)")
     s.add_argument("--plot", action="store_true", help="also write a PNG of (E_mu, cos), W and Q2")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=_cmd_simulate)
@@ -367,7 +401,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--events", type=int, default=1_000_000)
     g.add_argument("--seed", type=int, default=1)
     g.add_argument("-o", "--output", type=Path, required=True,
-                   help="output .parquet, .csv or .hepmc3 (NuHepMC); with --ensemble .json or .csv")
+                   help="output .parquet, .csv, .root (NUISANCE flat tree) or .hepmc3 (NuHepMC); with --ensemble "
+                        ".json or .csv")
     g.add_argument("--allow-extrapolation", action="store_true", help="allow energies outside the trained range")
     g.add_argument("--float64", action="store_true", help="run the network in double precision")
     g.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
@@ -385,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--energies", type=float, nargs="+", help="test energies [GeV]")
     v.add_argument("--seed", type=int, default=1)
     v.add_argument("--no-c2st", action="store_true")
+    _selection_args(v)
     v.set_defaults(func=_cmd_evaluate)
 
     ml = sub.add_parser("models", help="list the pretrained models shipped with aiva")
@@ -443,6 +479,10 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--allow-extrapolation", action="store_true")
     pr.add_argument("--out", type=Path, help="output folder (prediction.csv, result.json, prediction.png)")
     pr.add_argument("--list", action="store_true", help="list the shipped measurements")
+    pr.add_argument("--xsec", type=float, metavar="SIGMA",
+                    help="for --events without a cross section (GENIE gst, fScaleFactor = 0): the run's "
+                         "flux-averaged total cross section in 1e-38 cm2 per nucleon")
+    _selection_args(pr)
     pr.set_defaults(func=_cmd_predict)
 
     es = sub.add_parser("escat", help="electron-nucleus cross sections: fit, transfer, predict, plot")

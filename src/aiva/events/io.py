@@ -5,16 +5,13 @@ Formats
 * Parquet (``.parquet``/``.pq``): aiva's native format; metadata as JSON in the schema
   metadata key ``aiva``.
 * CSV (``.csv``): the same columns; no metadata.
-* NUISANCE flat tree (ROOT, tree ``FlatTree_VARS``; P. Stowell et al., JINST 12 (2017) P01016):
-  the columns have the same names; energies are already in GeV. ``W_nuc_rest`` becomes ``W``,
-  ``Weight`` becomes ``weight``; ``fScaleFactor`` (cross section per event, cm² per nucleon)
-  is kept in the metadata.
-* GENIE summary tree (ROOT, tree ``gst``; GENIE Physics & User Manual, "gst" ntuple):
-  ``neu``→PDGnu, ``Ev``→Enu_true, ``fspl``→PDGLep, ``El``→ELep, ``cthl``→CosLep, ``A``,``Z``→
-  tgta,tgtz, ``Q2``, ``W``, ``wght``→weight; the process flags are mapped to NEUT modes:
-  CC qel→1, mec→2, res→11, dis→26, coh→16; NC qel→51, res→31, dis→46, coh→36 (negative for
-  antineutrinos). GENIE's ``res`` does not say which single-pion final state was made, so all CC
-  resonant events carry mode 11.
+* NUISANCE flat tree (ROOT, tree ``FlatTree_VARS``), read and written by
+  :mod:`aiva.events.nuisance`: the columns have the same names; ``weight`` = ``Weight`` ×
+  ``fScaleFactor`` in 10⁻³⁸ cm² per nucleon per event.
+* GENIE summary tree (ROOT, tree ``gst``), read by :mod:`aiva.events.gst`: relative weights
+  (``wght``), NEUT modes from ``neut_code`` or the process flags, rare processes skipped and
+  counted.
+* NuHepMC (``.hepmc3``): :mod:`aiva.events.hepmc`.
 
 Every reader validates the table (:func:`aiva.events.table.validate`) before returning it.
 """
@@ -23,20 +20,25 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from aiva.errors import EventFileError
-from aiva.events.table import REQUIRED_COLUMNS, EventTable, validate
+from aiva.events.table import EventTable, validate
 from aiva.utils import atomic_path
+
+if TYPE_CHECKING:
+    from aiva.events.select import Selection
 
 _META_KEY = b"aiva"
 
 
 # ----------------------------------------------------------------------------------------- read
-def read_events(path: str | os.PathLike, *, validate_table: bool = True) -> EventTable:
-    """Read an event file (Parquet, CSV, NUISANCE flat tree or GENIE gst), validated."""
+def read_events(path: str | os.PathLike, *, validate_table: bool = True, select: "Selection | None" = None
+                ) -> EventTable:
+    """Read an event file (Parquet, CSV, NUISANCE flat tree, GENIE gst or NuHepMC), validated;
+    ``select`` applies the CC/target/probe filters of :mod:`aiva.events.select` (counted)."""
     path = Path(path)
     if not path.exists():
         raise EventFileError(str(path), "no such file")
@@ -55,7 +57,13 @@ def read_events(path: str | os.PathLike, *, validate_table: bool = True) -> Even
         table = read_nuhepmc(path)
     else:
         raise EventFileError(str(path), f"unknown file type {suffix!r}; expected .parquet, .csv, .root or .hepmc3")
-    return validate(table, str(path)) if validate_table else table
+    if validate_table:
+        validate(table, str(path))
+    if select is not None:
+        from aiva.events.select import select_events
+
+        table = select_events(table, select, str(path))
+    return table
 
 
 def _read_parquet(path: Path) -> EventTable:
@@ -98,65 +106,28 @@ def _read_csv(path: Path) -> EventTable:
 def _read_root(path: Path) -> EventTable:
     import uproot
 
+    from aiva.events.gst import read_gst
+    from aiva.events.nuisance import read_flattree
+
     try:
         f = uproot.open(path)
     except Exception as exc:  # uproot raises several exception types for bad files
-        raise EventFileError(str(path), f"not a readable ROOT file: {exc}") from None
+        raise EventFileError(str(path), f"not a readable ROOT file (truncated or not ROOT?): {exc}") from None
     with f:
-        keys = {k.split(";")[0] for k in f.keys()}
-        if "FlatTree_VARS" in keys:
-            return _from_nuisance(f["FlatTree_VARS"], path)
-        if "gst" in keys:
-            return _from_gst(f["gst"], path)
+        try:
+            keys = {k.split(";")[0]: v for k, v in f.classnames().items()}
+        except Exception as exc:
+            raise EventFileError(str(path), f"ROOT directory cannot be read (truncated?): {exc}") from None
+        for name, reader in (("FlatTree_VARS", read_flattree), ("gst", read_gst)):
+            if name in keys:
+                if keys[name] not in ("TTree", "ROOT::RNTuple"):
+                    raise EventFileError(str(path), f"'{name}' is a {keys[name]}, not a TTree")
+                try:
+                    tree = f[name]
+                except Exception as exc:
+                    raise EventFileError(str(path), f"tree '{name}' cannot be read (truncated?): {exc}") from None
+                return reader(tree, path)
     raise EventFileError(str(path), f"no NUISANCE 'FlatTree_VARS' or GENIE 'gst' tree; found {sorted(keys)}")
-
-
-def _branches(tree, names, path: Path, kind: str) -> dict[str, np.ndarray]:
-    have = set(tree.keys())
-    missing = [n for n in names if n not in have]
-    if missing:
-        raise EventFileError(str(path), f"{kind} tree lacks branch(es) {', '.join(missing)}", column=missing[0])
-    return {n: np.asarray(a) for n, a in tree.arrays(names, library="np").items()}
-
-
-def _from_nuisance(tree, path: Path) -> EventTable:
-    b = _branches(tree, list(REQUIRED_COLUMNS), path, "NUISANCE FlatTree_VARS")
-    extra = {"Q2": "Q2", "q0": "q0", "W_nuc_rest": "W", "Weight": "weight"}
-    have = set(tree.keys())
-    for src, dst in extra.items():
-        if src in have:
-            b[dst] = np.asarray(tree[src].array(library="np"))
-    meta: dict[str, Any] = {"producer": "NUISANCE flat tree", "source_file": path.name}
-    if "fScaleFactor" in have:
-        sf = np.asarray(tree["fScaleFactor"].array(library="np"), dtype=np.float64)
-        if len(sf):
-            meta["fScaleFactor_cm2_per_nucleon"] = float(sf[0])
-    return EventTable(b, meta)
-
-
-def _from_gst(tree, path: Path) -> EventTable:
-    names = ["neu", "fspl", "Ev", "El", "cthl", "A", "Z", "qel", "mec", "res", "dis", "coh", "cc", "nc"]
-    b = _branches(tree, names, path, "GENIE gst")
-    cc = b["cc"].astype(bool)
-    mode = np.zeros(len(cc), dtype=np.int32)
-    for flag, cc_mode, nc_mode in (("qel", 1, 51), ("mec", 2, 53), ("res", 11, 31), ("dis", 26, 46), ("coh", 16, 36)):
-        f = b[flag].astype(bool)
-        mode[f & cc] = cc_mode
-        mode[f & ~cc] = nc_mode
-    unknown = mode == 0
-    if unknown.any():
-        raise EventFileError(str(path), "events with no known process flag (qel/mec/res/dis/coh)",
-                             column="Mode", n_rows=int(unknown.sum()))
-    mode = np.where(b["neu"] < 0, -mode, mode)
-    cols = {
-        "Enu_true": b["Ev"], "PDGnu": b["neu"], "tgta": b["A"], "tgtz": b["Z"], "PDGLep": b["fspl"],
-        "ELep": b["El"], "CosLep": b["cthl"], "Mode": mode,
-    }
-    have = set(tree.keys())
-    for src, dst in (("Q2", "Q2"), ("W", "W"), ("wght", "weight")):
-        if src in have:
-            cols[dst] = np.asarray(tree[src].array(library="np"))
-    return EventTable(cols, {"producer": "GENIE gst", "source_file": path.name})
 
 
 # ---------------------------------------------------------------------------------------- write
@@ -185,8 +156,13 @@ def write_csv(table: EventTable, path: str | os.PathLike) -> Path:
 
 
 def write_events(table: EventTable, path: str | os.PathLike) -> Path:
-    """Write by suffix: ``.parquet``/``.pq``, ``.csv`` or ``.hepmc3`` (NuHepMC)."""
+    """Write by suffix: ``.parquet``/``.pq``, ``.csv``, ``.root`` (NUISANCE flat tree) or
+    ``.hepmc3`` (NuHepMC)."""
     suffix = Path(path).suffix.lower()
+    if suffix == ".root":
+        from aiva.events.nuisance import write_flattree
+
+        return write_flattree(table, path)
     if suffix in (".parquet", ".pq"):
         return write_parquet(table, path)
     if suffix == ".csv":
@@ -195,7 +171,7 @@ def write_events(table: EventTable, path: str | os.PathLike) -> Path:
         from aiva.events.hepmc import write_nuhepmc
 
         return write_nuhepmc(table, path, flux_averaged_xsec=flux_averaged_xsec(table.metadata))
-    raise EventFileError(str(path), f"cannot write {suffix!r}; use .parquet, .csv or .hepmc3")
+    raise EventFileError(str(path), f"cannot write {suffix!r}; use .parquet, .csv, .root or .hepmc3")
 
 
 def flux_averaged_xsec(meta: dict) -> float | None:

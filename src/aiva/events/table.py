@@ -158,3 +158,41 @@ def validate(table: EventTable, path: str = "<memory>") -> EventTable:
     if bad.any():
         raise EventFileError(path, "ELep above Enu_true", column="ELep", n_rows=int(bad.sum()))
     return table
+
+
+def cross_section_weights(table: EventTable) -> np.ndarray | None:
+    """Per-event weights in 10⁻³⁸ cm² per nucleon (Σ over a bin = the bin's flux-averaged cross
+    section), or None when the events carry no cross section.
+
+    In order: the ``weight`` column unless the table's ``normalisation`` says it is relative
+    (files with event weights but no cross section, e.g. a GENIE gst file); σ/N for a sample at
+    one fixed energy whose metadata gives σ (``xsec_1e-38cm2`` of the reference MC,
+    ``flux_averaged_xsec`` of a generator)."""
+    norm = table.metadata.get("normalisation") or {}
+    if "weight" in table.columns:
+        return None if norm.get("unit") == "relative" else table["weight"]
+    n = len(table)
+    fixed = (table.metadata.get("energy") or {}).get("fixed")
+    if fixed is None and n and np.all(table["Enu_true"] == table["Enu_true"][0]):
+        fixed = float(table["Enu_true"][0])
+    if fixed is None:
+        return None
+    xs = table.metadata.get("xsec_1e-38cm2") or {}
+    if "total_per_nucleon" in xs and str(xs.get("how", "")).startswith("at E"):
+        return np.full(n, float(xs["total_per_nucleon"]) / n)
+    fa = table.metadata.get("flux_averaged_xsec") or {}
+    if "per_nucleon" in fa:
+        return np.full(n, float(fa["per_nucleon"]) / n)
+    return None
+
+
+def lepton_momenta(table: EventTable, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(p_x, p_y, p_z) of the lepton [GeV] with the beam along +z and the azimuth φ drawn uniformly
+    in [0, 2π) from ``numpy.random.default_rng(seed)``: the models and the reference MC give
+    (E_l, cos θ) only, and the cross section does not depend on φ for an unpolarised target."""
+    m = _lepton_mass_column(table["PDGLep"])
+    El, cos = table["ELep"], table["CosLep"]
+    p = np.sqrt(np.maximum(El ** 2 - np.asarray(m) ** 2, 0.0))
+    sin = np.sqrt(np.maximum(1.0 - cos ** 2, 0.0))
+    phi = np.random.default_rng(seed).uniform(0.0, 2 * np.pi, len(table))
+    return p * sin * np.cos(phi), p * sin * np.sin(phi), p * cos

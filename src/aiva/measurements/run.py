@@ -30,12 +30,43 @@ def _model_events(model: str, m: Measurement, flux, flux_range, n_events: int, s
                 "flux_averaged_xsec_per_nucleon_inside_range_over_full_flux": avg}
 
 
+def events_for_measurement(path, m: Measurement, *, select=None, xsec: float | None = None):
+    """A weighted event file ready for :func:`predict_bins`: read (any format) with the ``select``
+    filters, one CC target and probe matching the measurement's, weights in 10⁻³⁸ cm² per nucleon
+    (``Weight`` × ``fScaleFactor`` of a NUISANCE tree, FATX of NuHepMC, aiva's own weights, or
+    relative weights scaled to ``xsec``, the run's flux-averaged σ per nucleon)."""
+    from aiva.events import read_events
+    from aiva.events.select import normalise_to, require_single
+    from aiva.events.table import cross_section_weights
+    from aiva.physics.targets import get_probe, get_target
+
+    ev = read_events(path, select=select)
+    if xsec is not None:
+        ev = normalise_to(ev, xsec, str(path))
+    require_single(ev, str(path))
+    want_t, want_p = m.meta.get("target"), m.meta.get("probe")
+    if want_t:
+        t = get_target(want_t)
+        if int(ev["tgta"][0]) != t.A or int(ev["tgtz"][0]) != t.Z:
+            raise AivaInputError(f"{path}: column 'tgta': events on Z={ev['tgtz'][0]} A={ev['tgta'][0]} but "
+                                 f"measurement {m.name!r} is on {t.name}")
+    if want_p and int(ev["PDGnu"][0]) != get_probe(want_p).pdg:
+        raise AivaInputError(f"{path}: column 'PDGnu': events of PDG {ev['PDGnu'][0]} but measurement {m.name!r} "
+                             f"is {want_p}")
+    w = cross_section_weights(ev)
+    if w is None:
+        why = (ev.metadata.get("normalisation") or {}).get("why", "no cross-section weights")
+        raise AivaInputError(f"{path}: column 'weight': {why}; make flux-folded events (aiva simulate/generate "
+                             "--flux) or give the run's flux-averaged cross section with --xsec")
+    ev.columns["weight"] = np.asarray(w, dtype=np.float64)
+    return ev
+
+
 def predict_to_dir(*, measurement: str, out, models=(), events=(), flux=None, flux_range=None,
-                   n_events: int = 1_000_000, seed: int = 1, allow_extrapolation: bool = False) -> dict:
+                   n_events: int = 1_000_000, seed: int = 1, allow_extrapolation: bool = False, select=None,
+                   xsec: float | None = None) -> dict:
     """Predictions of models and/or weighted event files for a measurement, their χ²/ndf and a
     plot; writes ``prediction.csv``, ``result.json`` and ``prediction.png`` to ``out``."""
-    from aiva.events import read_events
-
     m = load_measurement(measurement)
     if not models and not events:
         raise AivaInputError("give at least one --model or --events")
@@ -45,12 +76,14 @@ def predict_to_dir(*, measurement: str, out, models=(), events=(), flux=None, fl
         preds[info["model"]] = predict_bins(ev, m, source=info["model"])
         results.append({"prediction_from": info["model"], **info})
     for path in events:
-        ev = read_events(path)
+        ev = events_for_measurement(path, m, select=select, xsec=xsec)
         tgt = sorted({(int(a), int(z)) for a, z in zip(ev["tgta"], ev["tgtz"])})
         lab = Path(path).name
         preds[lab] = predict_bins(ev, m, source=str(path))
         results.append({"prediction_from": lab, "events": str(path), "n_events": len(ev), "targets_AZ": tgt,
                         "flux": (ev.metadata.get("energy") or {}).get("flux"),
+                        "normalisation": ev.metadata.get("normalisation"), "selection": ev.metadata.get("selection"),
+                        "dropped_when_read": ev.metadata.get("dropped"),
                         "sum_of_weights_per_nucleon": float(ev["weight"].sum())})
     n = len(m.values)
     for r in results:

@@ -40,12 +40,14 @@ def compare_at_energy(ref: EventTable, gen: EventTable, *, c2st: bool = True, se
     pr = np.column_stack(ref.proxies())
     pg = np.column_stack(gen.proxies())
     Wr, Wg = ref.kinematics()["W"], gen.kinematics()["W"]
-    res = {"n_ref": len(ref), "n_model": len(gen), "MAP": map_2d(pr[:, 1:], pg[:, 1:]),
-           "MAP_gt5": map_2d(pr[:, 1:], pg[:, 1:], min_count=5),
-           "EMD_Emu_p": emd(pr[:, 1], pg[:, 1]), "EMD_theta_p": emd(pr[:, 2], pg[:, 2]),
-           "EMD_W": emd(Wr[np.isfinite(Wr)], Wg[np.isfinite(Wg)])}
+    wr = ref["weight"] if "weight" in ref.columns else None  # a reference's event weights are honoured
+    fr = np.isfinite(Wr)
+    res = {"n_ref": len(ref), "n_model": len(gen), "MAP": map_2d(pr[:, 1:], pg[:, 1:], w1=wr),
+           "MAP_gt5": map_2d(pr[:, 1:], pg[:, 1:], min_count=5, w1=wr),
+           "EMD_Emu_p": emd(pr[:, 1], pg[:, 1], wr), "EMD_theta_p": emd(pr[:, 2], pg[:, 2], wr),
+           "EMD_W": emd(Wr[fr], Wg[np.isfinite(Wg)], None if wr is None else wr[fr])}
     if c2st:
-        res["C2ST_AUC"] = c2st_auc(pr[:, 1:], pg[:, 1:], seed=seed)
+        res["C2ST_AUC"] = c2st_auc(pr[:, 1:], pg[:, 1:], seed=seed, w1=wr)
     return res
 
 

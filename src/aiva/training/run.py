@@ -242,27 +242,38 @@ def generate_to_file(*, model, output, n_events, seed, energy=None, energy_range
     return table
 
 
-def evaluation_references(card: dict, reference=None, energies=None, events: int = 1_000_000, seed: int = 1) -> dict:
-    """{E_ν: events}: the fixed energies (≥ 1000 events each) of a reference file, or fresh
-    reference-MC events at ``energies`` (default the test energies) for the model's card."""
+def evaluation_references(card: dict, reference=None, energies=None, events: int = 1_000_000, seed: int = 1,
+                          select=None, min_events: int = 1000) -> dict:
+    """{E_ν: events}: the fixed energies (≥ ``min_events`` events each) of a reference file, or
+    fresh reference-MC events at ``energies`` (default the test energies) for the model's card.
+    A reference file must hold one target, one probe and CC events only (``select`` filters it);
+    energies with fewer events are left out and reported, not silently."""
+    from aiva.events.select import require_single
     from aiva.training.evaluate import reference_tables
     from aiva.training.gan import TEST_ENERGIES
 
     if reference is None:
         return reference_tables(card, energies or TEST_ENERGIES, events, seed=seed + 4241)
-    t = read_events(reference)
-    refs = {float(e): t.select(t["Enu_true"] == e) for e in np.unique(t["Enu_true"])}
-    refs = {e: r for e, r in refs.items() if len(r) >= 1000}
+    t = read_events(reference, select=select)
+    require_single(t, str(reference))
+    es, counts = np.unique(t["Enu_true"], return_counts=True)
+    refs = {float(e): t.select(t["Enu_true"] == e) for e, c in zip(es, counts) if c >= min_events}
+    small = int(np.sum(counts < min_events))
+    if small:
+        print(f"{reference}: {small} energies with fewer than {min_events} events "
+              f"({int(counts[counts < min_events].sum())} events) are not evaluated; "
+              f"evaluated: {', '.join(f'{e:g}' for e in refs)} GeV")
     if not refs:
-        raise AivaInputError(f"{reference}: column 'Enu_true': no fixed energy with >= 1000 events")
+        raise AivaInputError(f"{reference}: column 'Enu_true': no fixed energy with >= {min_events} events "
+                             f"({len(es)} distinct energies, at most {int(counts.max())} events at one)")
     return refs
 
 
-def evaluate_to_dir(*, model, out, reference=None, events=1_000_000, energies=None, seed=1, c2st=True):
+def evaluate_to_dir(*, model, out, reference=None, events=1_000_000, energies=None, seed=1, c2st=True, select=None):
     from aiva.training.evaluate import evaluate_model
 
     net, card = load_model(model)
-    refs = evaluation_references(card, reference, energies, events, seed)
+    refs = evaluation_references(card, reference, energies, events, seed, select=select)
     res = evaluate_model(net, card, refs, Path(out), seed=seed, c2st=c2st)
     print((Path(out) / "report.md").read_text())
     return res
@@ -393,7 +404,7 @@ def ensemble_histograms_to_file(*, ensemble, output, energy, n_events, seed=1, v
 
 
 def evaluate_ensemble_to_dir(*, ensemble, out, reference=None, events=1_000_000, energies=None, seed=1,
-                             variables=("Emu", "costheta", "W", "Q2")) -> dict:
+                             variables=("Emu", "costheta", "W", "Q2"), select=None) -> dict:
     """Ensemble bands against reference events at each energy: figures with the bands, and the
     coverage (bins where the reference lies within 1σ of the ensemble mean) per variable."""
     import json
@@ -403,7 +414,7 @@ def evaluate_ensemble_to_dir(*, ensemble, out, reference=None, events=1_000_000,
     from aiva.utils import atomic_write_text
 
     models, cards, info = load_ensemble(ensemble)
-    refs = evaluation_references(cards[0], reference, energies, events, seed)
+    refs = evaluation_references(cards[0], reference, energies, events, seed, select=select)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     res = {"ensemble": info.get("name"), "members": len(models), "per_energy": {}}
