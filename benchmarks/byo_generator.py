@@ -20,10 +20,14 @@
     noise-limited. For comparison, the fixed-energy windows (±5 %, ≥ 2000 held-out events) that
     the old held-out validation used are listed.
 
-Writes ``benchmarks/results/byo/nuwro.json`` and ``flat.json``.
+(c) ``--transfer N``: ``aiva transfer`` of the default generator (default freezing) on N (default
+    10k) external flat-flux events of the reference MC's ``alt`` physics, ``--epochs`` epochs.
+
+Writes ``benchmarks/results/byo/nuwro.json``, ``flat.json`` and ``transfer.json``.
 
     OMP_NUM_THREADS=1 python benchmarks/byo_generator.py --nuwro ../shared/data/nuwro [--epochs 20]
     OMP_NUM_THREADS=1 python benchmarks/byo_generator.py --flat 500000 [--cpu-minutes 10]
+    OMP_NUM_THREADS=1 python benchmarks/byo_generator.py --transfer 10000 --epochs 10
 """
 from __future__ import annotations
 
@@ -70,7 +74,8 @@ def nuwro_table(npz: Path):
             "PDGLep": d["lep_pdg"], "ELep": d["E_mu"], "CosLep": np.clip(d["cos_mu"], -1, 1),
             "Mode": np.where(d["nu_pdg"] < 0, -mode, mode), "Q2": d["Q2"], "W": d["W"]}
     return EventTable(cols, {"producer": "NuWro", "version": "nuwro_25.11-24-g80fc75d", "source_file": npz.name,
-                             "xsec_cm2_per_nucleon": float(d["weight_cm2"][0])})
+                             "energy": {"fixed": float(d["E_nu"][0])},  # σ of the run -> fScaleFactor of the tree
+                             "flux_averaged_xsec": {"per_nucleon": float(d["weight_cm2"][0]) / 1e-38}})
 
 
 def _prox2(table) -> np.ndarray:
@@ -164,11 +169,33 @@ def run_flat(args) -> dict:
             "old_windows_usable_(>=2000)": [e for e, n in windows.items() if n >= 2000]}
 
 
+def run_transfer(args) -> dict:
+    """(c) ``aiva transfer`` of the default generator on N (default 10k) external flat-flux events."""
+    from aiva.mc import simulate
+    from aiva.training.run import transfer_from_files
+    import torch
+
+    torch.set_num_threads(args.threads)
+    work = Path(tempfile.mkdtemp(prefix="aiva-byo-tl-"))
+    t = simulate("C12", "numu", args.transfer, seed=args.seed + 1, energy_range=(0.3, 10.0), config="alt")
+    t.metadata = {"producer": "external (aiva reference MC, alt physics, written as a user's file)"}
+    t, fmt, path = write_read(t, work / "flat_alt", args.format)
+    res = transfer_from_files(base=BASE, data=path, out=work / "tl", epochs=args.epochs, seed=args.seed,
+                              progress=not args.quiet)
+    return {"n_events": args.transfer, "physics": "alt", "base": BASE, "freeze": "default", "epochs": args.epochs,
+            "format": fmt, "selection": res["selection"],
+            "history": [{k: h.get(k) for k in ("epoch", "loss", "val_score", "val_noise", "val_MAP3D")}
+                        for h in res["history"]]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--nuwro", nargs="?", const=str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "nuwro"),
                     help="NuWro .npz folder (default ../shared/data/nuwro): run (a)")
     ap.add_argument("--flat", type=int, nargs="?", const=500_000, help="events of the flat-flux file: run (b)")
+    ap.add_argument("--transfer", type=int, nargs="?", const=10_000,
+                    help="events of an external flat-flux file (alt physics) to fine-tune the default generator on: "
+                         "run (c), with --epochs")
     ap.add_argument("--format", default="root", choices=["root", "parquet"])
     ap.add_argument("--epochs", type=int, default=20, help="(a) fine-tuning epochs")
     ap.add_argument("--batch-size", type=int, default=1024, help="(a)")
@@ -178,10 +205,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("-q", "--quiet", action="store_true")
     args = ap.parse_args()
-    if args.nuwro is None and args.flat is None:
-        ap.error("give --nuwro [DIR] and/or --flat [N]")
+    if args.nuwro is None and args.flat is None and args.transfer is None:
+        ap.error("give --nuwro [DIR], --flat [N] and/or --transfer [N]")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    for key, fn in (("nuwro", run_nuwro), ("flat", run_flat)):
+    for key, fn in (("nuwro", run_nuwro), ("flat", run_flat), ("transfer", run_transfer)):
         if getattr(args, key) is None:
             continue
         out = {"command": f"byo_generator.py --{key} {getattr(args, key)}", **fn(args)}

@@ -7,7 +7,8 @@ is used for validation and generation.
 
 Checkpoint selection as in the papers: after each epoch the EMA generator is compared with
 held-out reference events at fixed test energies; the epoch with the lowest mean MAP wins (EMD
-recorded alongside), not the last one. Every epoch writes a resumable checkpoint
+recorded alongside), not the last one. On a user's file (not aiva's MC) the references are held-out
+events of the file, scored by :mod:`aiva.training.validation`. Every epoch writes a resumable checkpoint
 (:mod:`aiva.training.checkpoint`) and appends to ``history.csv``/``history.json``; a resumed run
 continues bit for bit.
 """
