@@ -239,7 +239,10 @@ def test_cli_train_on_foreign_csv_and_generate(tmp_path):
     assert main(["train", "--data", str(csv), "--out", str(out), "--config", str(cfg), "-q"]) == 0
     card = json.loads((out / "model.json").read_text())
     assert card["training"]["data"][0]["file"] == "foreign.csv" and len(card["training"]["data"][0]["sha256"]) == 64
-    assert card["metrics"]["epoch"] == 2  # no validation sets near the test energies: the last epoch wins
+    # not aiva's MC: selected on held-out MAP-3D (a GAN has no likelihood), with its noise and floor
+    val = card["metrics"]["validation"]
+    assert val["figure"] == "MAP-3D" and val["n_events"] == 600 and 0 < val["noise"] < 1 and val["MAP3D_floor"] > 0
+    assert card["metrics"]["selection"]["epochs_validated"] == 2
     assert "xsec" not in card  # foreign data without cross sections: none is invented
     gen = tmp_path / "gen.parquet"
     assert main(["generate", "--model", str(out / "model.safetensors"), "--energy-range", "0.5", "5", "--events",

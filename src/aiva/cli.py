@@ -118,15 +118,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_transfer(args: argparse.Namespace) -> int:
-    from aiva.training.run import transfer_from_files
+    from aiva.training.run import selection_line, transfer_from_files
 
     res = transfer_from_files(base=args.base, data=args.data, out=args.out, freeze=args.freeze, config=args.config,
                               epochs=args.epochs, max_minutes=args.max_minutes, seed=args.seed, name=args.name,
                               val_events=args.val_events, resume=not args.no_resume, progress=not args.quiet,
                               members=args.members)
-    if args.members == 1:
-        print(f"best epoch {res['best']['epoch']} (mean validation MAP {res['best']['score']:.3f}); "
-              f"model: {res['model']}")
+    if args.members == 1 and args.quiet:
+        print(selection_line(res))
     return 0
 
 

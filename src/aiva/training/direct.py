@@ -5,7 +5,7 @@ regression loss of :mod:`aiva.models.cfm`). Each model provides ``loss(x, e)``.
 Adam with a cosine decay of the learning rate to ``lr_final_factor`` × lr (over the epochs, or
 over the CPU-time budget ``cpu_minutes``). After every epoch the model is compared with held-out reference events at
 the test energies by MAP (and EMD) exactly as the GAN is, and the epoch with the lowest mean MAP
-is kept. Checkpoints (weights, optimizer, RNG states) are written every epoch, so a run resumes
+is kept (on a user's file: the held-out figure of :mod:`aiva.training.validation`). Checkpoints (weights, optimizer, RNG states) are written every epoch, so a run resumes
 bit for bit; ``history.csv``/``.json`` log the loss and metrics.
 """
 from __future__ import annotations
@@ -20,7 +20,8 @@ import torch
 from aiva.errors import AivaInputError
 from aiva.models.io import FAMILIES
 from aiva.training.gan import (CommonTrainConfig, keep_if_best, lr_factor, out_of_time, prepare_run, resume_checkpoint,
-                               save_epoch_checkpoint, validate, write_history)
+                               run_validation, save_epoch_checkpoint, validation_record, write_history)
+from aiva.training.validation import HeldOut, format_validation
 
 
 @dataclass
@@ -59,7 +60,7 @@ def epoch_order(E: torch.Tensor, power: float, gen: torch.Generator) -> torch.Te
     return torch.multinomial(w / w.sum(), len(E), replacement=True, generator=gen)
 
 
-def train_direct(family: str, data: np.ndarray, refs: dict[float, np.ndarray], out_dir, *, model_config=None,
+def train_direct(family: str, data: np.ndarray, refs: dict[float, np.ndarray] | HeldOut, out_dir, *, model_config=None,
                  train_config: DirectTrainConfig | None = None, init=None, freeze: list[str] | None = None,
                  card: dict | None = None, resume: bool = True, progress: bool = True) -> dict[str, Any]:
     """Train (or fine-tune, with ``init`` and ``freeze``) a ``flow`` or ``cfm`` model on (N, 3) proxies."""
@@ -106,10 +107,9 @@ def train_direct(family: str, data: np.ndarray, refs: dict[float, np.ndarray], o
         if bar is not None:
             bar.close()
         with torch.no_grad():
-            val = validate(model.sampler(), refs, seed=tcfg.seed + 1000, device=device) if refs else {}
+            val = run_validation(model, refs, tcfg.seed + 1000, device)
         rec = {"epoch": epoch + 1, "loss": total / steps, "seconds": time.time() - t0, "lr": opt.param_groups[0]["lr"],
-               **({"mean_MAP": val["mean_MAP"], "mean_EMD": val["mean_EMD"], "MAP": val["MAP"], "EMD": val["EMD"]}
-                  if val else {})}
+               **validation_record(val)}
         history.append(rec)
         best = keep_if_best(model, out, card, tcfg, val, epoch, best, frozen)
         save_epoch_checkpoint(out, model.state(), optimizers, data_gen,
@@ -118,8 +118,8 @@ def train_direct(family: str, data: np.ndarray, refs: dict[float, np.ndarray], o
         write_history(out, history, keys=["epoch", "loss", "mean_MAP", "mean_EMD", "seconds", "lr"])
         if progress:
             print(f"epoch {epoch + 1}: loss {rec['loss']:.4f} ({rec['seconds']:.0f} s)"
-                  + (f"  val mean MAP {val['mean_MAP']:.3f}" + ("  *best*" if best["epoch"] == epoch + 1 else "")
-                     if val else ""), flush=True)
+                  + ("  " + (f"val mean MAP {val['mean_MAP']:.3f}" if "mean_MAP" in val else format_validation(val))
+                     + ("  *best*" if best["epoch"] == epoch + 1 else "") if val else ""), flush=True)
         if out_of_time(tcfg, t_start, epoch, progress, cpu_start, time.process_time() - cpu_epoch):
             break
     return {"best": best, "history": history, "out_dir": str(out), "model": str(out / "model.safetensors"),

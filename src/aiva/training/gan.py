@@ -7,7 +7,8 @@ is used for validation and generation.
 
 Checkpoint selection as in the papers: after each epoch the EMA generator is compared with
 held-out reference events at fixed test energies; the epoch with the lowest mean MAP wins (EMD
-recorded alongside), not the last one. Every epoch writes a resumable checkpoint
+recorded alongside), not the last one. On a user's file (not aiva's MC) the references are held-out
+events of the file, scored by :mod:`aiva.training.validation`. Every epoch writes a resumable checkpoint
 (:mod:`aiva.training.checkpoint`) and appends to ``history.csv``/``history.json``; a resumed run
 continues bit for bit.
 """
@@ -33,6 +34,7 @@ from aiva.models.gan import ConditionalGAN, GANConfig
 from aiva.models.io import load_model_state, save_model
 from aiva.physics.kinematics import PROXY_EMAX, PROXY_EMIN
 from aiva.training.checkpoint import load_checkpoint, load_optimizer, optimizer_tensors, save_checkpoint
+from aiva.training.validation import HeldOut, format_validation
 from aiva.utils import ConfigMixin, atomic_write_text
 
 TEST_ENERGIES = (0.5, 0.8, 1.0, 2.0, 3.0, 5.0, 7.0, 9.0)
@@ -148,6 +150,26 @@ def validate(net: nn.Module, refs: dict[float, np.ndarray], seed: int, device) -
     return res
 
 
+def run_validation(model, refs: dict[float, np.ndarray] | HeldOut | None, seed: int, device) -> dict[str, Any]:
+    """Validate ``model``: on fixed-energy references ``{E_ν: (n, 2)}`` (:func:`validate` of its
+    sampler), or on the held-out events of :class:`aiva.training.validation.HeldOut`; ``{}`` without."""
+    if refs is None or len(refs) == 0:
+        return {}
+    if isinstance(refs, HeldOut):
+        return refs.evaluate(model, seed, device)
+    return validate(model.sampler(), refs, seed=seed, device=device)
+
+
+def validation_record(val: dict) -> dict[str, Any]:
+    """The history columns of a validation result."""
+    if not val:
+        return {}
+    if "figure" in val:
+        return {"val_figure": val["figure"], "val_score": val["score"], "val_noise": val["noise"],
+                "val_MAP3D": val["MAP3D"]}
+    return {"mean_MAP": val["mean_MAP"], "mean_EMD": val["mean_EMD"], "MAP": val["MAP"], "EMD": val["EMD"]}
+
+
 def lr_factor(cfg, epoch: int, cpu_start: float | None = None) -> float:
     """Cosine decay from 1 to ``cfg.lr_final_factor`` over ``cfg.epochs`` epochs, or over the
     CPU-time budget ``cfg.cpu_minutes`` (counted from ``cpu_start``, a ``time.process_time()``)."""
@@ -193,10 +215,13 @@ def resume_checkpoint(out: Path, resume: bool, model, optimizers: dict, data_gen
 def keep_if_best(model, out: Path, card: dict | None, tcfg: CommonTrainConfig, val: dict, epoch: int, best: dict,
                  frozen: list[str]) -> dict:
     """Checkpoint selection: the lowest mean (or, with ``select_by = "max"``, worst-energy)
-    validation MAP wins (without validation the last epoch); the winner is written as
-    ``out/model``. Returns the (possibly new) best record."""
+    validation MAP wins, or on held-out events the lowest held-out figure (``val["score"]``);
+    without validation the last epoch. The winner is written as ``out/model``. Returns the
+    (possibly new) best record."""
     if not val:
         score = -float(epoch)
+    elif "score" in val:
+        score = val["score"]
     else:
         score = val["mean_MAP"] if tcfg.select_by == "mean" else max(val["MAP"].values())
     if not math.isfinite(score):  # no bin filled by both samples at some energy: the worst score
@@ -239,14 +264,15 @@ def out_of_time(tcfg: CommonTrainConfig, t_start: float, epoch: int, progress: b
     return False
 
 
-def train_gan(data: np.ndarray, refs: dict[float, np.ndarray], out_dir: str | Path, *,
+def train_gan(data: np.ndarray, refs: dict[float, np.ndarray] | HeldOut, out_dir: str | Path, *,
               model_config: GANConfig | None = None, train_config: TrainConfig | None = None,
               init: ConditionalGAN | None = None, freeze: list[str] | None = None, card: dict | None = None,
               resume: bool = True, progress: bool = True,
               on_epoch: Callable[[int, dict], None] | None = None) -> dict[str, Any]:
     """Train (or fine-tune, with ``init`` and ``freeze``) a conditional GAN.
 
-    ``data``: (N, 3) proxies (E'_ν, E'_μ, θ'). ``refs``: {E_ν: (n, 2) reference (E'_μ, θ')}.
+    ``data``: (N, 3) proxies (E'_ν, E'_μ, θ'). ``refs``: {E_ν: (n, 2) reference (E'_μ, θ')}, or
+    held-out events of the training file (:class:`~aiva.training.validation.HeldOut`).
     Writes to ``out_dir``: ``checkpoint.*`` (resumable), ``history.csv``/``.json``, and the
     selected model ``model.safetensors`` + ``model.json``. Returns the summary.
     """
@@ -327,10 +353,9 @@ def train_gan(data: np.ndarray, refs: dict[float, np.ndarray], out_dir: str | Pa
                     bar.set_postfix(d=f"{sum_d / (s + 1):.3f}", g=f"{sum_g / (s + 1):.3f}")
         if bar is not None:
             bar.close()
-        val = validate(model.sampler(), refs, seed=tcfg.seed + 1000, device=device) if refs else {}
+        val = run_validation(model, refs, tcfg.seed + 1000, device)
         rec = {"epoch": epoch + 1, "d_loss": sum_d / steps, "g_loss": sum_g / steps, "seconds": time.time() - t0,
-               "lr_g": opt_g.param_groups[0]["lr"], **({"mean_MAP": val["mean_MAP"], "mean_EMD": val["mean_EMD"],
-                                                         "MAP": val["MAP"], "EMD": val["EMD"]} if val else {})}
+               "lr_g": opt_g.param_groups[0]["lr"], **validation_record(val)}
         history.append(rec)
         best = keep_if_best(model, out, card, tcfg, val, epoch, best, frozen)
         save_epoch_checkpoint(out, model.state(), optimizers, data_gen,
@@ -340,8 +365,8 @@ def train_gan(data: np.ndarray, refs: dict[float, np.ndarray], out_dir: str | Pa
         if progress:
             msg = f"epoch {epoch + 1}: D {rec['d_loss']:.4f} G {rec['g_loss']:.4f} ({rec['seconds']:.0f} s)"
             if val:
-                msg += f"  val mean MAP {val['mean_MAP']:.3f} EMD {val['mean_EMD']:.4f}" + (
-                    "  *best*" if best["epoch"] == epoch + 1 else "")
+                msg += ("  " + (f"val mean MAP {val['mean_MAP']:.3f} EMD {val['mean_EMD']:.4f}" if "mean_MAP" in val
+                                else format_validation(val)) + ("  *best*" if best["epoch"] == epoch + 1 else ""))
             print(msg, flush=True)
         if on_epoch:
             on_epoch(epoch + 1, rec)
@@ -353,6 +378,10 @@ def train_gan(data: np.ndarray, refs: dict[float, np.ndarray], out_dir: str | Pa
 
 def write_history(out: Path, history: list[dict], keys=("epoch", "d_loss", "g_loss", "mean_MAP", "mean_EMD",
                                                          "seconds", "lr_g")) -> None:
+    """``history.json`` and ``history.csv`` (held-out validation columns when there are any)."""
     atomic_write_text(out / "history.json", json.dumps(history, indent=1) + "\n")
+    if any("val_score" in h for h in history):
+        keys = [k for k in keys if k not in ("mean_MAP", "mean_EMD")] + ["val_figure", "val_score", "val_noise",
+                                                                         "val_MAP3D"]
     lines = [",".join(keys)] + [",".join(f"{h.get(k, '')}" for k in keys) for h in history]
     atomic_write_text(out / "history.csv", "\n".join(lines) + "\n")

@@ -1,6 +1,8 @@
 """File-level entry points used by the CLI: train, generate, evaluate."""
 from __future__ import annotations
 
+import json
+import sys
 import time
 from pathlib import Path
 
@@ -10,8 +12,11 @@ from aiva.errors import AivaInputError
 from aiva.events import read_events, write_events
 from aiva.models.io import load_model, save_model, sha256_file
 from aiva.physics.targets import target_from_za
-from aiva.training.data import reference_sets, training_proxies
+from aiva.training.data import MAX_DROPPED_FRACTION, proxy_domain, reference_sets, training_proxies
 from aiva.training.gan import CommonTrainConfig, config_classes, load_toml_config, pick_device, train_gan
+from aiva.training.validation import (HOLDOUT_FRACTION, HOLDOUT_MAX, HOLDOUT_MIN, HeldOut, format_validation,
+                                      selection_summary, selection_warnings)
+from aiva.utils import atomic_write_text
 
 _PROBE_BY_PDG = {14: "numu", -14: "numubar"}
 
@@ -42,35 +47,75 @@ def _attach_xsec(card: dict, info: dict) -> None:
         attach_reference_xsec(card)
 
 
-def holdout_references(table, energies, window: float = 0.05, min_events: int = 2000) -> dict:
-    """Validation references from the data themselves: events within ±5 % of each test energy."""
-    refs = {}
-    E = table["Enu_true"]
-    p = np.column_stack(table.proxies()[1:])
-    for e in energies:
-        m = np.abs(E - e) <= window * e
-        if m.sum() >= min_events:
-            refs[float(e)] = p[m]
-    return refs
-
-
 def training_and_validation(table, info: dict, tcfg: CommonTrainConfig, path: str, emin: float = 0.3,
                             emax: float = 10.0, progress: bool = True):
-    """Training proxies and validation references: fresh reference-MC events at the test energies
-    when the data come from aiva's Monte Carlo, otherwise a held-out 10 % of the file."""
+    """(training proxies, validation set, notes for the model card's ``training``).
+
+    Data from aiva's Monte Carlo: every event must lie in the proxy domain (the MC respects the
+    9.8 MeV threshold by construction, so an event outside is a bug), and validation uses fresh
+    reference-MC events at the test energies. Any other file: events outside the proxy domain are
+    dropped with a count, up to :data:`~aiva.training.data.MAX_DROPPED_FRACTION` of the file (more
+    is refused), and a seeded :data:`~aiva.training.validation.HOLDOUT_FRACTION` of the remaining
+    events (at most :data:`~aiva.training.validation.HOLDOUT_MAX`) is held out for checkpoint
+    selection by held-out log-likelihood or MAP-3D (:mod:`aiva.training.validation`)."""
     if info["from_reference_mc"]:
         X = training_proxies(table, path, emin=emin, emax=emax)
         if progress:
             print(f"validation: {tcfg.val_events} fresh reference-MC events at each of {list(tcfg.val_energies)} GeV")
         refs = reference_sets(info["target"], info["probe"], info["config"] or "default", tuple(info["channels"]),
                               tcfg.val_energies, tcfg.val_events, seed=tcfg.seed + 7919)
-        return X, refs
-    hold = np.random.default_rng(tcfg.seed).random(len(table)) < 0.1
-    X = training_proxies(table.select(~hold), path, emin=emin, emax=emax)
-    refs = holdout_references(table.select(hold), tcfg.val_energies)
+        return X, refs, {"validation": {"kind": "fresh reference-MC events", "energies_GeV": list(tcfg.val_energies),
+                                        "events_per_energy": tcfg.val_events}}
+    p, ok = proxy_domain(table, path, emin, emax, max_dropped=MAX_DROPPED_FRACTION)
+    n_drop = int((~ok).sum())
+    if n_drop:  # never silent, also with --quiet
+        print(f"warning: {path}: dropped {n_drop} of {len(p)} events ({100 * n_drop / len(p):.4f} %) whose lepton "
+              "kinematics map outside the proxy domain (energy transfer below 9.8 MeV)", file=sys.stderr)
+    p = p[ok]
+    n_hold = min(int(round(HOLDOUT_FRACTION * len(p))), HOLDOUT_MAX)
+    hold = np.zeros(len(p), bool)
+    hold[np.random.default_rng(tcfg.seed).permutation(len(p))[:n_hold]] = True
+    refs = HeldOut(p[hold])
     if progress:
-        print(f"validation: held-out 10 % of {path} near {sorted(refs)} GeV")
-    return X, refs
+        print(f"validation: {n_hold} events held out of {path} ({100 * HOLDOUT_FRACTION:g} %, at most {HOLDOUT_MAX}); "
+              "checkpoint selection by held-out NLL (families with a likelihood) or MAP-3D")
+    if n_hold < HOLDOUT_MIN:
+        print(f"warning: only {n_hold} held-out validation events (< {HOLDOUT_MIN}): checkpoint selection will be "
+              "noisy", file=sys.stderr)
+    notes = {"dropped_outside_proxy_domain": {"events": n_drop, "of": len(ok), "max_fraction": MAX_DROPPED_FRACTION,
+                                              "policy": "dropped: energy transfer below the 9.8 MeV of the proxy map"},
+             "validation": {**refs.describe(), "seed": tcfg.seed}}
+    return p[~hold], refs, notes
+
+
+def selection_line(res: dict) -> str:
+    """'best epoch k (figure ...)': what was selected and on which figure."""
+    b, summary = res["best"], res.get("selection") or {}
+    val = b.get("validation") or {}
+    why = format_validation(val) if val else "no validation set: the last epoch"
+    if summary and summary["epochs_validated"] > 1:
+        why += f"; {summary['gain_in_noise_units']:.1f} noise units better than epoch 1"
+    return f"best epoch {b['epoch']} ({why}); model: {res['model']}"
+
+
+def report_selection(res: dict, progress: bool = True) -> dict:
+    """Print the selected epoch and why; for held-out validation add the selection summary
+    (:func:`~aiva.training.validation.selection_summary`) to the result and to the model card,
+    and print its warnings (also with ``progress`` off)."""
+    b = res["best"]
+    summary = selection_summary(res["history"], b)
+    if summary:
+        res["selection"] = summary
+        card_path = Path(res["model"]).with_suffix(".json")
+        if card_path.exists():
+            card = json.loads(card_path.read_text())
+            card.setdefault("metrics", {})["selection"] = summary
+            atomic_write_text(card_path, json.dumps(card, indent=2) + "\n")
+    if progress:
+        print(selection_line(res))
+    for w in selection_warnings(summary):
+        print(f"warning: {w}", file=sys.stderr)
+    return res
 
 
 def _configs(family: str, config, overrides: dict):
@@ -117,15 +162,13 @@ def train_from_files(*, data, out, config=None, epochs=None, name=None, val_even
                                            "threads": threads})
     table = read_events(data)
     info = describe_data(table, data)
-    X, refs = training_and_validation(table, info, tcfg, str(data), progress=progress)
+    X, refs, notes = training_and_validation(table, info, tcfg, str(data), progress=progress)
     card = _card(name, out, info, data, table)
+    card["training"].update(notes)
     if ensemble is not None:
         return _train_ensemble(family, int(ensemble), X, refs, Path(out), mcfg, tcfg, card, resume, progress)
     res = _fit(family, X, refs, out, mcfg=mcfg, tcfg=tcfg, card=card, resume=resume, progress=progress)
-    if progress:
-        b = res["best"]
-        print(f"best epoch {b['epoch']} (mean validation MAP {b['score']:.3f}); model: {res['model']}")
-    return res
+    return report_selection(res, progress)
 
 
 def _train_ensemble(family, k, X, refs, out: Path, mcfg, tcfg, card, resume, progress) -> dict:
@@ -143,15 +186,15 @@ def _train_ensemble(family, k, X, refs, out: Path, mcfg, tcfg, card, resume, pro
                  "training": {**card["training"], "ensemble": {"member": i, "of": k, "bootstrap_seed": seed}}}
         if progress:
             print(f"ensemble member {i + 1}/{k} (seed {seed}, bootstrap resample of {len(X)} events)")
-        res = _fit(family, X[boot], refs, out / f"member-{i}", mcfg=mcfg, tcfg=replace(tcfg, seed=seed), card=mcard,
-                   resume=resume, progress=progress)
+        res = report_selection(_fit(family, X[boot], refs, out / f"member-{i}", mcfg=mcfg, tcfg=replace(tcfg, seed=seed),
+                                    card=mcard, resume=resume, progress=progress), progress)
         members.append(res["model"])
         results.append(res)
     manifest = write_manifest(out, members, {"name": card["name"], "family": family, "seeds":
                                              [tcfg.seed + i for i in range(k)], "bootstrap": True})
     if progress:
         scores = ", ".join(f"{r['best']['score']:.3f}" for r in results)
-        print(f"ensemble of {k} written to {manifest} (validation mean MAP of the members: {scores})")
+        print(f"ensemble of {k} written to {manifest} (validation scores of the members: {scores})")
     return {"ensemble": str(manifest), "members": results}
 
 
@@ -294,17 +337,18 @@ def transfer_from_files(*, base, data, out, freeze=None, config=None, epochs=Non
         raise AivaInputError(f"{data}: metadata says target {meta_target!r} but columns tgtz/tgta say "
                              f"{info['target']!r}")
     lo, hi = pcard.get("energy_range_GeV", [0.3, 10.0])
-    X, refs = training_and_validation(table, info, tcfg, str(data), emin=lo, emax=hi, progress=progress)
+    X, refs, notes = training_and_validation(table, info, tcfg, str(data), emin=lo, emax=hi, progress=progress)
     frozen = freeze_scheme(parent, freeze)
     card = _card(name, out, info, data, table, lo, hi,
                  parent={"name": pcard.get("name"), "weights_sha256": pcard.get("weights_sha256")})
+    card["training"].update(notes)
     card["training"]["transfer"] = {"frozen": frozen}
     if progress:
         print(f"fine-tuning {pcard.get('name')} on {len(X)} events of {info['probe']} on {info['target']}; "
               f"frozen: {', '.join(frozen) or 'none'}" + (f"; {members} members" if members > 1 else ""))
     if members == 1:
-        return _fit(family, X, refs, out, tcfg=tcfg, card=card, resume=resume, progress=progress, init=parent,
-                    freeze=frozen)
+        return report_selection(_fit(family, X, refs, out, tcfg=tcfg, card=card, resume=resume, progress=progress,
+                                     init=parent, freeze=frozen), progress)
     return _fit_mixture(family, members, X, refs, Path(out), tcfg, card, resume, progress, parent, frozen)
 
 
@@ -314,26 +358,28 @@ def _fit_mixture(family, k, X, refs, out: Path, tcfg, card, resume, progress, in
     from dataclasses import replace
 
     from aiva.models.mixture import mix_models
-    from aiva.training.gan import validate
+    from aiva.training.gan import run_validation
 
     results = []
     for i in range(k):
         if progress:
             print(f"member {i + 1}/{k} (seed {tcfg.seed + i})")
         member_card = {**card, "name": f"{card['name']}-member{i}"}
-        results.append(_fit(family, X, refs, out / f"member-{i}", tcfg=replace(tcfg, seed=tcfg.seed + i),
-                            card=member_card, resume=resume, progress=progress, init=init, freeze=frozen))
+        results.append(report_selection(_fit(family, X, refs, out / f"member-{i}", tcfg=replace(tcfg, seed=tcfg.seed + i),
+                                             card=member_card, resume=resume, progress=progress, init=init,
+                                             freeze=frozen), progress))
     loaded = [load_model(r["model"]) for r in results]
     mix, mcard = mix_models([m for m, _ in loaded], [c for _, c in loaded], card["name"])
-    val = validate(mix.sampler(), refs, seed=tcfg.seed + 1000, device="cpu") if refs else {}
+    val = run_validation(mix, refs, tcfg.seed + 1000, "cpu")
     mcard["metrics"] = {"validation": val}
     mcard["training"] = {**mcard["training"], "train_config": tcfg.to_dict(), "frozen": frozen,
                          "members": {"of": k, "seeds": [tcfg.seed + i for i in range(k)]}}
     path = save_model(mix, out / "model", mcard)
     if progress and val:
         scores = ", ".join(f"{r['best']['score']:.3f}" for r in results)
-        print(f"mixture of {k} written to {path}: validation mean MAP {val['mean_MAP']:.3f}, worst energy "
-              f"{max(val['MAP'].values()):.3f} (members' selection scores: {scores})")
+        worst = f", worst energy {max(val['MAP'].values()):.3f}" if "MAP" in val else ""
+        print(f"mixture of {k} written to {path}: {format_validation(val)}{worst} (members' selection scores: "
+              f"{scores})")
     return {"model": str(path), "members": results, "validation": val}
 
 
