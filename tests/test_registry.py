@@ -106,10 +106,12 @@ def test_concurrent_updates_are_serialised(toys, tmp_path):
     procs = [subprocess.Popen(cmd + ["--data", str(toys["files"][k])], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
              for k in ("new1", "new2")]
     outs = [p.communicate(timeout=600) for p in procs]
-    assert all(p.returncode == 0 for p in procs), [o[1].decode()[-2000:] for o in outs]
+    assert all(p.returncode in (0, 3) for p in procs), [o[1].decode()[-2000:] for o in outs]
     log = reg.log("toy")  # every line parses: no interleaved writes
     updates = [r for r in log if r["action"] == "update"]
     assert len(updates) == 2 and {Path(r["data"]).name for r in updates} == {"new1.parquet", "new2.parquet"}
+    code = {k: p.returncode for k, p in zip(("new1", "new2"), procs)}  # exit 0 promoted, 3 rejected
+    assert all(code[Path(r["data"]).stem] == (0 if r["decision"] == "promoted" else 3) for r in updates)
     # each decision saw the version current at its time: the second one's parent is the first's result
     promoted = [r for r in updates if r["decision"] == "promoted"]
     for r in promoted:

@@ -113,7 +113,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     train_from_files(data=args.data, out=args.out, config=args.config, epochs=args.epochs, name=args.name,
                      val_events=args.val_events, resume=not args.no_resume, max_minutes=args.max_minutes,
                      cpu_minutes=args.cpu_minutes, threads=args.threads, seed=args.seed, family=args.family,
-                     ensemble=args.ensemble, progress=not args.quiet)
+                     ensemble=args.ensemble, progress=not args.quiet, select=_selection(args))
     return 0
 
 
@@ -123,7 +123,7 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
     res = transfer_from_files(base=args.base, data=args.data, out=args.out, freeze=args.freeze, config=args.config,
                               epochs=args.epochs, max_minutes=args.max_minutes, seed=args.seed, name=args.name,
                               val_events=args.val_events, resume=not args.no_resume, progress=not args.quiet,
-                              members=args.members)
+                              members=args.members, select=_selection(args))
     if args.members == 1 and args.quiet:
         print(selection_line(res))
     return 0
@@ -242,13 +242,14 @@ def _cmd_update(args: argparse.Namespace) -> int:
     cfg = UpdateConfig(holdout=args.holdout, epochs=args.epochs, seed=args.seed,
                        train_config=str(args.train_config) if args.train_config else None)
     if args.watch:
-        watch(registry=reg, name=args.model, folder=args.watch, constraints=args.constraints, config=cfg,
-              once=args.once)
-    elif args.data:
-        update(registry=reg, name=args.model, data=args.data, constraints=args.constraints, config=cfg)
-    else:
-        raise AivaInputError("aiva update needs --data FILE or --watch DIR")
-    return 0
+        done = watch(registry=reg, name=args.model, folder=args.watch, constraints=args.constraints, config=cfg,
+                     once=args.once)
+        decisions = {d.get("decision") for d in done}
+        return 2 if "error" in decisions else (3 if "rejected" in decisions else 0)
+    if args.data:
+        rec = update(registry=reg, name=args.model, data=args.data, constraints=args.constraints, config=cfg)
+        return 3 if rec.get("decision") == "rejected" else 0  # 3: rejected, so that a script can tell
+    raise AivaInputError("aiva update needs --data FILE or --watch DIR")
 
 
 def _cmd_reweight(args: argparse.Namespace) -> int:
@@ -402,6 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=_seed, help="override [training].seed")
     t.add_argument("--no-resume", action="store_true", help="start afresh even if a checkpoint exists")
     t.add_argument("-q", "--quiet", action="store_true")
+    _selection_args(t)
     t.set_defaults(func=_cmd_train)
 
     tl = sub.add_parser("transfer", help="fine-tune a generator on new data with frozen blocks")
@@ -420,6 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="K fine-tunes (seeds SEED … SEED+K-1) combined into one equal-weight mixture (default 1)")
     tl.add_argument("--no-resume", action="store_true")
     tl.add_argument("-q", "--quiet", action="store_true")
+    _selection_args(tl)
     tl.set_defaults(func=_cmd_transfer)
 
     g = sub.add_parser("generate", help="generate events with a trained or shipped generator")

@@ -132,3 +132,30 @@ def _type_problem(hint, value) -> str | None:
     if base is dict:
         return None if isinstance(value, dict) else f"expected a table, got {type(value).__name__}"
     return None
+
+
+def available_memory_bytes() -> int | None:
+    """Memory the OS can give this process now (``MemAvailable`` of /proc/meminfo), or None."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_fits_in_memory(n_events: int, bytes_per_event: int, option: str = "--events") -> None:
+    """Refuse, before any work, a request whose events cannot fit in the available memory."""
+    from aiva.errors import AivaInputError
+
+    avail = available_memory_bytes()
+    need = int(n_events) * int(bytes_per_event)
+    if avail is not None and need > avail:
+        raise AivaInputError(f"{option} {n_events}: about {need / 2**30:.3g} GiB needed ({bytes_per_event} bytes per "
+                             f"event) but {avail / 2**30:.3g} GiB are available; at most about "
+                             f"{avail // bytes_per_event:,} events fit (split the request, e.g. by seed)")

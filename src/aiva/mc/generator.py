@@ -61,6 +61,9 @@ class XsecTable:
         return WMAX_SAFETY * np.maximum(w[idx - 1], w[idx])
 
 
+#: peak memory per event of :func:`simulate` (11 columns, the chunks and their concatenation)
+BYTES_PER_EVENT = 256
+
 def _cache_dir() -> Path:
     return Path(os.environ.get("AIVA_CACHE_DIR", Path.home() / ".cache" / "aiva"))
 
@@ -215,6 +218,9 @@ def simulate(target: str | Target = "C12", probe: str | Probe = "numu", n_events
         raise AivaInputError("give exactly one of energy, energy_range or flux")
     if n_events <= 0:
         raise AivaInputError(f"number of events must be positive, got {n_events}")
+    from aiva.utils import check_fits_in_memory
+
+    check_fits_in_memory(n_events, BYTES_PER_EVENT)
     if energy is not None and not (0 < energy <= GRID[-1]):
         raise AivaInputError(f"energy {energy} GeV outside (0, {GRID[-1]}] GeV")
     if energy_range is not None:

@@ -179,7 +179,10 @@ def _check_against_model(model, header: dict, weights: Path) -> None:
     if missing or extra or bad:
         parts = []
         if missing:
-            parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
+            import re
+
+            m = re.match(r"m(\d+)\.", missing[0])  # a mixture's member k has the prefix m<k>.
+            parts.append(f"{len(missing)} missing (e.g. {missing[0]}" + (f", of member {m.group(1)})" if m else ")"))
         if extra:
             parts.append(f"{len(extra)} unexpected (e.g. {extra[0]})")
         if bad:

@@ -141,9 +141,13 @@ class Registry:
         try:
             w = resolve(model)
         except AivaInputError:  # an electron-scattering model
-            from aiva.escat.io import load_xsec_model, resolve_xsec_model
+            from aiva.escat.io import resolve_xsec_model
 
             w = resolve_xsec_model(model)
+        card0 = read_card(w)
+        if isinstance(card0, dict) and card0.get("family") == "escat":
+            from aiva.escat.io import load_xsec_model
+
             load_xsec_model(w)  # validated before it is registered
         else:
             load_model(w)  # card schema, header, shapes, SHA-256 and finiteness checked before registering

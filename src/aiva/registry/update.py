@@ -136,15 +136,39 @@ def _constraint_quantities(model, card, n: int, seed: int) -> dict:
 
 
 def load_constraints(path) -> list[dict]:
+    """The theory constraints of a TOML file, every key checked for type and range before any
+    training starts (a wrong type must not surface only after a whole fine-tune)."""
     try:
-        raw = tomllib.loads(Path(path).read_text())
+        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise AivaInputError(f"{path}: not a TOML text file (not UTF-8)") from None
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise AivaInputError(f"{path}: cannot read constraints ({exc})") from None
+        raise AivaInputError(f"{path}: cannot read constraints ({' '.join(str(exc).split())})") from None
+    extra = sorted(set(raw) - {"constraint"})
+    if extra:
+        raise AivaInputError(f"{path}: unknown key or table '{extra[0]}' (constraints are [[constraint]] tables)")
     cons = raw.get("constraint", [])
+    if not isinstance(cons, list) or not all(isinstance(c, dict) for c in cons):
+        raise AivaInputError(f"{path}: 'constraint' must be an array of tables ([[constraint]])")
+    numeric = {"value": None, "tolerance": "positive", "energy": "positive", "energy2": "positive",
+               "w_cut": "positive"}
     for i, c in enumerate(cons):
         for key in ("name", "quantity", "value", "tolerance"):
             if key not in c:
                 raise AivaInputError(f"{path}: constraint {i + 1}: missing '{key}'")
+        unknown = sorted(set(c) - {"name", "quantity", *numeric})
+        if unknown:
+            raise AivaInputError(f"{path}: constraint {i + 1}: unknown key '{unknown[0]}'")
+        for key in ("name", "quantity"):
+            if not isinstance(c[key], str):
+                raise AivaInputError(f"{path}: constraint {i + 1}: key '{key}' must be a string")
+        for key, kind in numeric.items():
+            if key in c:
+                v = c[key]
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
+                    raise AivaInputError(f"{path}: constraint {c['name']!r}: key '{key}' = {v!r}: expected a number")
+                if kind == "positive" and not v > 0:
+                    raise AivaInputError(f"{path}: constraint {c['name']!r}: key '{key}' = {v!r}: must be > 0")
         if c["quantity"] not in QUANTITIES:
             raise AivaInputError(f"{path}: constraint {c['name']!r}: unknown quantity {c['quantity']!r} "
                                  f"(known: {', '.join(QUANTITIES)})")

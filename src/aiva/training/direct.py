@@ -20,6 +20,7 @@ import torch
 from aiva.errors import AivaInputError
 from aiva.models.io import FAMILIES
 from aiva.training.gan import (CommonTrainConfig, keep_if_best, lr_factor, out_of_time, prepare_run, resume_checkpoint,
+                               run_identity,
                                run_validation, save_epoch_checkpoint, validation_record, write_history)
 from aiva.training.validation import HeldOut, format_validation
 
@@ -73,6 +74,8 @@ def train_direct(family: str, data: np.ndarray, refs: dict[float, np.ndarray] | 
         model.load_state(init.state())
     frozen = model.freeze(list(freeze or []))
     model.to(device)
+    if init is not None and isinstance(refs, HeldOut):  # the parent's ln p: recomputed identically on resume
+        refs.set_reference(model, device)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise AivaInputError(f"every block is frozen ({', '.join(frozen)}): nothing to train")
@@ -80,7 +83,8 @@ def train_direct(family: str, data: np.ndarray, refs: dict[float, np.ndarray] | 
     data_gen = torch.Generator().manual_seed(tcfg.seed + 1)
     X = torch.from_numpy(data)
     optimizers = {"f": (opt, "opt")}
-    start, history, best = resume_checkpoint(out, resume, model, optimizers, data_gen, progress)
+    identity = run_identity(data, tcfg, model, init, frozen)
+    start, history, best = resume_checkpoint(out, resume, model, optimizers, data_gen, progress, identity)
     steps = len(X) // tcfg.batch_size
     t_start, cpu_start = time.time(), time.process_time()
     for epoch in range(start, tcfg.epochs):
@@ -114,7 +118,7 @@ def train_direct(family: str, data: np.ndarray, refs: dict[float, np.ndarray] | 
         best = keep_if_best(model, out, card, tcfg, val, epoch, best, frozen)
         save_epoch_checkpoint(out, model.state(), optimizers, data_gen,
                               {"epoch": epoch + 1, "history": history, "best": best, "train_config": tcfg.to_dict(),
-                               "frozen": frozen, "model_config": model.config.to_dict()})
+                               "frozen": frozen, "model_config": model.config.to_dict(), "identity": identity})
         write_history(out, history, keys=["epoch", "loss", "mean_MAP", "mean_EMD", "seconds", "lr"])
         if progress:
             print(f"epoch {epoch + 1}: loss {rec['loss']:.4f} ({rec['seconds']:.0f} s)"

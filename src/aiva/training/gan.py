@@ -44,6 +44,14 @@ TEST_ENERGIES = (0.5, 0.8, 1.0, 2.0, 3.0, 5.0, 7.0, 9.0)
 class CommonTrainConfig(ConfigMixin):
     """Training settings shared by the generative families."""
 
+    #: bounds of every family's training settings (a TOML file or a model card is checked against them)
+    _limits = {"epochs": (1, None), "batch_size": (1, None), "seed": (0, None), "val_events": (1, None),
+               "max_minutes": (("gt", 0.0), None), "cpu_minutes": (("gt", 0.0), None), "threads": (1, None),
+               "lr": (("gt", 0.0), 10.0), "lr_g": (("gt", 0.0), 10.0), "lr_d": (("gt", 0.0), 10.0),
+               "beta1": (0.0, 0.9999), "beta2": (0.0, 0.99999), "lr_final_factor": (("gt", 0.0), 1.0),
+               "ema_decay": (0.0, 0.99999), "energy_weight_power": (0.0, 10.0)}
+    _choices = {"select_by": ("mean", "max")}
+
     epochs: int = 40
     batch_size: int = 2048
     seed: int = 1
@@ -63,6 +71,13 @@ class CommonTrainConfig(ConfigMixin):
     def __post_init__(self) -> None:
         if self.select_by not in ("mean", "max"):
             raise AivaInputError(f"select_by must be 'mean' or 'max', got {self.select_by!r}")
+        import re
+
+        if not isinstance(self.device, str) or not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", self.device):
+            raise AivaInputError(f"key 'device' = {self.device!r}: must be auto, cpu, cuda, cuda:N or mps")
+        ve = self.val_energies
+        if not all(isinstance(e, (int, float)) and not isinstance(e, bool) and 0 < e < 1e3 for e in ve):
+            raise AivaInputError(f"key 'val_energies' = {list(ve)!r}: need positive energies in GeV")
 
     @classmethod
     def from_dict(cls, d: dict):
@@ -95,25 +110,42 @@ def config_classes(family: str):
     return FAMILIES[family][1], TrainConfig
 
 
-def load_toml_config(path, family: str = "gan"):
-    """(model config, training config) of a family from a TOML file's [model] and [training]."""
+def load_toml_config(path, family: str = "gan", tables: tuple[str, ...] = ("model", "training")):
+    """(model config, training config) of a family from a TOML file's [model] and [training];
+    every key is checked for type and range, and unknown tables or top-level keys are refused."""
     import tomllib
 
     mc, tc = config_classes(family)
     try:
-        raw = tomllib.loads(Path(path).read_text())
+        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise AivaInputError(f"{path}: not a TOML text file (not UTF-8)") from None
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise AivaInputError(f"{path}: cannot read TOML config ({exc})") from None
-    try:
-        return mc.from_dict(raw.get("model", {})), tc.from_dict(raw.get("training", {}))
-    except (TypeError, AivaInputError) as exc:
-        raise AivaInputError(f"{path}: {exc}") from None
+        raise AivaInputError(f"{path}: cannot read TOML config ({' '.join(str(exc).split())})") from None
+    unknown = sorted(set(raw) - set(tables))
+    if unknown:
+        what = "table" if isinstance(raw[unknown[0]], dict) else "top-level key"
+        raise AivaInputError(f"{path}: unknown {what} '{unknown[0]}' (a config has the tables "
+                             f"{', '.join(f'[{t}]' for t in tables)})")
+    out = []
+    for table, cls in (("model", mc), ("training", tc)):
+        try:
+            out.append(cls.from_dict(raw.get(table, {})))
+        except (TypeError, AivaInputError) as exc:
+            raise AivaInputError(f"{path}: [{table}] {exc}") from None
+    return out[0], out[1]
 
 
 def pick_device(name: str) -> torch.device:
+    """``auto`` (CUDA when present), ``cpu``, ``cuda[:N]`` (refused when CUDA is not available)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    if str(name).startswith("cuda") and not torch.cuda.is_available():
+        raise AivaInputError(f"--device {name}: CUDA is not available on this machine (use cpu or auto)")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise AivaInputError(f"--device {name!r}: not a torch device (cpu, cuda, cuda:N, auto)") from None
 
 
 def enu_to_proxy(E) -> np.ndarray:
@@ -194,14 +226,59 @@ def prepare_run(out_dir, tcfg: CommonTrainConfig, data) -> tuple[Path, torch.dev
     return out, pick_device(tcfg.device), data
 
 
+#: training settings that may change when a run is resumed (a longer run, another budget or machine)
+RESUMABLE_OVERRIDES = ("epochs", "max_minutes", "cpu_minutes", "threads", "device")
+
+
+def run_identity(data: np.ndarray, tcfg: CommonTrainConfig, model, init=None, frozen=()) -> dict[str, Any]:
+    """What a checkpoint must match to be resumed: the training data (SHA-256 of the proxies),
+    the seed and settings (less :data:`RESUMABLE_OVERRIDES`), the architecture, the parent's
+    weights and the frozen blocks."""
+    import hashlib
+
+    def digest(tensors) -> str:
+        h = hashlib.sha256()
+        for k in sorted(tensors):
+            h.update(k.encode())
+            h.update(tensors[k].detach().cpu().contiguous().numpy().tobytes())
+        return h.hexdigest()
+
+    return {"data_sha256": hashlib.sha256(np.ascontiguousarray(data).tobytes()).hexdigest(),
+            "n_events": int(len(data)), "seed": int(tcfg.seed),
+            "train_config": {k: v for k, v in tcfg.to_dict().items() if k not in RESUMABLE_OVERRIDES},
+            "family": getattr(model, "family", "gan"), "model_config": model.config.to_dict(),
+            "parent_sha256": digest(init.state()) if init is not None else None, "frozen": sorted(frozen)}
+
+
+def _check_identity(out: Path, meta: dict, identity: dict | None) -> None:
+    old = meta.get("identity")
+    if identity is None or old is None:  # checkpoints written before identities were recorded
+        return
+    old = json.loads(json.dumps(old))
+    new = json.loads(json.dumps(identity, default=list))
+    for key in new:
+        if old.get(key) != new.get(key):
+            what = {"data_sha256": "the training data differ", "n_events": "the number of training events differs",
+                    "seed": f"the seed differs ({old.get('seed')} then, {new.get('seed')} now)",
+                    "parent_sha256": "the parent model differs", "frozen": "the frozen blocks differ",
+                    "family": "the family differs", "model_config": "the architecture differs"}.get(key)
+            if key == "train_config":
+                k = next(k for k in {**old[key], **new[key]} if old[key].get(k) != new[key].get(k))
+                what = f"training setting '{k}' differs ({old[key].get(k)!r} then, {new[key].get(k)!r} now)"
+            raise AivaInputError(f"{out}: the checkpoint there is of another run ({what}); refusing to resume it: "
+                                 "choose another --out, or start afresh with --no-resume")
+
+
 def resume_checkpoint(out: Path, resume: bool, model, optimizers: dict, data_gen: torch.Generator,
-                      progress: bool) -> tuple[int, list, dict]:
+                      progress: bool, identity: dict | None = None) -> tuple[int, list, dict]:
     """Restore model, optimizers (``{name: (optimizer, meta key)}``) and RNG states from
-    ``out/checkpoint`` if present; returns (start epoch, history, best)."""
+    ``out/checkpoint`` if present, after checking that it is of the same run (``identity``, see
+    :func:`run_identity`); returns (start epoch, history, best)."""
     ck = load_checkpoint(out / "checkpoint") if resume else None
     if ck is None:
         return 0, [], {"score": float("inf"), "epoch": -1}
     tensors, meta = ck
+    _check_identity(out, meta, identity)
     load_model_state(model, tensors, str(out / "checkpoint.safetensors"))
     for name, (opt, key) in optimizers.items():
         load_optimizer(name, opt, tensors, meta[key])
@@ -301,7 +378,8 @@ def train_gan(data: np.ndarray, refs: dict[float, np.ndarray] | HeldOut, out_dir
     X = torch.from_numpy(data)
 
     optimizers = {"g": (opt_g, "opt_g"), "d": (opt_d, "opt_d")}
-    start_epoch, history, best = resume_checkpoint(out, resume, model, optimizers, data_gen, progress)
+    identity = run_identity(data, tcfg, model, init, frozen)
+    start_epoch, history, best = resume_checkpoint(out, resume, model, optimizers, data_gen, progress, identity)
 
     n = len(X)
     steps = n // tcfg.batch_size
@@ -360,7 +438,7 @@ def train_gan(data: np.ndarray, refs: dict[float, np.ndarray] | HeldOut, out_dir
         best = keep_if_best(model, out, card, tcfg, val, epoch, best, frozen)
         save_epoch_checkpoint(out, model.state(), optimizers, data_gen,
                               {"epoch": epoch + 1, "history": history, "best": best, "train_config": tcfg.to_dict(),
-                               "model_config": model.config.to_dict(), "frozen": frozen})
+                               "model_config": model.config.to_dict(), "frozen": frozen, "identity": identity})
         write_history(out, history)
         if progress:
             msg = f"epoch {epoch + 1}: D {rec['d_loss']:.4f} G {rec['g_loss']:.4f} ({rec['seconds']:.0f} s)"

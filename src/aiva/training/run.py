@@ -141,26 +141,41 @@ def _card(name, out, info, data, table, lo=0.3, hi=10.0, parent=None) -> dict:
     return card
 
 
-def _fit(family, X, refs, out, *, mcfg=None, tcfg, card, resume, progress, init=None, freeze=None) -> dict:
-    if family in ("flow", "cfm"):
-        from aiva.training.direct import train_direct
+def _report_read(table, path, progress: bool) -> None:
+    """Say what reading and the --cc-only/--target/--probe filters removed (never silent)."""
+    if not progress:
+        return
+    for step in table.metadata.get("selection") or []:
+        print(f"{path}: {step['filter']} removed {step['removed']} events, kept {step['kept']}")
+    for why, n in (table.metadata.get("dropped") or {}).items():
+        print(f"{path}: skipped {n} events: {why}")
 
-        return train_direct(family, X, refs, out, model_config=mcfg, train_config=tcfg, init=init, freeze=freeze,
-                            card=card, resume=resume, progress=progress)
-    return train_gan(X, refs, out, model_config=mcfg, train_config=tcfg, init=init, freeze=freeze, card=card,
-                     resume=resume, progress=progress)
+
+def _fit(family, X, refs, out, *, mcfg=None, tcfg, card, resume, progress, init=None, freeze=None) -> dict:
+    """One training into ``out``, holding the folder's lock (a second run into it is refused)."""
+    from aiva.training.checkpoint import run_lock
+
+    with run_lock(Path(out)):
+        if family in ("flow", "cfm"):
+            from aiva.training.direct import train_direct
+
+            return train_direct(family, X, refs, out, model_config=mcfg, train_config=tcfg, init=init, freeze=freeze,
+                                card=card, resume=resume, progress=progress)
+        return train_gan(X, refs, out, model_config=mcfg, train_config=tcfg, init=init, freeze=freeze, card=card,
+                         resume=resume, progress=progress)
 
 
 def train_from_files(*, data, out, config=None, epochs=None, name=None, val_events=None, resume=True,
                      max_minutes=None, cpu_minutes=None, threads=None, seed=None, family="gan", ensemble=None,
-                     progress=True) -> dict:
+                     progress=True, select=None) -> dict:
     """Train a generator of ``family`` on an event file; with ``ensemble=K``, K members (seeds
     seed, seed+1, …, each on its own bootstrap resample of the training events) in
     ``out/member-k`` and the manifest ``out/ensemble.json`` (see :mod:`aiva.models.ensemble`)."""
     mcfg, tcfg = _configs(family, config, {"epochs": epochs, "max_minutes": max_minutes, "seed": seed,
                                            "val_events": val_events, "cpu_minutes": cpu_minutes,
                                            "threads": threads})
-    table = read_events(data)
+    table = read_events(data, select=select)
+    _report_read(table, data, progress)
     info = describe_data(table, data)
     X, refs, notes = training_and_validation(table, info, tcfg, str(data), progress=progress)
     card = _card(name, out, info, data, table)
@@ -219,6 +234,9 @@ def generate_to_file(*, model, output, n_events, seed, energy=None, energy_range
 
     if n_events <= 0:
         raise AivaInputError(f"number of events must be positive, got {n_events}")
+    from aiva.utils import check_fits_in_memory
+
+    check_fits_in_memory(n_events, 256)  # energies, proxies, the table and the file's buffers
     dev = pick_device(device)
     net, card = load_model(model, device=dev)
     kw = {"allow_extrapolation": allow_extrapolation, "float64": float64, "device": dev}
@@ -317,7 +335,7 @@ def freeze_scheme(model, spec: str | None) -> list[str]:
 
 
 def transfer_from_files(*, base, data, out, freeze=None, config=None, epochs=None, max_minutes=None, seed=None,
-                        name=None, val_events=None, resume=True, progress=True, members=1) -> dict:
+                        name=None, val_events=None, resume=True, progress=True, members=1, select=None) -> dict:
     """Fine-tune a generator (any family) on new data with frozen blocks (arXiv:2508.12987).
     With ``members=K`` > 1, K fine-tunes (seeds seed, seed+1, …, the same events and validation
     set) in ``out/member-k`` are combined into one equal-weight mixture ``out/model``
@@ -330,7 +348,8 @@ def transfer_from_files(*, base, data, out, freeze=None, config=None, epochs=Non
         raise AivaInputError(f"{base}: a mixture cannot be a transfer base; fine-tune one of its members")
     _, tcfg = _configs(family, config, {"epochs": epochs, "max_minutes": max_minutes, "seed": seed,
                                         "val_events": val_events})
-    table = read_events(data)
+    table = read_events(data, select=select)
+    _report_read(table, data, progress)
     info = describe_data(table, data)
     meta_target = table.metadata.get("target")
     if meta_target and meta_target != info["target"]:

@@ -67,6 +67,9 @@ class HeldOut:
     scores a model on them. ``len()`` is the number of events (an empty set validates nothing)."""
 
     proxies: np.ndarray
+    #: per-event ln p of the model training starts from (a fine-tune's parent): each epoch's
+    #: gain over it is then a paired difference with its own, much smaller, standard error
+    reference_lp: np.ndarray | None = field(default=None, repr=False)
     bins: int = field(init=False)
     floor: float = field(init=False)
     halves: tuple = field(init=False, repr=False)
@@ -96,14 +99,35 @@ class HeldOut:
         return 0.5 * (res[0][0] + res[1][0]), 0.5 * math.hypot(res[0][1], res[1][1])
 
     @torch.no_grad()
-    def nll(self, model, device, batch: int = 65_536) -> tuple[float, float]:
-        """(mean −ln p, its standard error) of the held-out events under ``model``."""
+    def log_probs(self, model, device, batch: int = 65_536) -> np.ndarray:
+        """ln p(E'_μ, θ' | E'_ν) of every held-out event under ``model``."""
+        was_training = model.training
+        model.eval()
         x = torch.as_tensor(self.proxies, dtype=torch.float32)
         lp = np.concatenate([model.log_prob(x[i:i + batch, 1:].to(device), x[i:i + batch, :1].to(device))
                              .double().cpu().numpy() for i in range(0, len(x), batch)])
+        model.train(was_training)
+        return lp
+
+    def set_reference(self, model, device) -> None:
+        """Remember the starting model's per-event ln p (for the paired gain of a fine-tune)."""
+        if getattr(model, "has_likelihood", False) and len(self):
+            self.reference_lp = self.log_probs(model, device)
+
+    def nll(self, model, device, batch: int = 65_536) -> tuple[float, float]:
+        """(mean −ln p, its standard error) of the held-out events under ``model``."""
+        return self._nll(self.log_probs(model, device, batch))[:2]
+
+    def _nll(self, lp: np.ndarray) -> tuple[float, float, dict]:
         if not np.all(np.isfinite(lp)):
-            return math.inf, math.inf
-        return float(-lp.mean()), float(lp.std(ddof=1) / math.sqrt(len(lp))) if len(lp) > 1 else math.inf
+            return math.inf, math.inf, {}
+        n = len(lp)
+        nll, se = float(-lp.mean()), float(lp.std(ddof=1) / math.sqrt(n)) if n > 1 else math.inf
+        paired: dict = {}
+        if self.reference_lp is not None and n > 1:
+            d = lp - self.reference_lp  # same events: the paired difference to the starting model
+            paired = {"gain_over_start": float(d.mean()), "gain_over_start_noise": float(d.std(ddof=1) / math.sqrt(n))}
+        return nll, se, paired
 
     def evaluate(self, model, seed: int, device) -> dict[str, Any]:
         """The selection figure of ``model`` (``score``, lower is better) with its ``noise``."""
@@ -111,8 +135,8 @@ class HeldOut:
         res: dict[str, Any] = {"n_events": len(self), "MAP3D": m3, "MAP3D_noise": m3_noise,
                                "MAP3D_floor": self.floor, "MAP3D_bins": self.bins}
         if getattr(model, "has_likelihood", False):
-            nll, se = self.nll(model, device)
-            res.update(figure="NLL", score=nll, noise=se)
+            nll, se, paired = self._nll(self.log_probs(model, device))
+            res.update(figure="NLL", score=nll, noise=se, **paired)
         else:
             res.update(figure="MAP-3D", score=m3, noise=m3_noise)
         return res
@@ -131,7 +155,12 @@ def format_validation(val: dict) -> str:
 def selection_summary(history: list[dict], best: dict) -> dict[str, Any]:
     """How well the held-out figure selected the checkpoint: the gain of the selected epoch over
     the first one in units of the figure's noise, the epochs within one noise of the best, and
-    ``noise_limited`` (gain below 2 noise: the validation cannot tell the epochs apart)."""
+    ``noise_limited`` (gain below 2 noise: the validation cannot tell the epochs apart).
+
+    For a fine-tune with a likelihood the figure of merit is the paired gain of the selected
+    epoch over the starting (parent) model on the same held-out events, mean(ln p − ln p₀), with
+    its paired standard error sd(ln p − ln p₀)/√n: the unpaired s/√n of two NLLs on the same
+    events overstates the noise of their difference many times over."""
     recs = [h for h in history if "val_score" in h]
     val = best.get("validation") or {}
     if not recs or "figure" not in val:
@@ -144,6 +173,11 @@ def selection_summary(history: list[dict], best: dict) -> dict[str, Any]:
         "gain_over_first_epoch": gain, "gain_in_noise_units": gain / noise if noise > 0 else math.inf,
         "epochs_within_noise_of_best": [h["epoch"] for h in recs if h["val_score"] - score <= noise],
         "noise_limited": bool(len(recs) < 2 or not gain >= 2 * noise)}
+    if "gain_over_start" in val:
+        g, gn = float(val["gain_over_start"]), float(val["gain_over_start_noise"])
+        out.update(gain_over_start=g, gain_over_start_noise=gn,
+                   gain_over_start_in_noise_units=g / gn if gn > 0 else math.inf,
+                   noise_limited=bool(not g >= 2 * gn))
     if val["figure"] == "MAP-3D":
         out["at_floor"] = bool(score - val["MAP3D_floor"] < 2 * noise)
     return out
@@ -157,6 +191,10 @@ def selection_warnings(summary: dict) -> list[str]:
         return w
     if summary["epochs_validated"] < 2:
         w.append("one validated epoch: nothing was selected")
+    elif summary["noise_limited"] and "gain_over_start" in summary:
+        w.append(f"selection is noise-limited: the best epoch beats the starting model by "
+                 f"{summary['gain_over_start']:.3g} nats/event, less than twice its paired noise "
+                 f"{summary['gain_over_start_noise']:.3g}")
     elif summary["noise_limited"]:
         w.append(f"selection is noise-limited: the best epoch beats the first by {summary['gain_over_first_epoch']:.3g}, "
                  f"less than twice the figure's noise {summary['noise']:.3g}")
