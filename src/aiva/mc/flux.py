@@ -95,14 +95,25 @@ class Flux:
             raise AivaInputError(f"{spec}: give the histogram as FILE.root:HISTOGRAM")
         if not Path(fname).exists():
             raise AivaInputError(f"{fname}: no such flux file")
-        with uproot.open(fname) as f:
-            if hname not in f:
-                hists = [k.split(";")[0] for k, c in f.classnames().items() if c.startswith("TH1")]
+        try:
+            f = uproot.open(fname)
+            names = f.classnames()
+        except Exception as exc:  # uproot raises several types for files that are not ROOT or are cut short
+            raise AivaInputError(f"{fname}: not a readable ROOT file ({' '.join(str(exc).split())[:160]})") from None
+        with f:
+            if hname not in {k.split(";")[0] for k in names}:
+                hists = [k.split(";")[0] for k, c in names.items() if c.startswith("TH1")]
                 raise AivaInputError(f"{fname}: no histogram {hname!r}; TH1s in the file: {', '.join(hists) or 'none'}")
-            h = f[hname]
-            if not h.classname.startswith("TH1"):
-                raise AivaInputError(f"{fname}: {hname!r} is a {h.classname}, not a TH1")
-            c, e = h.values(), h.axis().edges()
+            try:
+                h = f[hname]
+                if not h.classname.startswith("TH1"):
+                    raise AivaInputError(f"{fname}: {hname!r} is a {h.classname}, not a TH1")
+                c, e = h.values(), h.axis().edges()
+            except AivaInputError:
+                raise
+            except Exception as exc:
+                raise AivaInputError(f"{fname}: histogram {hname!r} cannot be read "
+                                     f"({' '.join(str(exc).split())[:160]})") from None
         if content == "density":
             c = c * np.diff(e)
         return cls(e, c, name=str(spec))
