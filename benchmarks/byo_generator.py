@@ -43,6 +43,9 @@ RESULTS = Path(__file__).parent / "results" / "byo"
 ENERGIES = (0.5, 1.0, 3.0)
 NUWRO_MODE = {0: 1, 8: 2, 2: 11, 4: 26, 6: 16}  # NuWro dyn (CC) -> NEUT mode
 BASE = "numu-C12-inclusive-flow"
+#: (c)'s external files: (target, probe, physics configuration of the reference MC)
+TRANSFER_CASES = {"alt": ("C12", "numu", "alt"), "Ar40": ("Ar40", "numu", "default"),
+                  "numubar": ("C12", "numubar", "default")}
 
 
 def write_read(table, stem: Path, fmt: str):
@@ -177,12 +180,15 @@ def run_transfer(args) -> dict:
 
     torch.set_num_threads(args.threads)
     work = Path(tempfile.mkdtemp(prefix="aiva-byo-tl-"))
-    t = simulate("C12", "numu", args.transfer, seed=args.seed + 1, energy_range=(0.3, 10.0), config="alt")
-    t.metadata = {"producer": "external (aiva reference MC, alt physics, written as a user's file)"}
-    t, fmt, path = write_read(t, work / "flat_alt", args.format)
+    target, probe, config = TRANSFER_CASES[args.transfer_case]
+    t = simulate(target, probe, args.transfer, seed=args.seed + 1, energy_range=(0.3, 10.0), config=config)
+    t.metadata = {"producer": f"external (aiva reference MC, {probe} on {target}, {config} physics, written as a "
+                              "user's file)"}
+    t, fmt, path = write_read(t, work / f"flat_{args.transfer_case}", args.format)
     res = transfer_from_files(base=BASE, data=path, out=work / "tl", epochs=args.epochs, seed=args.seed,
                               progress=not args.quiet)
-    return {"n_events": args.transfer, "physics": "alt", "base": BASE, "freeze": "default", "epochs": args.epochs,
+    return {"n_events": args.transfer, "case": args.transfer_case, "target": target, "probe": probe,
+            "physics": config, "base": BASE, "freeze": "default", "epochs": args.epochs,
             "format": fmt, "selection": res["selection"],
             "history": [{k: h.get(k) for k in ("epoch", "loss", "val_score", "val_noise", "val_MAP3D")}
                         for h in res["history"]]}
@@ -196,6 +202,8 @@ def main() -> None:
     ap.add_argument("--transfer", type=int, nargs="?", const=10_000,
                     help="events of an external flat-flux file (alt physics) to fine-tune the default generator on: "
                          "run (c), with --epochs")
+    ap.add_argument("--transfer-case", default="alt", choices=sorted(TRANSFER_CASES),
+                    help="(c): alt physics on C12 (default), numu on Ar40, or numubar on C12")
     ap.add_argument("--format", default="root", choices=["root", "parquet"])
     ap.add_argument("--epochs", type=int, default=20, help="(a) fine-tuning epochs")
     ap.add_argument("--batch-size", type=int, default=1024, help="(a)")
@@ -212,7 +220,8 @@ def main() -> None:
         if getattr(args, key) is None:
             continue
         out = {"command": f"byo_generator.py --{key} {getattr(args, key)}", **fn(args)}
-        path = RESULTS / f"{key}.json"
+        path = RESULTS / (f"transfer_{args.transfer_case}.json" if key == "transfer" and args.transfer_case != "alt"
+                          else f"{key}.json")
         path.write_text(json.dumps(out, indent=1) + "\n")
         print(f"wrote {path}")
 

@@ -604,7 +604,8 @@ def _check_output(path, option: str, *, folder: bool = False, suffixes: tuple[st
             if not os.access(anc, os.W_OK | os.X_OK):
                 raise AivaInputError(f"{option} {p}: folder {anc} is not writable")
             break
-    if suffixes is not None and p.suffix.lower() not in suffixes:
+    gz_ok = p.suffix.lower() != ".gz" or (len(p.suffixes) > 1 and p.suffixes[-2].lower() in (".hepmc3", ".hepmc"))
+    if suffixes is not None and (p.suffix.lower() not in suffixes or not gz_ok):
         raise AivaInputError(f"{option} {p}: unknown file type {p.suffix or '(none)'!r}; use one of "
                              f"{', '.join(s for s in suffixes if s != '.gz')}")
 
