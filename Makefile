@@ -20,6 +20,7 @@ demo: $(STAMP)
 	$(VENV)/bin/aiva demo --out demo_output
 
 test: $(STAMP)
+	$(VENV)/bin/lint-imports --no-cache --config pyproject.toml
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

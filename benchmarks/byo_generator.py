@@ -157,7 +157,7 @@ def run_flat(args) -> dict:
     wall, cpu = time.time() - t0, time.process_time() - c0
     card = json.loads(Path(res["model"]).with_suffix(".json").read_text())
     # what the old held-out validation had: ±5 % windows around the test energies with >= 2000 events
-    from aiva.training.gan import TEST_ENERGIES
+    from aiva.training.configs import TEST_ENERGIES
 
     hold_n = card["training"]["validation"]["n_events"]
     E = t["Enu_true"]

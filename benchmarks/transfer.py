@@ -187,7 +187,7 @@ def main() -> None:
     from aiva.mc import simulate
     from aiva.models.io import MODELS_DIR, load_model
     from aiva.training.evaluate import reference_tables
-    from aiva.training.gan import TEST_ENERGIES
+    from aiva.training.configs import TEST_ENERGIES
 
     torch.set_num_threads(args.threads)
     work = Path(args.work)

@@ -8,8 +8,10 @@ from aiva.models.flow import ConditionalFlow, FlowConfig
 from aiva.models.gan import ConditionalGAN, GANConfig
 from aiva.models.generate import generate_events, generate_proxies
 from aiva.models.io import load_model, save_model
-from aiva.training.direct import CFMTrainConfig, FlowTrainConfig, train_direct
-from aiva.training.gan import TrainConfig, train_gan
+from aiva.training.configs import CFMTrainConfig, FlowTrainConfig
+from aiva.training.direct import train_direct
+from aiva.training.configs import TrainConfig
+from aiva.training.gan import train_gan
 from aiva.training.run import freeze_scheme
 from test_gan import CARD, _distance, toy_data, toy_refs
 
@@ -232,7 +234,7 @@ def test_energy_weighted_epoch_order():
 @pytest.mark.parametrize("select_by, winner", [("mean", 1), ("max", 2)])
 def test_checkpoint_selection_by_mean_or_worst_energy(select_by, winner, tmp_path):
     from aiva.errors import AivaInputError
-    from aiva.training.gan import keep_if_best
+    from aiva.training.loop import keep_if_best
 
     model = FAMILIES["flow"][0]()
     tcfg = FlowTrainConfig(select_by=select_by)

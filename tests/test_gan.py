@@ -12,7 +12,8 @@ from aiva.models.gan import ConditionalGAN, GANConfig
 from aiva.models.generate import generate_events, generate_proxies
 from aiva.models.io import load_model, save_model
 from aiva.training.checkpoint import load_checkpoint
-from aiva.training.gan import TrainConfig, train_gan
+from aiva.training.configs import TrainConfig
+from aiva.training.gan import train_gan
 
 SMALL = GANConfig(latent_dim=4, g_blocks=2, g_width=32, d_blocks=2, d_width=32)
 CARD = {"name": "toy", "target": "C12", "probe": "numu", "energy_range_GeV": [0.3, 10.0], "mode_code": 0}
@@ -28,7 +29,7 @@ def toy_data(n, seed=0):
 
 
 def toy_refs(energies=(0.5, 5.0), n=4000):
-    from aiva.training.gan import enu_to_proxy
+    from aiva.physics.kinematics import enu_to_proxy
 
     refs = {}
     for k, E in enumerate(energies):
@@ -41,7 +42,8 @@ def toy_refs(energies=(0.5, 5.0), n=4000):
 
 def _distance(model, refs):
     net = model.sampler()
-    from aiva.training.gan import enu_to_proxy, sample_proxies
+    from aiva.physics.kinematics import enu_to_proxy
+    from aiva.training.validation import sample_proxies
 
     out = 0.0
     for E, ref in refs.items():
@@ -214,7 +216,7 @@ def test_transfer_bad_data(tmp_path, capsys):
 def test_toml_config_parsed_and_unknown_keys_rejected(tmp_path):
     from pathlib import Path
 
-    from aiva.training.gan import load_toml_config
+    from aiva.training.configs import load_toml_config
 
     root = Path(__file__).resolve().parent.parent
     mcfg, tcfg = load_toml_config(root / "configs" / "gan_inclusive.toml")

@@ -9,6 +9,7 @@ from scipy import stats
 
 from aiva.errors import EventFileError
 from aiva.events import read_events, write_events
+from aiva.mc.run import writer_options
 from aiva.events.hepmc import nuhepmc_xsec_weights, write_nuhepmc
 from aiva.events.nuhepmc_check import check_nuhepmc
 from aiva.mc.flux import load_flux
@@ -36,7 +37,10 @@ def flux_mc():
 
 def test_flux_run_conforms_and_round_trips(flux_mc, tmp_path):
     t = flux_mc
-    path = write_events(t, tmp_path / "ev.hepmc3")
+    bare = write_events(t, tmp_path / "bare.hepmc3")  # no producer information: valid, no per-event sigma
+    assert check_nuhepmc(bare) == [] and "E.C.2" not in _run_attr(bare, "NuHepMC.Conventions")
+    path = tmp_path / "ev.hepmc3"
+    write_events(t, path, **writer_options(t, path))  # as `aiva simulate -o ev.hepmc3` writes it
     assert check_nuhepmc(path) == []
     back = read_events(path)
     for col in ("Enu_true", "ELep", "PDGnu", "tgta", "tgtz", "PDGLep", "Mode", "weight"):
@@ -57,7 +61,7 @@ def test_fixed_energy_run_carries_fatx(tmp_path):
     from aiva.mc import simulate
 
     t = simulate("Ar40", "numubar", 500, energy=2.0, seed=2)
-    path = write_events(t, tmp_path / "nubar.hepmc3")
+    path = write_events(t, tmp_path / "nubar.hepmc3", **writer_options(t, "nubar.hepmc3"))
     assert check_nuhepmc(path) == []
     sigma = t.metadata["xsec_1e-38cm2"]["total_per_nucleon"]
     assert float(_run_attr(path, "NuHepMC.FluxAveragedTotalCrossSection")) == pytest.approx(sigma * 40 / 100, rel=1e-12)
@@ -230,7 +234,8 @@ def test_read_gibuu_layout(tmp_path):
 def test_broken_files_are_one_line_errors(flux_mc, tmp_path, capsys):
     from aiva.cli import main
 
-    good = write_events(flux_mc.select(np.arange(len(flux_mc)) < 50), tmp_path / "good.hepmc3")
+    first = flux_mc.select(np.arange(len(flux_mc)) < 50)
+    good = write_events(first, tmp_path / "good.hepmc3", **writer_options(first, "good.hepmc3"))
     renamed = tmp_path / "renamed.hepmc3"
     renamed.write_text(good.read_text().replace("signal_process_id", "signal_proc_id"))
     with pytest.raises(EventFileError, match=r"renamed.hepmc3: event 1: no attribute 'signal_process_id'"):

@@ -14,7 +14,8 @@ from aiva.models.flow import FlowConfig
 from aiva.models.generate import generate_events
 from aiva.models.io import load_model, sha256_file
 from aiva.registry import Registry, UpdateConfig, update
-from aiva.training.direct import FlowTrainConfig, train_direct
+from aiva.training.configs import FlowTrainConfig
+from aiva.training.direct import train_direct
 from test_gan import toy_data
 
 CARD = {"name": "toy-flow", "target": "C12", "probe": "numu", "energy_range_GeV": [0.3, 10.0], "mode_code": 0,

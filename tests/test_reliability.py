@@ -301,7 +301,8 @@ def test_internal_errors_exit_70_without_traceback(monkeypatch, capsys, work):
 # ---------------------------------------------------------------------- checkpoints and resume
 def _toy_training(out: Path, data: np.ndarray, *, seed: int = 3, epochs: int = 3, resume: bool = True):
     from aiva.models.flow import FlowConfig
-    from aiva.training.direct import FlowTrainConfig, train_direct
+    from aiva.training.configs import FlowTrainConfig
+    from aiva.training.direct import train_direct
 
     tcfg = FlowTrainConfig(epochs=epochs, batch_size=512, seed=seed, threads=1)
     return train_direct("flow", data, {}, out, model_config=FlowConfig(transforms=2, bins=4, hidden=8, layers=1),

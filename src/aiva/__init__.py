@@ -7,11 +7,6 @@ Public sub-packages:
 * :mod:`aiva.metrics` – pulls, MAP, MAP-3D, EMD and the classifier two-sample test
 * :mod:`aiva.mc`      – the reference Monte Carlo (QE, Δ(1232), DIS on C, O, Ar; ν and ν̄)
 """
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("aiva")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
+from aiva._version import __version__
 
 __all__ = ["__version__"]

@@ -7,7 +7,7 @@ import math
 import sys
 from pathlib import Path
 
-from aiva import __version__
+from aiva._version import __version__
 from aiva.errors import AivaInputError
 
 

@@ -159,3 +159,18 @@ def check_fits_in_memory(n_events: int, bytes_per_event: int, option: str = "--e
         raise AivaInputError(f"{option} {n_events}: about {need / 2**30:.3g} GiB needed ({bytes_per_event} bytes per "
                              f"event) but {avail / 2**30:.3g} GiB are available; at most about "
                              f"{avail // bytes_per_event:,} events fit (split the request, e.g. by seed)")
+
+
+def json_default(obj: Any):
+    """``json.dumps(default=...)`` for NumPy scalars and arrays and paths (metadata of event files)."""
+    import numpy as np
+
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj)}")

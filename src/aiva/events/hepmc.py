@@ -154,37 +154,10 @@ def scan_listing(path: Path) -> int:
 
 
 # ----------------------------------------------------------------------------------- writing
-def _sigma_curve(meta: dict) -> Callable[[np.ndarray], np.ndarray] | None:
-    """σ_tot(E) per nucleon [10⁻³⁸ cm²] from the table's provenance: the reference MC's tables
-    (aiva.mc metadata) or a model card's ``xsec`` table; None if neither can be rebuilt."""
-    try:
-        if meta.get("producer") == "aiva.mc":
-            from aiva.mc.config import PhysicsConfig
-            from aiva.mc.generator import get_table
-            from aiva.physics import get_probe, get_target
-
-            tgt = get_target(meta["target"])
-            chans = tuple(meta["channels"])
-            from aiva.mc.delta import DeltaParams
-
-            cfg = dict(meta["config"])
-            cfg = PhysicsConfig(**{**cfg, "delta": DeltaParams(**cfg.get("delta", {}))})
-            tab = get_table(tgt, get_probe(meta["probe"]), cfg, chans)
-            return lambda E: sum(tab.sigma(c, E) for c in chans) / tgt.A
-        if meta.get("model"):
-            from aiva.models.io import read_card, resolve
-            from aiva.models.xsec import XsecCurve
-
-            return XsecCurve.from_card(read_card(resolve(meta["model"])))
-    except Exception:  # provenance that cannot be rebuilt here: no per-event σ, not an error
-        return None
-    return None
-
-
-def _run_xsec(table: EventTable, explicit: float | None, path: Path):
+def _run_xsec(table: EventTable, explicit: float | None, path: Path,
+              curve: Callable[[np.ndarray], np.ndarray] | None):
     """(FATX per nucleon, relative CV weights, σ_tot(E_i) per nucleon or None, how)."""
     meta, E, n = table.metadata, table["Enu_true"], len(table)
-    curve = _sigma_curve(meta)
     sig = None
     if curve is not None:
         try:
@@ -221,14 +194,20 @@ def _run_xsec(table: EventTable, explicit: float | None, path: Path):
 
 
 def write_nuhepmc(table: EventTable, path: str | os.PathLike, *, flux_averaged_xsec: float | None = None,
-                  seed: int | None = None, generator: str = "aiva", description: str = "") -> Path:
+                  seed: int | None = None, generator: str = "aiva", description: str = "",
+                  sigma_curve: Callable[[np.ndarray], np.ndarray] | None = None,
+                  flux_histogram: tuple[np.ndarray, np.ndarray] | None = None) -> Path:
     """Write ``table`` as a NuHepMC 1.0 file (``.hepmc3``; ``.hepmc3.gz`` compressed), atomically.
 
     ``flux_averaged_xsec``: ⟨σ⟩_Φ in 10⁻³⁸ cm² per nucleon, overriding the metadata (G.R.5,
-    G.C.2); ``seed``: of the lepton azimuth (default ``metadata['seed']``, else 0)."""
+    G.C.2); ``seed``: of the lepton azimuth (default ``metadata['seed']``, else 0);
+    ``sigma_curve``: σ_tot(E) per nucleon [10⁻³⁸ cm²] for the per-event ``tot_xs`` (E.C.2) and the
+    weights of uniform-energy samples; ``flux_histogram``: (edges, content) of the beam (G.C.4).
+    Both come from the table's producer (:func:`aiva.mc.run.writer_options`,
+    :func:`aiva.models.xsec.writer_options`): this module reads no model or Monte Carlo table."""
     import pyhepmc as hp
 
-    from aiva import __version__
+    from aiva._version import __version__
 
     path = Path(path)
     n = len(table)
@@ -237,7 +216,7 @@ def write_nuhepmc(table: EventTable, path: str | os.PathLike, *, flux_averaged_x
     unknown = sorted(set(np.unique(modes).tolist()) - set(PROCESSES))
     if unknown:
         raise EventFileError(str(path), f"no NuHepMC process ID for mode(s) {unknown}", column="Mode")
-    fatx, cvw, sig, how = _run_xsec(table, flux_averaged_xsec, path)
+    fatx, cvw, sig, how = _run_xsec(table, flux_averaged_xsec, path, sigma_curve)
     A_all = np.unique(table["tgta"])
     per_atom = len(A_all) == 1
     A0 = int(A_all[0])
@@ -277,7 +256,7 @@ def write_nuhepmc(table: EventTable, path: str | os.PathLike, *, flux_averaged_x
             a[f"NuHepMC.Beam[{pdg}].Type"] = "MonoEnergetic"
             a[f"NuHepMC.Beam[{pdg}].MonoEnergetic.Energy"] = _num(E[0])
         else:
-            flux = _flux_histogram(meta, E)
+            flux = flux_histogram if flux_histogram is not None else _flux_histogram(meta, E)
             a[f"NuHepMC.Beam[{pdg}].Type"] = "Histogram"
             a[f"NuHepMC.Beam[{pdg}].Histogram.BinEdges"] = " ".join(_num(x) for x in flux[0])
             a[f"NuHepMC.Beam[{pdg}].Histogram.BinContent"] = " ".join(_num(x) for x in flux[1])
@@ -329,17 +308,10 @@ def write_nuhepmc(table: EventTable, path: str | os.PathLike, *, flux_averaged_x
 
 
 def _flux_histogram(meta: dict, E: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """G.C.4 histogram: the flux of a flux-folded table (shipped or described by name), else the
-    sampled range with one flat bin (uniform-energy samples)."""
+    """G.C.4 histogram when the producer gave none: the flux's range of a flux-folded table as
+    one bin, else the sampled range with one flat bin (uniform-energy samples)."""
     fl = meta.get("flux") or (meta.get("energy") or {}).get("flux")
     if fl:
-        try:
-            from aiva.mc.flux import load_flux
-
-            f = load_flux(fl["name"]).restrict(fl["emin"], fl["emax"])[0]
-            return f.edges, f.content
-        except Exception:
-            pass
         return np.array([fl["emin"], fl["emax"]]), np.array([1.0])
     uni = (meta.get("energy") or {}).get("uniform")
     lo, hi = (uni if uni else (float(E.min()), float(E.max())))

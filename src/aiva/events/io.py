@@ -26,7 +26,7 @@ import numpy as np
 
 from aiva.errors import EventFileError
 from aiva.events.table import EventTable, validate
-from aiva.utils import atomic_path
+from aiva.utils import atomic_path, json_default
 
 if TYPE_CHECKING:
     from aiva.events.select import Selection
@@ -170,7 +170,7 @@ def write_parquet(table: EventTable, path: str | os.PathLike) -> Path:
 
     path = Path(path)
     t = pa.table(table.columns)
-    t = t.replace_schema_metadata({_META_KEY: json.dumps(table.metadata, default=_json_default).encode()})
+    t = t.replace_schema_metadata({_META_KEY: json.dumps(table.metadata, default=json_default).encode()})
     with atomic_path(path) as tmp:
         pq.write_table(t, tmp, compression="zstd")
     return path
@@ -187,7 +187,7 @@ def write_csv(table: EventTable, path: str | os.PathLike) -> Path:
     return path
 
 
-def write_events(table: EventTable, path: str | os.PathLike) -> Path:
+def write_events(table: EventTable, path: str | os.PathLike, **nuhepmc_options: Any) -> Path:
     """Write by suffix: ``.parquet``/``.pq``, ``.csv``, ``.root`` (NUISANCE flat tree) or
     ``.hepmc3``/``.hepmc3.gz`` (NuHepMC 1.0)."""
     suffix = Path(path).suffix.lower()
@@ -204,7 +204,7 @@ def write_events(table: EventTable, path: str | os.PathLike) -> Path:
     if suffix in (".hepmc3", ".hepmc"):
         from aiva.events.hepmc import write_nuhepmc
 
-        return write_nuhepmc(table, path)
+        return write_nuhepmc(table, path, **nuhepmc_options)
     raise EventFileError(str(path), f"cannot write {suffix!r}; use .parquet, .csv, .root or .hepmc3")
 
 
@@ -216,15 +216,3 @@ def flux_averaged_xsec(meta: dict) -> float | None:
     if xs.get("how") == "flux-averaged":
         return float(xs["total_per_nucleon"])
     return None
-
-
-def _json_default(obj: Any):
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating,)):
-        return float(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj)}")

@@ -185,7 +185,7 @@ def write_flattree(table: EventTable, path: str | os.PathLike, *, seed: int | No
     import awkward as ak
     import uproot
 
-    from aiva.utils import atomic_path
+    from aiva.utils import atomic_path, json_default
 
     path = Path(path)
     n = len(table)
@@ -222,7 +222,7 @@ def write_flattree(table: EventTable, path: str | os.PathLike, *, seed: int | No
                   "pz": ak.unflatten(pz.astype(np.float32), counts), "E": ak.unflatten(El.astype(np.float32), counts),
                   "pdg": ak.unflatten(lep.astype(np.int32), counts)})
     types = {**{k: v.dtype for k, v in data.items()}, "fsp": fsp.type}
-    meta = json.dumps(table.metadata, default=_json_default)
+    meta = json.dumps(table.metadata, default=json_default)
     with atomic_path(path) as tmp, uproot.recreate(tmp) as f:
         f.mktree(TREE, types, counter_name=lambda _: "nfsp", field_name=lambda _outer, inner: inner,
                  title="aiva events in the NUISANCE flat-tree format")
@@ -235,9 +235,3 @@ def _nuclear_pdg_vec(Z: np.ndarray, A: np.ndarray) -> np.ndarray:
     """Vectorised :func:`aiva.physics.targets.nuclear_pdg`."""
     Z, A = np.asarray(Z, dtype=np.int64), np.asarray(A, dtype=np.int64)
     return np.where(A == 1, np.where(Z == 1, 2212, 2112), 1_000_000_000 + 10_000 * Z + 10 * A)
-
-
-def _json_default(obj: Any):
-    from aiva.events.io import _json_default as default
-
-    return default(obj)

@@ -206,7 +206,7 @@ def simulate(target: str | Target = "C12", probe: str | Probe = "numu", n_events
 
     Exactly one of ``energy`` (GeV), ``energy_range`` (GeV, GeV) or ``flux`` must be given.
     """
-    from aiva import __version__
+    from aiva._version import __version__
 
     tgt = target if isinstance(target, Target) else get_target(target)
     prb = probe if isinstance(probe, Probe) else get_probe(probe)

@@ -28,7 +28,7 @@ def simulate_to_file(*, target: str, probe: str, n_events: int, config: str, see
     table = simulate(target, probe, n_events, config=config, seed=seed, energy=energy,
                      energy_range=tuple(energy_range) if energy_range is not None else None, flux=flux,
                      channels=chans, progress=progress, workers=workers)
-    out = write_events(table, output)
+    out = write_events(table, output, **writer_options(table, output))
     xs = table.metadata["xsec_1e-38cm2"]
     print(f"wrote {len(table)} events to {out}")
     print(f"cross sections {xs['how']} [1e-38 cm^2 per nucleus]: "
@@ -79,3 +79,49 @@ def xsec_table_to_file(*, target: str, probe: str, config: str, emin: float, ema
     atomic_write_text(out, text)
     print(f"wrote {out}")
     return tab
+
+
+def sigma_curve(meta: dict):
+    """σ_tot(E) per nucleon [10⁻³⁸ cm²] of a reference-MC sample, rebuilt from its metadata
+    (target, probe, physics configuration, channels), or None if the metadata do not say."""
+    from aiva.errors import AivaInputError
+    from aiva.mc.config import PhysicsConfig
+    from aiva.mc.delta import DeltaParams
+    from aiva.mc.generator import get_table
+    from aiva.physics import get_probe, get_target
+
+    if meta.get("producer") != "aiva.mc":
+        return None
+    try:
+        tgt = get_target(meta["target"])
+        chans = tuple(meta["channels"])
+        cfg = dict(meta["config"])
+        cfg = PhysicsConfig(**{**cfg, "delta": DeltaParams(**cfg.get("delta", {}))})
+        tab = get_table(tgt, get_probe(meta["probe"]), cfg, chans)
+    except (KeyError, TypeError, AivaInputError):  # metadata of another version: no per-event σ
+        return None
+    return lambda E: sum(tab.sigma(c, E) for c in chans) / tgt.A
+
+
+def flux_histogram(meta: dict):
+    """(edges, content) of the flux a sample was folded with (shipped name, restricted to the
+    range used), for the NuHepMC beam description; None if unknown."""
+    from aiva.errors import AivaInputError
+    from aiva.mc.flux import load_flux
+
+    fl = meta.get("flux") or (meta.get("energy") or {}).get("flux")
+    if not fl or "name" not in fl:
+        return None
+    try:
+        f = load_flux(fl["name"]).restrict(fl["emin"], fl["emax"])[0]
+    except (KeyError, TypeError, AivaInputError):
+        return None
+    return f.edges, f.content
+
+
+def writer_options(table, output) -> dict:
+    """What the NuHepMC writer needs from the producer (σ(E) and the flux); {} for other formats."""
+    suffixes = [s.lower() for s in Path(output).suffixes[-2:]]
+    if not any(s in (".hepmc3", ".hepmc") for s in suffixes):
+        return {}
+    return {"sigma_curve": sigma_curve(table.metadata), "flux_histogram": flux_histogram(table.metadata)}

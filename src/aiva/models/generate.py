@@ -26,7 +26,7 @@ def model_energy_range(card: dict) -> tuple[float, float]:
 def generate_proxies(model: ConditionalGAN, enu: np.ndarray, seed: int, *, batch: int = 16_384,
                      float64: bool = False, device: str | torch.device = "cpu", max_rounds: int = 100):
     """(E'_μ, θ') for energies ``enu`` (GeV); returns (proxies (N, 2), n_redrawn)."""
-    from aiva.training.gan import enu_to_proxy
+    from aiva.physics.kinematics import enu_to_proxy
 
     net = model.sampler()
     dtype = torch.float64 if float64 else torch.float32
@@ -66,7 +66,7 @@ def generate_events(model: ConditionalGAN, card: dict, enu: np.ndarray, seed: in
                              "(use --allow-extrapolation to generate anyway)")
     prox, n_redrawn = generate_proxies(model, enu, seed, float64=float64, device=device, batch=batch)
     target, probe = get_target(card.get("target", "C12")), get_probe(card.get("probe", "numu"))
-    from aiva.training.gan import enu_to_proxy
+    from aiva.physics.kinematics import enu_to_proxy
 
     E, Emu, theta = from_proxies(enu_to_proxy(enu), prox[:, 0], prox[:, 1], m_lep=probe.lepton_mass)
     n = len(E)

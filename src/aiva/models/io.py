@@ -18,15 +18,12 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from aiva.errors import AivaInputError
-from aiva.models.cfm import CFMConfig, ConditionalCFM
-from aiva.models.flow import ConditionalFlow, FlowConfig
-from aiva.models.gan import ConditionalGAN, GANConfig
+from aiva.models.families import FAMILIES
 from aiva.models.mixture import MixtureConfig, MixtureModel
 from aiva.utils import atomic_path, atomic_write_text
 
-#: generative families behind one interface: family name -> (model class, config class)
-FAMILIES = {"gan": (ConditionalGAN, GANConfig), "flow": (ConditionalFlow, FlowConfig),
-            "cfm": (ConditionalCFM, CFMConfig)}
+__all__ = ["FAMILIES", "MODEL_KINDS", "load_model", "save_model", "resolve", "read_card", "sha256_file"]
+
 #: every kind of stored model: the trainable families and mixtures of their members
 MODEL_KINDS = {**FAMILIES, "mixture": (MixtureModel, MixtureConfig)}
 

@@ -59,7 +59,7 @@ class MixtureModel:
     family = "mixture"
 
     def __init__(self, config: MixtureConfig | None = None, members: list | None = None):
-        from aiva.models.io import FAMILIES
+        from aiva.models.families import FAMILIES
 
         self.config = config or MixtureConfig()
         c = self.config

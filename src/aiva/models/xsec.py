@@ -150,3 +150,31 @@ def model_flux(card: dict, flux, *, flux_range=None, flux_content: str = "integr
                              f"outside the model's range [{lo:g}, {hi:g}] GeV. Restrict it with --flux-range {lo:g} {hi:g} "
                              "(the removed fraction is reported) or pass --allow-extrapolation")
     return f, removed
+
+
+def sigma_curve(meta: dict):
+    """σ_tot(E) per nucleon [10⁻³⁸ cm²] of a sample, from its producer: the reference MC's
+    tables, or the generating model's card (``XsecCurve``); None if it cannot be rebuilt."""
+    from aiva.errors import AivaInputError
+    from aiva.mc.run import sigma_curve as mc_sigma_curve
+
+    if meta.get("producer") == "aiva.mc":
+        return mc_sigma_curve(meta)
+    if not meta.get("model"):
+        return None
+    from aiva.models.io import read_card, resolve
+
+    try:
+        return XsecCurve.from_card(read_card(resolve(meta["model"])))
+    except (AivaInputError, KeyError, TypeError, ValueError):  # a model without σ(E): no per-event σ
+        return None
+
+
+def writer_options(table, output) -> dict:
+    """What the NuHepMC writer needs from the producer (σ(E) and the flux); {} for other formats."""
+    from aiva.mc.run import flux_histogram, writer_options as mc_options
+
+    if not mc_options(table, output):
+        return {}
+    return {"sigma_curve": sigma_curve(table.metadata), "flux_histogram": flux_histogram(table.metadata)}
+

@@ -126,3 +126,8 @@ def in_proxy_domain(*proxies) -> Any:
         m = (p >= -1) & (p <= 1)
         mask = m if mask is None else mask & m
     return mask if xp is not np else np.asarray(mask)
+
+
+def enu_to_proxy(E) -> np.ndarray:
+    """E'_ν = 2 (E_ν − E_min)/(E_max − E_min) − 1 [GAN25], the generators' condition."""
+    return 2 * (np.asarray(E, dtype=np.float64) - PROXY_EMIN) / (PROXY_EMAX - PROXY_EMIN) - 1

@@ -11,41 +11,17 @@ bit for bit; ``history.csv``/``.json`` log the loss and metrics.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
 from aiva.errors import AivaInputError
-from aiva.models.io import FAMILIES
-from aiva.training.gan import (CommonTrainConfig, keep_if_best, lr_factor, out_of_time, prepare_run, resume_checkpoint,
-                               run_identity,
-                               run_validation, save_epoch_checkpoint, validation_record, write_history)
+from aiva.models.families import FAMILIES
+from aiva.training.configs import CFMTrainConfig, DirectTrainConfig, FlowTrainConfig
+from aiva.training.loop import (keep_if_best, lr_factor, out_of_time, prepare_run, resume_checkpoint, run_identity,
+                                run_validation, save_epoch_checkpoint, validation_record, write_history)
 from aiva.training.validation import HeldOut, format_validation
-
-
-@dataclass
-class DirectTrainConfig(CommonTrainConfig):
-    """Settings of the families trained by a direct loss (flow, cfm)."""
-
-    #: p > 0: each epoch draws its events with probability ∝ E_ν^−p (with replacement) instead of
-    #: a permutation, giving low-energy events more of the fit (see :func:`epoch_order`)
-    energy_weight_power: float = 0.0
-
-
-@dataclass
-class FlowTrainConfig(DirectTrainConfig):
-    epochs: int = 20
-    lr: float = 1e-3
-    lr_final_factor: float = 0.05
-
-
-@dataclass
-class CFMTrainConfig(DirectTrainConfig):
-    epochs: int = 20
-    lr: float = 2e-3
-    lr_final_factor: float = 0.02
 
 
 def epoch_order(E: torch.Tensor, power: float, gen: torch.Generator) -> torch.Tensor:

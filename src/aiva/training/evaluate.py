@@ -18,7 +18,7 @@ from aiva.events.table import EventTable
 from aiva.metrics.core import c2st_auc, emd, map_2d, map_3d
 from aiva.models.gan import ConditionalGAN
 from aiva.models.generate import generate_events
-from aiva.training.gan import TEST_ENERGIES
+from aiva.training.configs import TEST_ENERGIES
 from aiva.utils import atomic_write_text
 
 

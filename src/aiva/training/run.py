@@ -13,7 +13,8 @@ from aiva.events import read_events, write_events
 from aiva.models.io import load_model, save_model, sha256_file
 from aiva.physics.targets import target_from_za
 from aiva.training.data import MAX_DROPPED_FRACTION, proxy_domain, reference_sets, training_proxies
-from aiva.training.gan import CommonTrainConfig, config_classes, load_toml_config, pick_device, train_gan
+from aiva.training.configs import CommonTrainConfig, config_classes, load_toml_config, pick_device
+from aiva.training.gan import train_gan
 from aiva.training.validation import (HOLDOUT_FRACTION, HOLDOUT_MAX, HOLDOUT_MIN, HeldOut, format_validation,
                                       selection_summary, selection_warnings)
 from aiva.utils import atomic_write_text
@@ -248,7 +249,9 @@ def generate_to_file(*, model, output, n_events, seed, energy=None, energy_range
     else:
         E = _energies(n_events, np.random.default_rng(seed), energy, energy_range)
         table = generate_events(net, card, E, seed, **kw)
-    path = write_events(table, output)
+    from aiva.models.xsec import writer_options
+
+    path = write_events(table, output, **writer_options(table, output))
     dt = time.perf_counter() - t0
     print(f"wrote {len(table)} events from {card['name']} to {path} in {dt:.2f} s "
           f"({table.metadata['n_redrawn']} out-of-range proxies redrawn)")
@@ -268,7 +271,7 @@ def evaluation_references(card: dict, reference=None, energies=None, events: int
     energies with fewer events are left out and reported, not silently."""
     from aiva.events.select import require_single
     from aiva.training.evaluate import reference_tables
-    from aiva.training.gan import TEST_ENERGIES
+    from aiva.training.configs import TEST_ENERGIES
 
     if reference is None:
         return reference_tables(card, energies or TEST_ENERGIES, events, seed=seed + 4241)
@@ -377,7 +380,7 @@ def _fit_mixture(family, k, X, refs, out: Path, tcfg, card, resume, progress, in
     from dataclasses import replace
 
     from aiva.models.mixture import mix_models
-    from aiva.training.gan import run_validation
+    from aiva.training.loop import run_validation
 
     results = []
     for i in range(k):

@@ -1,7 +1,7 @@
 """Checkpoint selection on events held out from a user's file (data not from aiva's Monte Carlo).
 
 Reference-MC data are validated on fresh MC events at the test energies
-(:func:`aiva.training.gan.validate`). A user's file has no such events, and fixed-energy windows
+(:func:`aiva.training.loop.validate`). A user's file has no such events, and fixed-energy windows
 of a continuous spectrum hold too few events to select on, so a held-out part of the file itself
 (:data:`HOLDOUT_FRACTION`, at most :data:`HOLDOUT_MAX` events) is used with a figure that any file
 size supports:
@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from aiva.metrics.core import pulls
 
@@ -91,8 +92,6 @@ class HeldOut:
 
     def map3d(self, model, seed: int, device) -> tuple[float, float]:
         """½[MAP-3D(A, G_A) + MAP-3D(B, G_B)] and its noise; G: model events at the held-out energies."""
-        from aiva.training.gan import sample_proxies
-
         gen = sample_proxies(model.sampler(), self.proxies[:, 0], seed, device=device)
         g3 = np.column_stack([self.proxies[:, 0], np.where(np.isfinite(gen), gen, 2.0)])  # non-finite: no bin
         res = [map3d_with_noise(_hist3d(self.proxies[h], self.bins), _hist3d(g3[h], self.bins)) for h in self.halves]
@@ -201,3 +200,18 @@ def selection_warnings(summary: dict) -> list[str]:
     if summary.get("at_floor"):
         w.append("the held-out MAP-3D is at its statistical floor: the model cannot be told from the data at this size")
     return w
+
+
+@torch.no_grad()
+def sample_proxies(net: nn.Module, enu_p: np.ndarray, seed: int, batch: int = 16_384, device="cpu",
+                   dtype=torch.float32) -> np.ndarray:
+    """(E'_μ, θ') from a generator for conditions ``enu_p``; deterministic for a seed."""
+    net.eval()
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    out = np.empty((len(enu_p), 2), dtype=np.float64)
+    latent = net.latent_dim
+    for i in range(0, len(enu_p), batch):
+        e = torch.as_tensor(enu_p[i:i + batch], dtype=dtype).reshape(-1, 1)
+        z = torch.randn(len(e), latent, generator=g, dtype=dtype)
+        out[i:i + batch] = net(z.to(device), e.to(device)).double().cpu().numpy()
+    return out
