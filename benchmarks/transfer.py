@@ -253,13 +253,12 @@ def main() -> None:
     if not args.no_layerwise and "A" in args.scenarios:
         from aiva.metrics.core import map_3d
         from aiva.models.generate import generate_events
-        from aiva.training.run import generator_blocks
 
         files = _data(work, "A", seed=100 + ord("A"))
         uni = simulate("Ar40", "numu", min(args.events, 1_000_000), energy_range=(0.3, 10.0), seed=777, progress=False)
         lw = []
         cfg_path = _toml(work / "budget_10000.toml", 10_000, args.threads, args.val_events, args.epochs_scale, family)
-        blocks = generator_blocks(base_model)
+        blocks = base_model.block_groups()[0]  # the generating network's blocks, from the input
         for k in range(len(blocks) + (1 if family == "gan" else 0)):  # a flow needs one trainable block
             freeze = ",".join(blocks[:k] + (["d0"] if family == "gan" else [])) or "none"
             out = work / f"A_10000_frozen{k}"

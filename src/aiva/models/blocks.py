@@ -86,6 +86,14 @@ class NamedBlocksMixin:
     def block_names(self) -> list[str]:
         return list(self.blocks())
 
+    def block_groups(self) -> list[list[str]]:
+        return [self.block_names()]
+
+    def default_freeze(self) -> list[str]:
+        """The first half of the blocks (flow matching); flows override it."""
+        names = self.block_names()
+        return names[: len(names) // 2]
+
     def freeze(self, names: list[str]) -> list[str]:
         """Freeze named blocks (no gradients); unknown names raise ``KeyError``."""
         return freeze_params(self.blocks(), names)

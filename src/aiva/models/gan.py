@@ -132,6 +132,32 @@ class ConditionalGAN:
         for prefix, net in self._nets():
             net.load_state_dict({k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")})
 
+    def block_groups(self) -> list[list[str]]:
+        """The dense blocks of the generator and of the discriminator, from the input."""
+        return [[f"g{i}" for i in range(self.config.g_blocks)], [f"d{i}" for i in range(self.config.d_blocks)]]
+
+    def block_names(self) -> list[str]:
+        g, d = self.block_groups()
+        return g + ["g_out"] + d + ["d_out"]
+
+    def default_freeze(self) -> list[str]:
+        """The transfer-learning paper's scheme (arXiv:2508.12987): the first half of the
+        generator blocks and of the discriminator blocks."""
+        g, d = self.block_groups()
+        return g[: len(g) // 2] + d[: len(d) // 2]
+
+    def freeze(self, names: list[str]) -> list[str]:
+        """Freeze named blocks (``g*`` in the generator and its EMA copy, ``d*`` in the discriminator)."""
+        from aiva.models.blocks import freeze as freeze_blocks
+
+        frozen: list[str] = []
+        for name in names:
+            net = self.generator if name.startswith("g") else self.discriminator
+            frozen += freeze_blocks(net, [name])
+            if name.startswith("g"):
+                freeze_blocks(self.ema, [name])
+        return frozen
+
     def sampler(self) -> Generator:
         """The network used for generation (EMA weights, eval mode)."""
         self.ema.eval()

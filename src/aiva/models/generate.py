@@ -19,8 +19,10 @@ from aiva.physics.targets import get_probe, get_target
 
 
 def model_energy_range(card: dict) -> tuple[float, float]:
-    r = card.get("energy_range_GeV", [0.3, 10.0])
-    return float(r[0]), float(r[1])
+    """The card's trained E_ν range (:func:`aiva.models.base.energy_range`)."""
+    from aiva.models.base import energy_range
+
+    return energy_range(card)
 
 
 def generate_proxies(model: ConditionalGAN, enu: np.ndarray, seed: int, *, batch: int = 16_384,

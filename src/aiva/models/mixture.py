@@ -125,7 +125,14 @@ class MixtureModel:
     def block_names(self) -> list[str]:
         raise AivaInputError("a mixture cannot be fine-tuned as a whole; use one of its members as the base")
 
-    freeze = block_names
+    def block_groups(self) -> list[list[str]]:
+        return [self.block_names()]
+
+    def default_freeze(self) -> list[str]:
+        return self.block_names()
+
+    def freeze(self, names: list[str]) -> list[str]:
+        return self.block_names()
 
 
 def mix_models(models: list, cards: list[dict], name: str) -> tuple[MixtureModel, dict]:

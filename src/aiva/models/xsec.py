@@ -21,6 +21,7 @@ import numpy as np
 from scipy.interpolate import PchipInterpolator
 
 from aiva.errors import AivaInputError
+from aiva.models.base import energy_range
 from aiva.mc.flux import Flux, load_flux
 
 
@@ -90,7 +91,7 @@ def attach_reference_xsec(card: dict) -> dict:
     meta = (card.get("training") or {}).get("data_metadata") or {}
     cfg = (meta.get("config") or {}).get("name", "default")
     chans = [c for c in card.get("channels", []) if c != "inclusive"] or ["qe", "res", "dis"]
-    lo, hi = card.get("energy_range_GeV", [0.3, 10.0])
+    lo, hi = energy_range(card)
     card["xsec"] = reference_curve(card["target"], card["probe"], cfg, tuple(chans), lo, hi).to_card()
     return card
 
@@ -143,7 +144,7 @@ def model_flux(card: dict, flux, *, flux_range=None, flux_content: str = "integr
     removed = 0.0
     if flux_range is not None:
         f, removed = f.restrict(*flux_range)
-    lo, hi = card.get("energy_range_GeV", [0.3, 10.0])
+    lo, hi = energy_range(card)
     out = f.fraction_outside(lo, hi)
     if out > 0 and not allow_extrapolation:
         raise AivaInputError(f"flux {f.name!r} spans [{f.edges[0]:g}, {f.edges[-1]:g}] GeV; {100 * out:.2f} % of it lies "

@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from aiva.errors import AivaInputError
+from aiva.models.base import energy_range
 from aiva.registry.store import Registry
 from aiva.utils import ConfigMixin
 
@@ -232,7 +233,7 @@ def update(*, registry: Registry, name: str, data, constraints=None, config: Upd
         if (info["target"], info["probe"]) != (ccard.get("target"), ccard.get("probe")):
             return reject(f"data are {info['probe']} on {info['target']}, the model is {ccard.get('probe')} on "
                           f"{ccard.get('target')}")
-        lo, hi = ccard.get("energy_range_GeV", [0.3, 10.0])
+        lo, hi = energy_range(ccard)
         out = int(np.sum((table["Enu_true"] < lo) | (table["Enu_true"] > hi)))
         if out:
             return reject(f"{out} events with E_nu outside the model's range [{lo}, {hi}] GeV")

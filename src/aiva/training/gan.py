@@ -22,7 +22,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from aiva.models.blocks import freeze as freeze_blocks
 from aiva.models.blocks import keep_frozen_eval
 from aiva.models.gan import ConditionalGAN, GANConfig
 from aiva.training.configs import TrainConfig
@@ -53,12 +52,7 @@ def train_gan(data: np.ndarray, refs: dict[float, np.ndarray] | HeldOut, out_dir
     else:
         model = ConditionalGAN(model_config or GANConfig())
     model.to(device)
-    frozen: list[str] = []
-    for name in freeze or []:
-        net = model.generator if name.startswith("g") else model.discriminator
-        frozen += freeze_blocks(net, [name])
-        if name.startswith("g"):
-            freeze_blocks(model.ema, [name])
+    frozen = model.freeze(list(freeze or []))
     params_g = [p for p in model.generator.parameters() if p.requires_grad]
     params_d = [p for p in model.discriminator.parameters() if p.requires_grad]
     opt_g = torch.optim.Adam(params_g, lr=tcfg.lr_g, betas=(tcfg.beta1, tcfg.beta2))

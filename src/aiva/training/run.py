@@ -10,6 +10,7 @@ import numpy as np
 
 from aiva.errors import AivaInputError
 from aiva.events import read_events, write_events
+from aiva.models.base import energy_range
 from aiva.models.io import load_model, save_model, sha256_file
 from aiva.physics.targets import target_from_za
 from aiva.training.data import MAX_DROPPED_FRACTION, proxy_domain, reference_sets, training_proxies
@@ -300,37 +301,20 @@ def evaluate_to_dir(*, model, out, reference=None, events=1_000_000, energies=No
     return res
 
 
-def generator_blocks(model) -> list[str]:
-    """The freezable blocks on the generating side, from the input: g0, g1, … (GAN), t0, t1, … (flow)
-    or b0, b1, …, out (flow matching)."""
-    if getattr(model, "family", "gan") != "gan":
-        return model.block_names()
-    return [f"g{i}" for i in range(model.config.g_blocks)]
-
-
 def freeze_scheme(model, spec: str | None) -> list[str]:
-    """Block names to freeze. ``default``: for a GAN the transfer-learning paper's scheme, the
-    first half of the generator blocks and of the discriminator blocks; for a flow every
-    transform but the last (the layer-wise study of ``benchmarks/transfer.py``, νμ–⁴⁰Ar at 10k
-    events: MAP-3D 1.20, 1.11, 1.01, 0.97 with 0, 1, 2, 3 of 4 transforms frozen); for flow
-    matching the first half of its blocks b0, b1, …; ``none``; ``all-but-last`` (every block but the last of each network); or a
-    comma-separated list of names."""
-    g = generator_blocks(model)
-    if getattr(model, "family", "gan") != "gan":
-        d, extra = [], []
-    else:
-        d = [f"d{i}" for i in range(model.config.d_blocks)]
-        extra = ["g_out", "d_out"]
+    """Block names to freeze: ``default`` (the family's scheme, :meth:`Generator.default_freeze`:
+    for a GAN the transfer-learning paper's first half of the generator and discriminator blocks,
+    for a flow every transform but the last, for flow matching the first half of its blocks),
+    ``none``, ``all-but-last`` (every block but the last of each network), or a comma-separated
+    list of names."""
     if spec in (None, "", "default"):
-        if getattr(model, "family", "gan") == "flow":
-            return g[:-1]
-        return g[: len(g) // 2] + d[: len(d) // 2]
+        return model.default_freeze()
     if spec == "none":
         return []
     if spec == "all-but-last":
-        return g[:-1] + d[:-1]
+        return [n for group in model.block_groups() for n in group[:-1]]
     names = [s.strip() for s in spec.split(",") if s.strip()]
-    known = set(g + d + extra)
+    known = set(model.block_names())
     bad = [n for n in names if n not in known]
     if bad:
         raise AivaInputError(f"--freeze: unknown block(s) {', '.join(bad)}; blocks: {', '.join(sorted(known))}")
@@ -358,7 +342,7 @@ def transfer_from_files(*, base, data, out, freeze=None, config=None, epochs=Non
     if meta_target and meta_target != info["target"]:
         raise AivaInputError(f"{data}: metadata says target {meta_target!r} but columns tgtz/tgta say "
                              f"{info['target']!r}")
-    lo, hi = pcard.get("energy_range_GeV", [0.3, 10.0])
+    lo, hi = energy_range(pcard)
     X, refs, notes = training_and_validation(table, info, tcfg, str(data), emin=lo, emax=hi, progress=progress)
     frozen = freeze_scheme(parent, freeze)
     card = _card(name, out, info, data, table, lo, hi,
@@ -413,7 +397,7 @@ def ensemble_histograms_to_file(*, ensemble, output, energy, n_events, seed=1, v
     if n_events <= 0:
         raise AivaInputError(f"number of events must be positive, got {n_events}")
     models, cards, info = load_ensemble(ensemble)
-    lo, hi = cards[0].get("energy_range_GeV", [0.3, 10.0])
+    lo, hi = energy_range(cards[0])
     if not lo <= energy <= hi and not allow_extrapolation:
         raise AivaInputError(f"E_nu = {energy} GeV is outside the ensemble's trained range [{lo}, {hi}] GeV "
                              "(--allow-extrapolation to force)")
