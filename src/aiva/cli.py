@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import sys
 from pathlib import Path
@@ -623,6 +624,29 @@ def _check_outputs(args: argparse.Namespace) -> None:
         _check_output(out, "--out", folder=True)
 
 
+class _ConsoleHandler(logging.Handler):
+    """The CLI's view of the library's log: INFO to standard output, warnings and errors to
+    standard error with a ``warning:`` prefix (the streams of the moment, so that tests capture them)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        msg = record.getMessage()
+        if record.levelno >= logging.WARNING:
+            sys.stderr.write(("warning: " if record.levelno == logging.WARNING else "error: ") + msg + "\n")
+            sys.stderr.flush()
+        else:
+            sys.stdout.write(msg + "\n")
+            sys.stdout.flush()
+
+
+def _setup_logging() -> None:
+    logger = logging.getLogger("aiva")
+    for h in [h for h in logger.handlers if isinstance(h, _ConsoleHandler)]:
+        logger.removeHandler(h)
+    logger.addHandler(_ConsoleHandler())
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI: 0 success, 2 bad input (one line naming the file/option), 3 an update rejected
     (``aiva update``), 70 an internal error (a bug: the traceback only with ``--debug``)."""
@@ -637,6 +661,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     debug = bool(getattr(args, "debug", False) or os.environ.get("AIVA_DEBUG"))
+    _setup_logging()
     try:
         _check_outputs(args)
         return int(args.func(args) or 0)

@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import logging
 import json
 from pathlib import Path
 
@@ -20,15 +21,17 @@ from aiva.metrics import compare_tables
 from aiva.report.plots import plot_sample
 from aiva.utils import atomic_write_text
 
+log = logging.getLogger(__name__)
+
 
 def run_demo(out: Path, n_events: int = 200_000, seed: int = 1) -> dict:
     out.mkdir(parents=True, exist_ok=True)
-    print(f"[1/3] reference Monte Carlo: {n_events} numu-C12 events, E uniform in [0.3, 10] GeV")
+    log.info(f"[1/3] reference Monte Carlo: {n_events} numu-C12 events, E uniform in [0.3, 10] GeV")
     wide = simulate("C12", "numu", n_events, energy_range=(0.3, 10.0), seed=seed, progress=True)
     write_parquet(wide, out / "numu_C12_uniform.parquet")
     plot_sample(wide, out / "numu_C12_uniform.png")
 
-    print("[2/3] metrics at E = 1 GeV: two seeds of one model, and default vs alt physics")
+    log.info("[2/3] metrics at E = 1 GeV: two seeds of one model, and default vs alt physics")
     n1 = max(n_events // 2, 10_000)
     a = simulate("C12", "numu", n1, energy=1.0, seed=seed + 1)
     b = simulate("C12", "numu", n1, energy=1.0, seed=seed + 2)
@@ -39,7 +42,7 @@ def run_demo(out: Path, n_events: int = 200_000, seed: int = 1) -> dict:
     atomic_write_text(out / "metrics_1GeV.json", json.dumps({"same_model": same, "default_vs_alt": other},
                                                             indent=2) + "\n")
 
-    print("[3/3] cross sections vs E_nu")
+    log.info("[3/3] cross sections vs E_nu")
     xsec_table_to_file(target="C12", probe="numu", config="default", emin=0.2, emax=10.0, points=12,
                        output=out / "xsec_C12_numu.csv")
 
@@ -61,6 +64,6 @@ def run_demo(out: Path, n_events: int = 200_000, seed: int = 1) -> dict:
     lines += ["", "A perfect model gives MAP ≈ 0.80 (= √(2/π)) and AUC 0.50.", "",
               "Cross sections: `xsec_C12_numu.csv`."]
     atomic_write_text(out / "summary.md", "\n".join(lines) + "\n")
-    print("\n".join(lines))
-    print(f"\nall outputs in {out}/")
+    log.info("\n".join(lines))
+    log.info(f"\nall outputs in {out}/")
     return {"same": same, "alt": other}

@@ -28,7 +28,6 @@ Phys. Rev. D 80 (2009) 093001 (C5A(0) = 1.19, M_AΔ = 0.94 GeV) unless overridde
 """
 from __future__ import annotations
 
-import numpy as np
 
 from aiva.physics import constants as C
 

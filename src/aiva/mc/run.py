@@ -1,6 +1,7 @@
 """File-level entry points used by the CLI: simulate to a file, tabulate cross sections."""
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -9,6 +10,8 @@ import numpy as np
 from aiva.events.io import write_events
 from aiva.mc.generator import DEFAULT_CHANNELS, simulate, xsec_table
 from aiva.utils import atomic_write_text
+
+log = logging.getLogger(__name__)
 
 
 def simulate_to_file(*, target: str, probe: str, n_events: int, config: str, seed: int, output: os.PathLike,
@@ -22,7 +25,7 @@ def simulate_to_file(*, target: str, probe: str, n_events: int, config: str, see
         flux = load_flux(flux, flux_content)
         if flux_range is not None:
             flux, removed = flux.restrict(*flux_range)
-            print(f"flux restricted to [{flux_range[0]:g}, {flux_range[1]:g}] GeV: {100 * removed:.2f} % of it removed")
+            log.info(f"flux restricted to [{flux_range[0]:g}, {flux_range[1]:g}] GeV: {100 * removed:.2f} % of it removed")
     if energy is None and energy_range is None and flux is None:
         energy_range = (0.3, 10.0)
     table = simulate(target, probe, n_events, config=config, seed=seed, energy=energy,
@@ -30,18 +33,18 @@ def simulate_to_file(*, target: str, probe: str, n_events: int, config: str, see
                      channels=chans, progress=progress, workers=workers)
     out = write_events(table, output, **writer_options(table, output))
     xs = table.metadata["xsec_1e-38cm2"]
-    print(f"wrote {len(table)} events to {out}")
-    print(f"cross sections {xs['how']} [1e-38 cm^2 per nucleus]: "
+    log.info(f"wrote {len(table)} events to {out}")
+    log.info(f"cross sections {xs['how']} [1e-38 cm^2 per nucleus]: "
           + ", ".join(f"{k} {v:.4g}" for k, v in xs["per_nucleus"].items())
           + f"; total {xs['total_per_nucleus']:.4g} ({xs['total_per_nucleon']:.4g} per nucleon)")
     if table.metadata["n_overweight"]:
-        print(f"note: {table.metadata['n_overweight']} candidates exceeded the accept-reject bound")
+        log.info(f"note: {table.metadata['n_overweight']} candidates exceeded the accept-reject bound")
     if plot:
         from aiva.report.plots import plot_sample
 
         png = Path(output).with_suffix(".png")
         plot_sample(table, png)
-        print(f"wrote {png}")
+        log.info(f"wrote {png}")
     return table
 
 
@@ -68,16 +71,16 @@ def xsec_table_to_file(*, target: str, probe: str, config: str, emin: float, ema
     cols["total_per_nucleon_per_GeV"] = tab["total_per_nucleus"] / A / E
     shown = ["E_GeV"] + [f"{c}_per_nucleus" for c in chans] + ["total_per_nucleus", "total_per_nucleon",
                                                                "total_per_nucleon_per_GeV"]
-    print(f"# CC {probe} on {target} (A = {A}, config {config}): sigma in 1e-38 cm^2; all columns, with "
+    log.info(f"# CC {probe} on {target} (A = {A}, config {config}): sigma in 1e-38 cm^2; all columns, with "
           f"statistical errors and per-nucleon values per channel, are in the CSV")
-    print("  ".join(f"{h:>14s}" for h in shown))
+    log.info("  ".join(f"{h:>14s}" for h in shown))
     for i in range(len(E)):
-        print("  ".join(f"{cols[h][i]:14.5g}" for h in shown))
+        log.info("  ".join(f"{cols[h][i]:14.5g}" for h in shown))
     out = Path(output) if output else Path(f"xsec_{target}_{probe}.csv")
     text = ",".join(cols) + "\n" + "\n".join(",".join(f"{cols[h][i]:.6g}" for h in cols)
                                                for i in range(len(E))) + "\n"
     atomic_write_text(out, text)
-    print(f"wrote {out}")
+    log.info(f"wrote {out}")
     return tab
 
 

@@ -1,6 +1,7 @@
 """``aiva predict``: a model's (or weighted events') prediction for a published measurement."""
 from __future__ import annotations
 
+import logging
 import json
 from pathlib import Path
 
@@ -9,6 +10,8 @@ import numpy as np
 from aiva.errors import AivaInputError
 from aiva.measurements.core import Measurement, chi2, load_measurement, predict_bins
 from aiva.utils import atomic_write_text
+
+log = logging.getLogger(__name__)
 
 
 def _model_events(model: str, m: Measurement, flux, flux_range, n_events: int, seed: int, allow_extrapolation: bool):
@@ -89,7 +92,7 @@ def predict_to_dir(*, measurement: str, out, models=(), events=(), flux=None, fl
     for r in results:
         c2 = chi2(m, preds[r["prediction_from"]])
         r.update({"chi2": c2, "ndf": n, "chi2_per_ndf": c2 / n})
-        print(f"{m.name} ({m.meta.get('cite')}): {r['prediction_from']}: chi2/ndf = {c2:.1f}/{n} = {c2 / n:.2f}")
+        log.info(f"{m.name} ({m.meta.get('cite')}): {r['prediction_from']}: chi2/ndf = {c2:.1f}/{n} = {c2 / n:.2f}")
     res = {"measurement": m.name, "cite": m.meta.get("cite"), "unit": "1e-38 cm^2 / (GeV/c) / nucleon",
            "predictions": results}
     out = Path(out)

@@ -8,11 +8,14 @@ see when it does not.
 """
 from __future__ import annotations
 
+import logging
 import numpy as np
 import torch
 
 from aiva.errors import AivaInputError
 from aiva.events.table import EventTable
+
+log = logging.getLogger(__name__)
 
 
 def log_prob(model, table: EventTable, batch: int = 65_536) -> np.ndarray:
@@ -55,6 +58,6 @@ def reweight_file(*, events, model_from: str, model_to: str, output) -> EventTab
     t.metadata["reweighted"] = {"from": c1.get("name"), "to": c2.get("name"), "max_ratio": float(r.max()),
                                 "mean_ratio": float(r.mean())}
     path = write_events(t, output)
-    print(f"reweighted {len(t)} events from {c1.get('name')} to {c2.get('name')}: mean ratio {r.mean():.4f} "
+    log.info(f"reweighted {len(t)} events from {c1.get('name')} to {c2.get('name')}: mean ratio {r.mean():.4f} "
           f"(1 expected for events drawn from the first model), largest {r.max():.3g}; wrote {path}")
     return t

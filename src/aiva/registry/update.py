@@ -34,6 +34,7 @@ the candidate must satisfy |quantity − value| ≤ tolerance.
 """
 from __future__ import annotations
 
+import logging
 import json
 import tempfile
 import tomllib
@@ -46,6 +47,8 @@ from aiva.errors import AivaInputError
 from aiva.models.base import energy_range
 from aiva.registry.store import Registry
 from aiva.utils import ConfigMixin
+
+log = logging.getLogger(__name__)
 
 PHYSICS_ENERGIES = (0.5, 1.0, 3.0, 9.0)
 QUANTITIES = ("mean_cos", "mean_Q2", "mean_W", "mean_Emu_over_Enu", "fraction_W_below", "xsec_ratio")
@@ -202,7 +205,7 @@ def _decide(registry: Registry, name: str, record: dict, progress: bool, *, why:
         msg = f"promoted {new_version} (parent {record['current']}): {summary}"
     registry._append_log(name, record)
     if progress:
-        print(f"{name}: {Path(record['data']).name} {msg}")
+        log.info(f"{name}: {Path(record['data']).name} {msg}")
     return record
 
 
@@ -335,7 +338,7 @@ def watch(*, registry: Registry, name: str, folder, constraints=None, config: Up
                 done.append(update(registry=registry, name=name, data=f, constraints=constraints, config=config))
             except AivaInputError as exc:
                 done.append({"data": str(f), "decision": "error", "reason": str(exc)})
-                print(f"{f}: {exc}")
+                log.info(f"{f}: {exc}")
             seen.add(h)
             from aiva.utils import atomic_write_text
 

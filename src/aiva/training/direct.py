@@ -10,6 +10,7 @@ bit for bit; ``history.csv``/``.json`` log the loss and metrics.
 """
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -22,6 +23,8 @@ from aiva.training.configs import CFMTrainConfig, DirectTrainConfig, FlowTrainCo
 from aiva.training.loop import (keep_if_best, lr_factor, out_of_time, prepare_run, resume_checkpoint, run_identity,
                                 run_validation, save_epoch_checkpoint, validation_record, write_history)
 from aiva.training.validation import HeldOut, format_validation
+
+log = logging.getLogger(__name__)
 
 
 def epoch_order(E: torch.Tensor, power: float, gen: torch.Generator) -> torch.Tensor:
@@ -97,9 +100,9 @@ def train_direct(family: str, data: np.ndarray, refs: dict[float, np.ndarray] | 
                                "frozen": frozen, "model_config": model.config.to_dict(), "identity": identity})
         write_history(out, history, keys=["epoch", "loss", "mean_MAP", "mean_EMD", "seconds", "lr"])
         if progress:
-            print(f"epoch {epoch + 1}: loss {rec['loss']:.4f} ({rec['seconds']:.0f} s)"
+            log.info(f"epoch {epoch + 1}: loss {rec['loss']:.4f} ({rec['seconds']:.0f} s)"
                   + ("  " + (f"val mean MAP {val['mean_MAP']:.3f}" if "mean_MAP" in val else format_validation(val))
-                     + ("  *best*" if best["epoch"] == epoch + 1 else "") if val else ""), flush=True)
+                     + ("  *best*" if best["epoch"] == epoch + 1 else "") if val else ""))
         if out_of_time(tcfg, t_start, epoch, progress, cpu_start, time.process_time() - cpu_epoch):
             break
     return {"best": best, "history": history, "out_dir": str(out), "model": str(out / "model.safetensors"),

@@ -14,6 +14,7 @@ continues bit for bit.
 """
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -28,6 +29,8 @@ from aiva.training.configs import TrainConfig
 from aiva.training.loop import (keep_if_best, lr_factor, out_of_time, prepare_run, resume_checkpoint, run_identity,
                                 run_validation, save_epoch_checkpoint, validation_record, write_history)
 from aiva.training.validation import HeldOut, format_validation
+
+log = logging.getLogger(__name__)
 
 
 def train_gan(data: np.ndarray, refs: dict[float, np.ndarray] | HeldOut, out_dir: str | Path, *,
@@ -129,7 +132,7 @@ def train_gan(data: np.ndarray, refs: dict[float, np.ndarray] | HeldOut, out_dir
             if val:
                 msg += ("  " + (f"val mean MAP {val['mean_MAP']:.3f} EMD {val['mean_EMD']:.4f}" if "mean_MAP" in val
                                 else format_validation(val)) + ("  *best*" if best["epoch"] == epoch + 1 else ""))
-            print(msg, flush=True)
+            log.info(msg)
         if on_epoch:
             on_epoch(epoch + 1, rec)
         if out_of_time(tcfg, t_start, epoch, progress, cpu_start, time.process_time() - cpu_epoch):

@@ -8,6 +8,7 @@ resumable checkpoint (:mod:`aiva.training.checkpoint`), so a resumed run continu
 """
 from __future__ import annotations
 
+import logging
 import json
 import math
 import time
@@ -26,6 +27,8 @@ from aiva.training.checkpoint import load_checkpoint, load_optimizer, optimizer_
 from aiva.training.configs import CommonTrainConfig, pick_device
 from aiva.training.validation import HeldOut, sample_proxies
 from aiva.utils import atomic_write_text
+
+log = logging.getLogger(__name__)
 
 
 
@@ -147,7 +150,7 @@ def resume_checkpoint(out: Path, resume: bool, model, optimizers: dict, data_gen
     torch.set_rng_state(tensors["rng.torch"])
     data_gen.set_state(tensors["rng.data"])
     if progress:
-        print(f"resuming from epoch {meta['epoch']} in {out}")
+        log.info(f"resuming from epoch {meta['epoch']} in {out}")
     return meta["epoch"], meta["history"], meta["best"]
 
 
@@ -192,13 +195,13 @@ def out_of_time(tcfg: CommonTrainConfig, t_start: float, epoch: int, progress: b
     much CPU time as the last one would overrun the CPU budget ``cpu_minutes``."""
     if tcfg.max_minutes is not None and (time.time() - t_start) / 60 > tcfg.max_minutes:
         if progress:
-            print(f"stopping after {epoch + 1} epochs: time budget of {tcfg.max_minutes} min used")
+            log.info(f"stopping after {epoch + 1} epochs: time budget of {tcfg.max_minutes} min used")
         return True
     if tcfg.cpu_minutes is not None and cpu_start is not None:
         used = time.process_time() - cpu_start
         if used + epoch_cpu > 60 * tcfg.cpu_minutes:
             if progress:
-                print(f"stopping after {epoch + 1} epochs: {used / 60:.1f} of {tcfg.cpu_minutes} CPU minutes used")
+                log.info(f"stopping after {epoch + 1} epochs: {used / 60:.1f} of {tcfg.cpu_minutes} CPU minutes used")
             return True
     return False
 

@@ -1,8 +1,8 @@
 """File-level entry points used by the CLI: train, generate, evaluate."""
 from __future__ import annotations
 
+import logging
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -19,6 +19,8 @@ from aiva.training.gan import train_gan
 from aiva.training.validation import (HOLDOUT_FRACTION, HOLDOUT_MAX, HOLDOUT_MIN, HeldOut, format_validation,
                                       selection_summary, selection_warnings)
 from aiva.utils import atomic_write_text
+
+log = logging.getLogger(__name__)
 
 _PROBE_BY_PDG = {14: "numu", -14: "numubar"}
 
@@ -63,7 +65,7 @@ def training_and_validation(table, info: dict, tcfg: CommonTrainConfig, path: st
     if info["from_reference_mc"]:
         X = training_proxies(table, path, emin=emin, emax=emax)
         if progress:
-            print(f"validation: {tcfg.val_events} fresh reference-MC events at each of {list(tcfg.val_energies)} GeV")
+            log.info(f"validation: {tcfg.val_events} fresh reference-MC events at each of {list(tcfg.val_energies)} GeV")
         refs = reference_sets(info["target"], info["probe"], info["config"] or "default", tuple(info["channels"]),
                               tcfg.val_energies, tcfg.val_events, seed=tcfg.seed + 7919)
         return X, refs, {"validation": {"kind": "fresh reference-MC events", "energies_GeV": list(tcfg.val_energies),
@@ -71,19 +73,19 @@ def training_and_validation(table, info: dict, tcfg: CommonTrainConfig, path: st
     p, ok = proxy_domain(table, path, emin, emax, max_dropped=MAX_DROPPED_FRACTION)
     n_drop = int((~ok).sum())
     if n_drop:  # never silent, also with --quiet
-        print(f"warning: {path}: dropped {n_drop} of {len(p)} events ({100 * n_drop / len(p):.4f} %) whose lepton "
-              "kinematics map outside the proxy domain (energy transfer below 9.8 MeV)", file=sys.stderr)
+        log.warning(f"{path}: dropped {n_drop} of {len(p)} events ({100 * n_drop / len(p):.4f} %) whose lepton "
+              "kinematics map outside the proxy domain (energy transfer below 9.8 MeV)")
     p = p[ok]
     n_hold = min(int(round(HOLDOUT_FRACTION * len(p))), HOLDOUT_MAX)
     hold = np.zeros(len(p), bool)
     hold[np.random.default_rng(tcfg.seed).permutation(len(p))[:n_hold]] = True
     refs = HeldOut(p[hold])
     if progress:
-        print(f"validation: {n_hold} events held out of {path} ({100 * HOLDOUT_FRACTION:g} %, at most {HOLDOUT_MAX}); "
+        log.info(f"validation: {n_hold} events held out of {path} ({100 * HOLDOUT_FRACTION:g} %, at most {HOLDOUT_MAX}); "
               "checkpoint selection by held-out NLL (families with a likelihood) or MAP-3D")
     if n_hold < HOLDOUT_MIN:
-        print(f"warning: only {n_hold} held-out validation events (< {HOLDOUT_MIN}): checkpoint selection will be "
-              "noisy", file=sys.stderr)
+        log.warning(f"only {n_hold} held-out validation events (< {HOLDOUT_MIN}): checkpoint selection will be "
+              "noisy")
     notes = {"dropped_outside_proxy_domain": {"events": n_drop, "of": len(ok), "max_fraction": MAX_DROPPED_FRACTION,
                                               "policy": "dropped: energy transfer below the 9.8 MeV of the proxy map"},
              "validation": {**refs.describe(), "seed": tcfg.seed}}
@@ -114,9 +116,9 @@ def report_selection(res: dict, progress: bool = True) -> dict:
             card.setdefault("metrics", {})["selection"] = summary
             atomic_write_text(card_path, json.dumps(card, indent=2) + "\n")
     if progress:
-        print(selection_line(res))
+        log.info(selection_line(res))
     for w in selection_warnings(summary):
-        print(f"warning: {w}", file=sys.stderr)
+        log.warning(f"{w}")
     return res
 
 
@@ -148,9 +150,9 @@ def _report_read(table, path, progress: bool) -> None:
     if not progress:
         return
     for step in table.metadata.get("selection") or []:
-        print(f"{path}: {step['filter']} removed {step['removed']} events, kept {step['kept']}")
+        log.info(f"{path}: {step['filter']} removed {step['removed']} events, kept {step['kept']}")
     for why, n in (table.metadata.get("dropped") or {}).items():
-        print(f"{path}: skipped {n} events: {why}")
+        log.info(f"{path}: skipped {n} events: {why}")
 
 
 def _fit(family, X, refs, out, *, mcfg=None, tcfg, card, resume, progress, init=None, freeze=None) -> dict:
@@ -202,7 +204,7 @@ def _train_ensemble(family, k, X, refs, out: Path, mcfg, tcfg, card, resume, pro
         mcard = {**card, "name": f"{card['name']}-member{i}",
                  "training": {**card["training"], "ensemble": {"member": i, "of": k, "bootstrap_seed": seed}}}
         if progress:
-            print(f"ensemble member {i + 1}/{k} (seed {seed}, bootstrap resample of {len(X)} events)")
+            log.info(f"ensemble member {i + 1}/{k} (seed {seed}, bootstrap resample of {len(X)} events)")
         res = report_selection(_fit(family, X[boot], refs, out / f"member-{i}", mcfg=mcfg, tcfg=replace(tcfg, seed=seed),
                                     card=mcard, resume=resume, progress=progress), progress)
         members.append(res["model"])
@@ -211,7 +213,7 @@ def _train_ensemble(family, k, X, refs, out: Path, mcfg, tcfg, card, resume, pro
                                              [tcfg.seed + i for i in range(k)], "bootstrap": True})
     if progress:
         scores = ", ".join(f"{r['best']['score']:.3f}" for r in results)
-        print(f"ensemble of {k} written to {manifest} (validation scores of the members: {scores})")
+        log.info(f"ensemble of {k} written to {manifest} (validation scores of the members: {scores})")
     return {"ensemble": str(manifest), "members": results}
 
 
@@ -254,11 +256,11 @@ def generate_to_file(*, model, output, n_events, seed, energy=None, energy_range
 
     path = write_events(table, output, **writer_options(table, output))
     dt = time.perf_counter() - t0
-    print(f"wrote {len(table)} events from {card['name']} to {path} in {dt:.2f} s "
+    log.info(f"wrote {len(table)} events from {card['name']} to {path} in {dt:.2f} s "
           f"({table.metadata['n_redrawn']} out-of-range proxies redrawn)")
     if flux is not None:
         xs = table.metadata["flux_averaged_xsec"]
-        print(f"flux {fx.name}: flux-averaged cross section {xs['per_nucleon']:.4g} x 1e-38 cm^2 per nucleon "
+        log.info(f"flux {fx.name}: flux-averaged cross section {xs['per_nucleon']:.4g} x 1e-38 cm^2 per nucleon "
               f"({xs['per_nucleus']:.4g} per nucleus)" + (f"; flux range removed {100 * removed:.2f} % of the flux"
                                                           if removed else ""))
     return table
@@ -282,7 +284,7 @@ def evaluation_references(card: dict, reference=None, energies=None, events: int
     refs = {float(e): t.select(t["Enu_true"] == e) for e, c in zip(es, counts) if c >= min_events}
     small = int(np.sum(counts < min_events))
     if small:
-        print(f"{reference}: {small} energies with fewer than {min_events} events "
+        log.info(f"{reference}: {small} energies with fewer than {min_events} events "
               f"({int(counts[counts < min_events].sum())} events) are not evaluated; "
               f"evaluated: {', '.join(f'{e:g}' for e in refs)} GeV")
     if not refs:
@@ -297,7 +299,7 @@ def evaluate_to_dir(*, model, out, reference=None, events=1_000_000, energies=No
     net, card = load_model(model)
     refs = evaluation_references(card, reference, energies, events, seed, select=select)
     res = evaluate_model(net, card, refs, Path(out), seed=seed, c2st=c2st)
-    print((Path(out) / "report.md").read_text())
+    log.info((Path(out) / "report.md").read_text())
     return res
 
 
@@ -350,7 +352,7 @@ def transfer_from_files(*, base, data, out, freeze=None, config=None, epochs=Non
     card["training"].update(notes)
     card["training"]["transfer"] = {"frozen": frozen}
     if progress:
-        print(f"fine-tuning {pcard.get('name')} on {len(X)} events of {info['probe']} on {info['target']}; "
+        log.info(f"fine-tuning {pcard.get('name')} on {len(X)} events of {info['probe']} on {info['target']}; "
               f"frozen: {', '.join(frozen) or 'none'}" + (f"; {members} members" if members > 1 else ""))
     if members == 1:
         return report_selection(_fit(family, X, refs, out, tcfg=tcfg, card=card, resume=resume, progress=progress,
@@ -369,7 +371,7 @@ def _fit_mixture(family, k, X, refs, out: Path, tcfg, card, resume, progress, in
     results = []
     for i in range(k):
         if progress:
-            print(f"member {i + 1}/{k} (seed {tcfg.seed + i})")
+            log.info(f"member {i + 1}/{k} (seed {tcfg.seed + i})")
         member_card = {**card, "name": f"{card['name']}-member{i}"}
         results.append(report_selection(_fit(family, X, refs, out / f"member-{i}", tcfg=replace(tcfg, seed=tcfg.seed + i),
                                              card=member_card, resume=resume, progress=progress, init=init,
@@ -384,7 +386,7 @@ def _fit_mixture(family, k, X, refs, out: Path, tcfg, card, resume, progress, in
     if progress and val:
         scores = ", ".join(f"{r['best']['score']:.3f}" for r in results)
         worst = f", worst energy {max(val['MAP'].values()):.3f}" if "MAP" in val else ""
-        print(f"mixture of {k} written to {path}: {format_validation(val)}{worst} (members' selection scores: "
+        log.info(f"mixture of {k} written to {path}: {format_validation(val)}{worst} (members' selection scores: "
               f"{scores})")
     return {"model": str(path), "members": results, "validation": val}
 
@@ -404,7 +406,7 @@ def ensemble_histograms_to_file(*, ensemble, output, energy, n_events, seed=1, v
     bands = ensemble_bands(models, cards, energy, n_events, variables, seed=seed)
     path = write_bands(bands, output, {"ensemble": info.get("name"), "members": len(models), "energy_GeV": energy,
                                        "seed": seed})
-    print(f"wrote the mean and spread of {len(models)} members ({n_events} events each, E_nu = {energy:g} GeV) "
+    log.info(f"wrote the mean and spread of {len(models)} members ({n_events} events each, E_nu = {energy:g} GeV) "
           f"for {', '.join(bands)} to {path}")
     return bands
 
@@ -438,5 +440,5 @@ def evaluate_ensemble_to_dir(*, ensemble, out, reference=None, events=1_000_000,
                                                    for v in variables) + " |")
     atomic_write_text(out / "metrics.json", json.dumps(res, indent=2) + "\n")
     atomic_write_text(out / "report.md", "\n".join(lines + ["", "Figures: `bands_E*.png`."]) + "\n")
-    print((out / "report.md").read_text())
+    log.info((out / "report.md").read_text())
     return res
