@@ -226,3 +226,17 @@ def lepton_momenta(table: EventTable, seed: int) -> tuple[np.ndarray, np.ndarray
     sin = np.sqrt(np.maximum(1.0 - cos ** 2, 0.0))
     phi = np.random.default_rng(seed).uniform(0.0, 2 * np.pi, len(table))
     return p * sin * np.cos(phi), p * sin * np.sin(phi), p * cos
+
+
+def table_sha256(table: EventTable) -> str:
+    """SHA-256 of a table's columns (names, dtypes and bytes, in column order): the identity of
+    in-memory training data, as the file's SHA-256 is for data read from a file."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, col in table.columns.items():
+        a = np.ascontiguousarray(col)
+        h.update(f"{name}:{a.dtype.str}:{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+

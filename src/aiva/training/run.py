@@ -123,7 +123,15 @@ def report_selection(res: dict, progress: bool = True) -> dict:
 
 
 def _configs(family: str, config, overrides: dict):
-    if config:
+    """(model config, training config): from a TOML file, a ``{"model": …, "training": …}``
+    dict (the same schema, checked the same way), or the family's defaults; then ``overrides``."""
+    if isinstance(config, dict):
+        mc, tc = config_classes(family)
+        unknown = sorted(set(config) - {"model", "training"})
+        if unknown:
+            raise AivaInputError(f"config: unknown table '{unknown[0]}' (tables: model, training)")
+        mcfg, tcfg = mc.from_dict(config.get("model", {})), tc.from_dict(config.get("training", {}))
+    elif config:
         mcfg, tcfg = load_toml_config(config, family)
     else:
         mc, tc = config_classes(family)
@@ -134,11 +142,12 @@ def _configs(family: str, config, overrides: dict):
     return mcfg, tcfg
 
 
-def _card(name, out, info, data, table, lo=0.3, hi=10.0, parent=None) -> dict:
+def _card(name, out, info, source: tuple[str, str], table, lo=0.3, hi=10.0, parent=None) -> dict:
+    """The new model's card; ``source``: (file name or label, SHA-256) of the training data."""
     card = {"name": name or Path(out).name, "target": info["target"], "probe": info["probe"],
             "channels": info["channels"], "mode_code": info["mode_code"], "energy_range_GeV": [lo, hi],
             "parent": parent,
-            "training": {"data": [{"file": Path(data).name, "sha256": sha256_file(data), "n_events": len(table)}],
+            "training": {"data": [{"file": source[0], "sha256": source[1], "n_events": len(table)}],
                          "data_metadata": {k: table.metadata.get(k) for k in ("producer", "version", "seed", "config",
                                                                               "channels", "energy")}}}
     _attach_xsec(card, info)
@@ -175,14 +184,28 @@ def train_from_files(*, data, out, config=None, epochs=None, name=None, val_even
     """Train a generator of ``family`` on an event file; with ``ensemble=K``, K members (seeds
     seed, seed+1, …, each on its own bootstrap resample of the training events) in
     ``out/member-k`` and the manifest ``out/ensemble.json`` (see :mod:`aiva.models.ensemble`)."""
+    table = read_events(data, select=select)
+    _report_read(table, data, progress)
+    return train_table(table, out=out, source=(Path(data).name, sha256_file(data)), label=str(data), config=config,
+                       epochs=epochs, name=name, val_events=val_events, resume=resume, max_minutes=max_minutes,
+                       cpu_minutes=cpu_minutes, threads=threads, seed=seed, family=family, ensemble=ensemble,
+                       progress=progress)
+
+
+def train_table(table, *, out, source: tuple[str, str] | None = None, label: str = "<events>", config=None,
+                epochs=None, name=None, val_events=None, resume=True, max_minutes=None, cpu_minutes=None,
+                threads=None, seed=None, family="gan", ensemble=None, progress=True) -> dict:
+    """:func:`train_from_files` on an in-memory :class:`~aiva.events.EventTable`; ``source``
+    (name, SHA-256) of the data for the card (default: the SHA-256 of the table's columns)."""
+    from aiva.events.table import table_sha256
+
     mcfg, tcfg = _configs(family, config, {"epochs": epochs, "max_minutes": max_minutes, "seed": seed,
                                            "val_events": val_events, "cpu_minutes": cpu_minutes,
                                            "threads": threads})
-    table = read_events(data, select=select)
-    _report_read(table, data, progress)
-    info = describe_data(table, data)
-    X, refs, notes = training_and_validation(table, info, tcfg, str(data), progress=progress)
-    card = _card(name, out, info, data, table)
+    source = source or (label, table_sha256(table))
+    info = describe_data(table, label)
+    X, refs, notes = training_and_validation(table, info, tcfg, label, progress=progress)
+    card = _card(name, out, info, source, table)
     card["training"].update(notes)
     if ensemble is not None:
         return _train_ensemble(family, int(ensemble), X, refs, Path(out), mcfg, tcfg, card, resume, progress)
@@ -332,22 +355,37 @@ def transfer_from_files(*, base, data, out, freeze=None, config=None, epochs=Non
     if members < 1:
         raise AivaInputError(f"--members must be at least 1, got {members}")
     parent, pcard = load_model(base)
-    family = getattr(parent, "family", "gan")
-    if family == "mixture":
+    if getattr(parent, "family", "gan") == "mixture":
         raise AivaInputError(f"{base}: a mixture cannot be a transfer base; fine-tune one of its members")
-    _, tcfg = _configs(family, config, {"epochs": epochs, "max_minutes": max_minutes, "seed": seed,
-                                        "val_events": val_events})
     table = read_events(data, select=select)
     _report_read(table, data, progress)
-    info = describe_data(table, data)
+    return transfer_table(parent, pcard, table, out=out, source=(Path(data).name, sha256_file(data)),
+                          label=str(data), freeze=freeze, config=config, epochs=epochs, max_minutes=max_minutes,
+                          seed=seed, name=name, val_events=val_events, resume=resume, progress=progress,
+                          members=members)
+
+
+def transfer_table(parent, pcard, table, *, out, source: tuple[str, str] | None = None, label: str = "<events>",
+                   freeze=None, config=None, epochs=None, max_minutes=None, seed=None, name=None, val_events=None,
+                   resume=True, progress=True, members=1) -> dict:
+    """:func:`transfer_from_files` from a loaded parent model and an in-memory event table."""
+    from aiva.events.table import table_sha256
+
+    family = getattr(parent, "family", "gan")
+    if family == "mixture":
+        raise AivaInputError(f"{pcard.get('name')}: a mixture cannot be a transfer base; fine-tune one of its members")
+    _, tcfg = _configs(family, config, {"epochs": epochs, "max_minutes": max_minutes, "seed": seed,
+                                        "val_events": val_events})
+    source = source or (label, table_sha256(table))
+    info = describe_data(table, label)
     meta_target = table.metadata.get("target")
     if meta_target and meta_target != info["target"]:
-        raise AivaInputError(f"{data}: metadata says target {meta_target!r} but columns tgtz/tgta say "
+        raise AivaInputError(f"{label}: metadata says target {meta_target!r} but columns tgtz/tgta say "
                              f"{info['target']!r}")
     lo, hi = energy_range(pcard)
-    X, refs, notes = training_and_validation(table, info, tcfg, str(data), emin=lo, emax=hi, progress=progress)
+    X, refs, notes = training_and_validation(table, info, tcfg, label, emin=lo, emax=hi, progress=progress)
     frozen = freeze_scheme(parent, freeze)
-    card = _card(name, out, info, data, table, lo, hi,
+    card = _card(name, out, info, source, table, lo, hi,
                  parent={"name": pcard.get("name"), "weights_sha256": pcard.get("weights_sha256")})
     card["training"].update(notes)
     card["training"]["transfer"] = {"frozen": frozen}
