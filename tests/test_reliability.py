@@ -290,7 +290,7 @@ def test_internal_errors_exit_70_without_traceback(monkeypatch, capsys, work):
     def boom(args):
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(aiva.cli, "_cmd_fluxes", boom)
+    monkeypatch.setattr(aiva.cli.measurements, "_cmd_fluxes", boom)
     assert main(["fluxes"]) == 70
     err = capsys.readouterr().err
     assert "internal error" in err and "Traceback" not in err and "--debug" in err and len(err.strip().splitlines()) == 1

@@ -1,0 +1,6 @@
+"""``python -m aiva.cli``."""
+import sys
+
+from aiva.cli import main
+
+sys.exit(main())
