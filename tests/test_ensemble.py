@@ -76,7 +76,8 @@ def test_ensemble_errors(small_ensemble, tmp_path, capsys):
     with pytest.raises(AivaInputError, match="ensemble.json"):
         load_ensemble(tmp_path)
     ens = str(small_ensemble / "ens")
-    assert main(["generate", "--ensemble", ens, "--energy", "20", "--events", "100", "-o", str(tmp_path / "b.json")]) == 2
+    assert main(["generate", "--ensemble", ens, "--energy", "20", "--events", "100", "-o",
+                 str(tmp_path / "b.json")]) == 2
     assert "outside the ensemble's trained range" in capsys.readouterr().err
     assert main(["generate", "--ensemble", ens, "--energy", "1", "--events", "100", "--hist", "Enu",
                  "-o", str(tmp_path / "b.json")]) == 2

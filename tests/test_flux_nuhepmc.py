@@ -42,8 +42,10 @@ def test_flat_flux_average_matches_quadrature(curve, tmp_path):
 
     fcsv = tmp_path / "flat.csv"
     fcsv.write_text(f"x_low,x_high,content\n{lo},{hi},1\n")
-    small = generate_to_file(model="numu-C12-inclusive", output=tmp_path / "a.parquet", n_events=2_000, seed=3, flux=fcsv)
-    big = generate_to_file(model="numu-C12-inclusive", output=tmp_path / "b.parquet", n_events=40_000, seed=4, flux=fcsv)
+    small = generate_to_file(model="numu-C12-inclusive", output=tmp_path / "a.parquet", n_events=2_000, seed=3,
+                             flux=fcsv)
+    big = generate_to_file(model="numu-C12-inclusive", output=tmp_path / "b.parquet", n_events=40_000, seed=4,
+                           flux=fcsv)
     # total rate from the weights: the flux average, whatever the number of events
     assert small["weight"].sum() == pytest.approx(quad, rel=1e-4)
     assert big["weight"].sum() == pytest.approx(quad, rel=1e-4)
@@ -196,7 +198,8 @@ def test_predict_cli_model_and_reference_mc(tmp_path):
     assert main(["simulate", "--flux", "t2k-nd280-numu-ccinc2018", "--events", "20000", "-q", "--seed", "3",
                  "-o", str(tmp_path / "mc.parquet")]) == 0
     assert main(["predict", "--measurement", "t2k-ccinc-2018-C", "--model", "numu-C12-inclusive", "--flux-range", "0.3",
-                 "10", "--n-events", "20000", "--events", str(tmp_path / "mc.parquet"), "--out", str(tmp_path / "p")]) == 0
+                 "10", "--n-events", "20000", "--events", str(tmp_path / "mc.parquet"), "--out",
+                 str(tmp_path / "p")]) == 0
     res = json.loads((tmp_path / "p" / "result.json").read_text())
     assert (tmp_path / "p" / "prediction.png").stat().st_size > 10_000
     by = {r["prediction_from"]: r for r in res["predictions"]}

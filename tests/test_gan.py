@@ -187,7 +187,8 @@ def test_cli_transfer_records_parent_and_freezes(tmp_path):
     assert card["training"]["transfer"]["frozen"] == ["g0", "d0"]
     # trained on reference-MC argon: the card carries argon's sigma(E) (per nucleon x 40 = per nucleus)
     xs = card["xsec"]
-    assert xs["A"] == 40 and np.allclose(np.array(xs["per_nucleus_1e-38cm2"]), 40 * np.array(xs["per_nucleon_1e-38cm2"]))
+    assert xs["A"] == 40 and np.allclose(np.array(xs["per_nucleus_1e-38cm2"]),
+                                         40 * np.array(xs["per_nucleon_1e-38cm2"]))
     assert xs["E_GeV"][0] == 0.3 and xs["E_GeV"][-1] == 10.0
     tuned, _ = load_model(out / "model.safetensors")
     parent, _ = load_model(base)
@@ -198,7 +199,7 @@ def test_cli_transfer_records_parent_and_freezes(tmp_path):
 
 def test_transfer_bad_data(tmp_path, capsys):
     from aiva.cli import main
-    from aiva.events import read_events, write_parquet
+    from aiva.events import write_parquet
 
     base = save_model(ConditionalGAN(SMALL), tmp_path / "base", CARD)
     data, t = _mc_file(tmp_path, "ar.parquet", energy_range=(0.3, 10.0))

@@ -8,7 +8,6 @@ import json
 import sys
 from pathlib import Path
 
-import pytest
 
 GOLDEN = Path(__file__).parent / "data" / "golden.json"
 
@@ -21,7 +20,6 @@ def make_outputs(tmp: Path) -> dict[str, str]:
     """Run each command with fixed seeds into ``tmp``; {name: SHA-256 of its output file}."""
     import torch
 
-    from aiva.cli import main
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # bit-for-bit training needs a fixed reduction order

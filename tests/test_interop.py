@@ -139,7 +139,8 @@ def test_gst_relative_weights_need_xsec_and_rare_processes_are_counted(tmp_path,
     for k in ("nuel", "imd", "dfr", "singlek"):
         flags[k] = rare & (kinds == k)
     p = tmp_path / "genie.gst.root"
-    data = {"iev": np.arange(n, dtype=np.int32), "neu": t["PDGnu"].astype(np.int32), "fspl": t["PDGLep"].astype(np.int32),
+    data = {"iev": np.arange(n, dtype=np.int32), "neu": t["PDGnu"].astype(np.int32),
+            "fspl": t["PDGLep"].astype(np.int32),
             "tgt": np.full(n, 1000060120, np.int32), "Z": t["tgtz"].astype(np.int32), "A": t["tgta"].astype(np.int32),
             **{k: v.astype(bool) for k, v in flags.items()}, "cc": np.ones(n, bool), "nc": np.zeros(n, bool),
             "neut_code": np.where(rare, 0, t["Mode"]).astype(np.int32), "wght": np.ones(n),

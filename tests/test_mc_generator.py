@@ -1,5 +1,4 @@
 """Event generation of the reference Monte Carlo: peaks, seeds, fluxes, CLI, errors."""
-import json
 
 import numpy as np
 import pytest
@@ -97,7 +96,8 @@ def test_flux_sampling_follows_flux_times_sigma(tmp_path):
     e = np.linspace(0.5, 1.5, 2001)
     s = sum(tab.sigma(c, e) for c in ("qe", "res", "dis"))
     edges = np.linspace(0.5, 1.5, 11)
-    expected = np.array([np.trapezoid(s[(e >= a) & (e <= b)], e[(e >= a) & (e <= b)]) for a, b in zip(edges[:-1], edges[1:])])
+    expected = np.array([np.trapezoid(s[(e >= a) & (e <= b)], e[(e >= a) & (e <= b)]) for a, b in zip(edges[:-1],
+                                                                                                      edges[1:])])
     expected = expected / expected.sum() * len(t)
     obs, _ = np.histogram(t["Enu_true"], edges)
     chi2 = np.sum((obs - expected) ** 2 / expected)
@@ -162,4 +162,5 @@ def test_optional_2p2h_fills_the_dip(c12_1gev):
     wq = np.nanmedian(W[t["Mode"] == 1])
     wd = np.nanmedian(W[t["Mode"] == 11])
     assert wq < np.nanmedian(W[mec]) < wd  # between the QE and Delta peaks
-    assert simulate("H1", "numu", 10, energy=1.0, channels=("res", "mec")).metadata["xsec_1e-38cm2"]["per_nucleus"]["mec"] == 0
+    assert simulate("H1", "numu", 10, energy=1.0, channels=("res",
+                                                            "mec")).metadata["xsec_1e-38cm2"]["per_nucleus"]["mec"] == 0

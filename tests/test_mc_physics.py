@@ -5,7 +5,7 @@ from scipy.integrate import quad
 
 from aiva.mc import channels, qe
 from aiva.mc.config import get_config
-from aiva.mc.dirac import GAMMA, GAMMA5, ID4, bar, contract, dot, lepton_tensor, lepton_tensor_trace, slash
+from aiva.mc.dirac import GAMMA, GAMMA5, ID4, bar, contract, lepton_tensor, lepton_tensor_trace, slash
 from aiva.mc.formfactors import axial, isovector_dirac_pauli, pseudoscalar
 from aiva.physics import constants as C
 from aiva.physics import get_probe, get_target

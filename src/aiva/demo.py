@@ -16,7 +16,6 @@ import logging
 import time
 from pathlib import Path
 
-import numpy as np
 
 from aiva import api
 from aiva.mc.run import xsec_table_to_file

@@ -6,7 +6,8 @@ import tempfile
 import typing
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar
+from collections.abc import Iterator
 
 
 @contextmanager

@@ -16,7 +16,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def add(sub) -> None:
     """Add this group's sub-commands to the ``aiva`` parser."""
-    d = sub.add_parser("demo", help="the main job on the embedded defaults: the default learned generator against the reference MC")
+    d = sub.add_parser("demo",
+                       help="the main job on the embedded defaults: the default learned generator against the reference MC")
     d.add_argument("--out", default="demo_output")
     d.add_argument("--events", type=_count, default=200_000)
     d.add_argument("--seed", type=_seed, default=1)

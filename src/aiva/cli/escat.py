@@ -1,4 +1,5 @@
-"""``aiva`` sub-commands — Electron scattering: escat fit | transfer | predict | plot. Each only parses and calls the library."""
+"""``aiva`` sub-commands — Electron scattering: escat fit | transfer | predict | plot. Each only
+parses and calls the library."""
 from __future__ import annotations
 
 import argparse

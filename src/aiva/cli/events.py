@@ -1,4 +1,5 @@
-"""``aiva`` sub-commands — Event files and the reference Monte Carlo: compare, simulate, xsec. Each only parses and calls the library."""
+"""``aiva`` sub-commands — Event files and the reference Monte Carlo: compare, simulate, xsec. Each
+only parses and calls the library."""
 from __future__ import annotations
 
 import argparse
@@ -73,7 +74,8 @@ def add(sub) -> None:
     s.add_argument("--channels", default="qe,res,dis",
                    help="comma-separated channels: qe, res, dis, and the optional empirical 2p2h mec")
     s.add_argument("--seed", type=_seed, default=1)
-    s.add_argument("-o", "--output", type=Path, required=True, help="output .parquet, .csv, .root (NUISANCE flat tree) or .hepmc3 (NuHepMC)")
+    s.add_argument("-o", "--output", type=Path, required=True,
+                   help="output .parquet, .csv, .root (NUISANCE flat tree) or .hepmc3 (NuHepMC)")
     s.add_argument("--plot", action="store_true", help="also write a PNG of (E_mu, cos), W and Q2")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=_cmd_simulate)

@@ -1,4 +1,5 @@
-"""``aiva`` sub-commands — Generators: train, transfer, generate, evaluate, models, reweight. Each only parses and calls the library."""
+"""``aiva`` sub-commands — Generators: train, transfer, generate, evaluate, models, reweight. Each
+only parses and calls the library."""
 from __future__ import annotations
 
 import argparse

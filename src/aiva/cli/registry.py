@@ -1,4 +1,5 @@
-"""``aiva`` sub-commands — The model registry and objective updates: registry, update (exit 3 when an update is rejected). Each only parses and calls the library."""
+"""``aiva`` sub-commands — The model registry and objective updates: registry, update (exit 3 when
+an update is rejected). Each only parses and calls the library."""
 from __future__ import annotations
 
 import argparse
@@ -64,7 +65,8 @@ def _cmd_update(args: argparse.Namespace) -> int:
 def add(sub) -> None:
     """Add this group's sub-commands to the ``aiva`` parser."""
     rg = sub.add_parser("registry", help="versioned models and their decision log")
-    rg.add_argument("--registry", type=Path, help="registry folder (default $AIVA_REGISTRY or ~/.local/share/aiva/registry)")
+    rg.add_argument("--registry", type=Path,
+                    help="registry folder (default $AIVA_REGISTRY or ~/.local/share/aiva/registry)")
     rgs = rg.add_subparsers(dest="reg_cmd", required=True)
     rgs.add_parser("list", help="registered models")
     ra = rgs.add_parser("add", help="register a model (shipped name or .safetensors) as version v0001")

@@ -58,7 +58,8 @@ import gzip
 import os
 import re
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 
@@ -123,7 +124,8 @@ def open_text(path: Path):
 def scan_listing(path: Path) -> int:
     """Check the HepMC3 ASCII framing before pyhepmc (which stops silently on damage): header
     lines, one ``U`` units line per event (E.R.4), the end marker. Returns the number of events."""
-    n, event, units, head, tail = 0, "?", True, [], ""
+    n, event, units, tail = 0, "?", True, ""
+    head: list[str] = []
     with open_text(path) as f:
         for line in f:
             if len(head) < 2:
@@ -167,6 +169,7 @@ def _run_xsec(table: EventTable, explicit: float | None, path: Path,
             sig = None
     fixed = bool(np.all(E == E[0]))
     xs = meta.get("xsec_1e-38cm2") or {}
+    fatx: float | None
     if "weight" in table.columns:
         w = np.asarray(table["weight"], float)
         fatx = explicit if explicit is not None else (
@@ -185,7 +188,7 @@ def _run_xsec(table: EventTable, explicit: float | None, path: Path,
                                             "in 1e-38 cm2/nucleon per event or pass flux_averaged_xsec)")
         w = sig / sig.mean() if sig is not None else np.ones(n)
         fatx = explicit if explicit is not None else (
-            float(xs["total_per_nucleon"]) if "total_per_nucleon" in xs else float(sig.mean()))
+            float(xs["total_per_nucleon"]) if "total_per_nucleon" in xs else float(np.mean(sig)))  # type: ignore
         how = "uniform energies: flat flux, CV weight proportional to sigma(E)"
     if fatx is None:
         raise EventFileError(str(path), "no cross section in the table's metadata: NuHepMC G.R.5 needs the "
@@ -420,7 +423,7 @@ def read_nuhepmc(path: str | os.PathLike) -> EventTable:
 
     dtypes = {**REQUIRED_COLUMNS, **OPTIONAL_COLUMNS}
     cv = np.asarray(cols.pop("cv"), float)
-    data = {k: np.asarray(v, dtype=dtypes[k]) for k, v in cols.items()}
+    data: dict[str, np.ndarray] = {k: np.asarray(v, dtype=dtypes[k]) for k, v in cols.items()}
     fatx_raw = run_attrs.get("NuHepMC.FluxAveragedTotalCrossSection")
     src = "G.C.2" if fatx_raw is not None else ("E.C.4" if last_xs is not None else None)
     nh = {"version": ".".join(run_attrs.get(f"NuHepMC.Version.{k}", "?") for k in ("Major", "Minor", "Patch")),

@@ -35,7 +35,7 @@ _META_KEY = b"aiva"
 
 
 # ----------------------------------------------------------------------------------------- read
-def read_events(path: str | os.PathLike, *, validate_table: bool = True, select: "Selection | None" = None
+def read_events(path: str | os.PathLike, *, validate_table: bool = True, select: Selection | None = None
                 ) -> EventTable:
     """Read an event file (Parquet, CSV, NUISANCE flat tree, GENIE gst or NuHepMC), validated;
     ``select`` applies the CC/target/probe filters of :mod:`aiva.events.select` (counted)."""

@@ -77,7 +77,8 @@ def check_nuhepmc(path: str | os.PathLike) -> list[str]:
             per_event[key][2] = num
 
     numbers: set[int] = set()
-    n, ctx, beam_E, last_xs = 0, None, defaultdict(set), None
+    n, ctx, last_xs = 0, None, None
+    beam_E: defaultdict[int, set] = defaultdict(set)
     with hp.open(str(path)) as f:
         for ev in f:
             n += 1
@@ -116,8 +117,8 @@ def _check_run(ri, out: list[str]) -> dict | None:
     ver = [a.get(f"NuHepMC.Version.{k}") for k in ("Major", "Minor", "Patch")]
     if None in ver or _ints(" ".join(v or "" for v in ver)) is None:
         out.append(f"G.R.2: NuHepMC.Version.Major/Minor/Patch missing or not integers ({ver})")
-    elif (int(ver[0]), int(ver[1])) != (1, 0):
-        out.append(f"G.R.2: the file declares NuHepMC {'.'.join(ver)}; checked against 1.0.0")
+    elif (int(ver[0] or 0), int(ver[1] or 0)) != (1, 0):
+        out.append(f"G.R.2: the file declares NuHepMC {'.'.join(v or '?' for v in ver)}; checked against 1.0.0")
     if not ri.tools or not all(t.name and t.version for t in ri.tools):
         out.append("G.R.3: every ToolInfo needs a non-empty name and version")
     if "NuHepMC.Conventions" not in a:
@@ -178,10 +179,10 @@ def _check_run(ri, out: list[str]) -> dict | None:
                 if v not in ("MonoEnergetic", "Histogram"):
                     out.append(f"G.C.4: {k} = {v!r}, not 'MonoEnergetic' or 'Histogram'")
                 if v == "Histogram":
-                    e = a.get(f"NuHepMC.Beam[{pdg}].Histogram.BinEdges", "").split()
-                    c = a.get(f"NuHepMC.Beam[{pdg}].Histogram.BinContent", "").split()
-                    if not c or len(e) != len(c) + 1:
-                        out.append(f"G.C.4: beam {pdg}: {len(e)} bin edges for {len(c)} bin contents")
+                    edges = a.get(f"NuHepMC.Beam[{pdg}].Histogram.BinEdges", "").split()
+                    content = a.get(f"NuHepMC.Beam[{pdg}].Histogram.BinContent", "").split()
+                    if not content or len(edges) != len(content) + 1:
+                        out.append(f"G.C.4: beam {pdg}: {len(edges)} bin edges for {len(content)} bin contents")
     return {"conv": set(conv), "ids": set(ids or []), "vstat": tables["Vertex"], "pstat": tables["Particle"],
             "extra": extra, "nw": len(names), "beam_type": beam_type}
 

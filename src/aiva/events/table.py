@@ -87,7 +87,7 @@ class EventTable:
     def names(self) -> list[str]:
         return list(self.columns)
 
-    def select(self, mask: np.ndarray) -> "EventTable":
+    def select(self, mask: np.ndarray) -> EventTable:
         return EventTable({k: v[mask] for k, v in self.columns.items()}, dict(self.metadata))
 
     @property
@@ -100,17 +100,19 @@ class EventTable:
         from aiva.physics.kinematics import lepton_kinematics
 
         m = _lepton_mass_column(self.columns["PDGLep"])
-        return lepton_kinematics(self.columns["Enu_true"], self.columns["ELep"], self.columns["CosLep"], m_lep=m)
+        return lepton_kinematics(self.columns["Enu_true"], self.columns["ELep"], self.columns["CosLep"],
+                                 m_lep=m)  # type: ignore[arg-type]  # a per-event mass array works too
 
     def proxies(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(E'_ν, E'_μ, θ') of the GAN papers."""
         from aiva.physics.kinematics import to_proxies
 
         m = _lepton_mass_column(self.columns["PDGLep"])
-        return to_proxies(self.columns["Enu_true"], self.columns["ELep"], self.theta, m_lep=m)
+        return to_proxies(self.columns["Enu_true"], self.columns["ELep"], self.theta,
+                          m_lep=m)  # type: ignore[arg-type]  # a per-event mass array works too
 
     @staticmethod
-    def concatenate(tables: list["EventTable"]) -> "EventTable":
+    def concatenate(tables: list[EventTable]) -> EventTable:
         names = tables[0].names
         return EventTable({k: np.concatenate([t[k] for t in tables]) for k in names}, dict(tables[0].metadata))
 

@@ -149,8 +149,8 @@ def delta_table(par: DeltaParams, nq: int = 161, nw: int = 113) -> DeltaTable:
     q2 = np.exp(np.linspace(np.log(Q2_OFFSET), np.log(Q2_MAX_TABLE + Q2_OFFSET), nq)) - Q2_OFFSET
     q2[0] = 0.0
     w = np.linspace(W_MIN, W_MAX_TABLE, nw)
-    QQ, WW = np.meshgrid(q2, w, indexing="ij")
-    QQ, WW = QQ.ravel(), WW.ravel()
+    QQ2, WW2 = np.meshgrid(q2, w, indexing="ij")
+    QQ, WW = QQ2.ravel(), WW2.ravel()
     comps = np.empty((5, QQ.size))
     step = 2000
     for i in range(0, QQ.size, step):

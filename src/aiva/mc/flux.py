@@ -52,7 +52,7 @@ class Flux:
         self.edges, self.content = e, c
 
     @classmethod
-    def from_csv(cls, path: str | os.PathLike, content: str = "integral") -> "Flux":
+    def from_csv(cls, path: str | os.PathLike, content: str = "integral") -> Flux:
         path = Path(path)
         if not path.exists():
             raise AivaInputError(f"{path}: no such flux file")
@@ -85,7 +85,7 @@ class Flux:
         return cls(np.concatenate([lo, hi[-1:]]), c, name=str(path), meta=meta or None)
 
     @classmethod
-    def from_root(cls, spec: str, content: str = "integral") -> "Flux":
+    def from_root(cls, spec: str, content: str = "integral") -> Flux:
         """``file.root:histogram`` (a TH1), read with uproot."""
         import uproot
 
@@ -118,7 +118,7 @@ class Flux:
             c = c * np.diff(e)
         return cls(e, c, name=str(spec))
 
-    def restrict(self, emin: float, emax: float) -> tuple["Flux", float]:
+    def restrict(self, emin: float, emax: float) -> tuple[Flux, float]:
         """The flux inside [emin, emax] (partial bins cut at the edges) and the fraction of the
         integrated flux that lay outside."""
         e = np.clip(self.edges, emin, emax)

@@ -102,8 +102,9 @@ def _cached_table(target_name: str, probe_name: str, cfg: PhysicsConfig, chans: 
 
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as fh:
-                np.savez(fh, energies=tab.energies, **{f"x_{c}": tab.xsec[c] for c in chans},
-                         **{f"e_{c}": tab.xsec_err[c] for c in chans}, **{f"w_{c}": tab.wmax[c] for c in chans})
+                arrays = {"energies": tab.energies, **{f"x_{c}": tab.xsec[c] for c in chans},
+                          **{f"e_{c}": tab.xsec_err[c] for c in chans}, **{f"w_{c}": tab.wmax[c] for c in chans}}
+                np.savez(fh, **arrays)  # type: ignore[arg-type]
     except OSError:
         pass  # a read-only cache is not an error: the table lives in memory
     return tab
@@ -152,6 +153,7 @@ def _energies(n, rng, energy, energy_range, flux: Flux | None, tab: XsecTable, c
     if energy_range is not None:
         lo, hi = energy_range
         return lo + (hi - lo) * rng.random(n)
+    assert flux is not None  # one of energy, energy_range and flux is given (checked by simulate)
     return sample_flux_times_sigma(flux, tab, chans, n, rng)
 
 
@@ -262,7 +264,8 @@ def simulate(target: str | Target = "C12", probe: str | Probe = "numu", n_events
         "producer": "aiva.mc", "version": __version__, "mc_version": MC_VERSION, "seed": seed,
         "target": tgt.name, "probe": prb.name, "config": cfg.to_dict(), "channels": list(chans),
         "energy": {"fixed": energy} if energy is not None else (
-            {"uniform": list(energy_range)} if energy_range is not None else {"flux": flux.describe()}),
+            {"uniform": list(energy_range)} if energy_range is not None
+            else {"flux": flux.describe()}),  # type: ignore[union-attr]
         "xsec_1e-38cm2": xs,
         **({"weight": "10^-38 cm^2 per nucleon per event: sum over a bin = flux-averaged cross section"}
            if flux is not None else {}),

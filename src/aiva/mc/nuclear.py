@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -41,7 +41,7 @@ def _density(target: Target, r):
     raise ValueError(f"{target.name}: no density profile")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _radial_table(name: str, target: Target):
     """Inverse CDF of r for ρ(r) r², and the normalisation ρ₀ (∫ρ d³r = A)."""
     r = np.linspace(0, 12.0, 4001)  # fm

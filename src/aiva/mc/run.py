@@ -98,8 +98,8 @@ def sigma_curve(meta: dict):
     try:
         tgt = get_target(meta["target"])
         chans = tuple(meta["channels"])
-        cfg = dict(meta["config"])
-        cfg = PhysicsConfig(**{**cfg, "delta": DeltaParams(**cfg.get("delta", {}))})
+        raw = dict(meta["config"])
+        cfg = PhysicsConfig(**{**raw, "delta": DeltaParams(**raw.get("delta", {}))})
         tab = get_table(tgt, get_probe(meta["probe"]), cfg, chans)
     except (KeyError, TypeError, AivaInputError):  # metadata of another version: no per-event σ
         return None

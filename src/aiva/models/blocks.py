@@ -1,10 +1,13 @@
 """Building blocks: dense blocks, Gaussian-noise layers, freezing by name."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
-_ACT = {"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.2), "silu": nn.SiLU, "tanh": nn.Tanh}
+_ACT: dict[str, Callable[[], nn.Module]] = {"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.2),
+                                             "silu": nn.SiLU, "tanh": nn.Tanh}
 
 
 class GaussianNoise(nn.Module):
@@ -54,7 +57,7 @@ def freeze(module: nn.Module, names: list[str]) -> list[str]:
         for p in blk.parameters():
             p.requires_grad_(False)
         blk.eval()
-        blk._aiva_frozen = True  # train() keeps it in eval mode, see keep_frozen_eval
+        setattr(blk, "_aiva_frozen", True)  # train() keeps it in eval mode, see keep_frozen_eval
     return list(names)
 
 
@@ -82,6 +85,9 @@ class NamedBlocksMixin:
     provides ``blocks()``. Tensors are stored as ``<_core>.<name>``."""
 
     _core: str
+
+    def blocks(self) -> dict[str, nn.Module]:  # provided by the model class
+        raise NotImplementedError
 
     def block_names(self) -> list[str]:
         return list(self.blocks())

@@ -50,6 +50,8 @@ class _Block(nn.Module):
 
 
 class VelocityField(nn.Module):
+    freqs: torch.Tensor
+
     def __init__(self, c: CFMConfig):
         super().__init__()
         self.register_buffer("freqs", math.pi * 2.0 ** torch.arange(c.time_features, dtype=torch.float32))

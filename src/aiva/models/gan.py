@@ -107,7 +107,7 @@ class ConditionalGAN:
         for p in self.ema.parameters():
             p.requires_grad_(False)
 
-    def to(self, device) -> "ConditionalGAN":
+    def to(self, device) -> ConditionalGAN:
         for m in (self.generator, self.discriminator, self.ema):
             m.to(device)
         return self

@@ -39,7 +39,7 @@ def generate_proxies(model: ConditionalGAN, enu: np.ndarray, seed: int, *, batch
     pending = np.arange(len(ep))
     n_redrawn = 0
     with torch.inference_mode():
-        for rnd in range(max_rounds):
+        for _ in range(max_rounds):
             for i in range(0, len(pending), batch):
                 idx = pending[i:i + batch]
                 e = torch.as_tensor(ep[idx], dtype=dtype).reshape(-1, 1)

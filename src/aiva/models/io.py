@@ -25,7 +25,7 @@ from aiva.utils import atomic_path, atomic_write_text
 __all__ = ["FAMILIES", "MODEL_KINDS", "load_model", "save_model", "resolve", "read_card", "sha256_file"]
 
 #: every kind of stored model: the trainable families and mixtures of their members
-MODEL_KINDS = {**FAMILIES, "mixture": (MixtureModel, MixtureConfig)}
+MODEL_KINDS: dict[str, tuple[Any, type]] = {**FAMILIES, "mixture": (MixtureModel, MixtureConfig)}
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
 
@@ -202,7 +202,7 @@ def load_model(name_or_path: str | os.PathLike, device: str | torch.device = "cp
         raise AivaInputError(f"{weights}: weights do not match the SHA-256 in the model card (corrupt or edited)")
     cls, cfg = MODEL_KINDS[card["family"]]
     try:
-        config = cfg.from_dict(card["config"])
+        config = cfg.from_dict(card["config"])  # type: ignore[attr-defined]
         model = cls(config)
     except AivaInputError as exc:
         raise AivaInputError(f"{cpath}: key 'config': {exc}") from None

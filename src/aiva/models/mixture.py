@@ -39,7 +39,7 @@ class _MixtureSampler(nn.Module):
     def __init__(self, samplers: list[nn.Module]):
         super().__init__()
         self.samplers = nn.ModuleList(samplers)
-        self.latent_dim = max(s.latent_dim for s in samplers) + 1
+        self.latent_dim = max(int(getattr(s, "latent_dim")) for s in samplers) + 1
 
     def forward(self, z: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
         k = len(self.samplers)
@@ -75,21 +75,21 @@ class MixtureModel:
             raise AivaInputError(f"mixture config says {c.members} members, {len(members)} given")
         self.members = members
 
-    def _each(self, method: str, *args) -> "MixtureModel":
+    def _each(self, method: str, *args) -> MixtureModel:
         for m in self.members:
             getattr(m, method)(*args)
         return self
 
-    def to(self, device) -> "MixtureModel":
+    def to(self, device) -> MixtureModel:
         return self._each("to", device)
 
-    def double(self) -> "MixtureModel":
+    def double(self) -> MixtureModel:
         return self._each("double")
 
-    def float(self) -> "MixtureModel":
+    def float(self) -> MixtureModel:
         return self._each("float")
 
-    def eval(self) -> "MixtureModel":
+    def eval(self) -> MixtureModel:
         return self._each("eval")
 
     def state(self) -> dict[str, torch.Tensor]:

@@ -63,7 +63,7 @@ class XsecCurve:
                 "interpolation": "PCHIP in ln E"}
 
     @classmethod
-    def from_card(cls, card: dict) -> "XsecCurve":
+    def from_card(cls, card: dict) -> XsecCurve:
         x = card.get("xsec")
         if not x:
             raise AivaInputError(f"model {card.get('name')!r} carries no cross-section table (card key 'xsec'); "
@@ -81,7 +81,7 @@ def reference_curve(target: str, probe: str, config: str = "default", channels=(
     tgt = get_target(target)
     tab = get_table(tgt, get_probe(probe), get_config(config), tuple(channels))
     E = np.geomspace(emin, emax, points)
-    per_nucleus = sum(tab.sigma(c, E) for c in channels)
+    per_nucleus = np.asarray(sum(tab.sigma(c, E) for c in channels), dtype=np.float64)
     return XsecCurve(E, per_nucleus / tgt.A, tgt.A,
                      f"aiva reference MC ({config}; {', '.join(channels)}), pilot-run table")
 
@@ -116,7 +116,7 @@ def sample_energies(flux: Flux, curve: XsecCurve, n: int, rng: np.random.Generat
     is chosen with probability ∝ Φ_b·max_b σ, E uniform inside it, accepted with σ(E)/max_b σ."""
     lo, hi = flux.edges[:-1], flux.edges[1:]
     fine = np.linspace(0, 1, 65)
-    smax = np.array([curve(l + (h - l) * fine).max() for l, h in zip(lo, hi)]) * 1.02
+    smax = np.array([curve(a + (b - a) * fine).max() for a, b in zip(lo, hi)]) * 1.02
     env = flux.content * smax
     if env.sum() <= 0:
         raise AivaInputError(f"{flux.name}: flux × cross section is zero everywhere")

@@ -88,7 +88,7 @@ class Registry:
                 p = self.dir(name) / "holdouts" / f"{v}{suffix}"
                 if p.exists():
                     out.append(p)
-            v = self.info(name, v).get("parent")
+            v = self.info(name, v).get("parent")  # type: ignore[assignment]
         return out[::-1]
 
     # ------------------------------------------------------------------ changes (under the lock)

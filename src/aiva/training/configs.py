@@ -81,6 +81,8 @@ class DirectTrainConfig(CommonTrainConfig):
     #: p > 0: each epoch draws its events with probability ∝ E_ν^−p (with replacement) instead of
     #: a permutation, giving low-energy events more of the fit (see :func:`epoch_order`)
     energy_weight_power: float = 0.0
+    lr: float = 1e-3
+    lr_final_factor: float = 0.05
 
 
 @dataclass

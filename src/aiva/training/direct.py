@@ -5,7 +5,8 @@ regression loss of :mod:`aiva.models.cfm`). Each model provides ``loss(x, e)``.
 Adam with a cosine decay of the learning rate to ``lr_final_factor`` × lr (over the epochs, or
 over the CPU-time budget ``cpu_minutes``). After every epoch the model is compared with held-out reference events at
 the test energies by MAP (and EMD) exactly as the GAN is, and the epoch with the lowest mean MAP
-is kept (on a user's file: the held-out figure of :mod:`aiva.training.validation`). Checkpoints (weights, optimizer, RNG states) are written every epoch, so a run resumes
+is kept (on a user's file: the held-out figure of :mod:`aiva.training.validation`). Checkpoints
+(weights, optimizer, RNG states) are written every epoch, so a run resumes
 bit for bit; ``history.csv``/``.json`` log the loss and metrics.
 """
 from __future__ import annotations

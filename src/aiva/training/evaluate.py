@@ -84,8 +84,9 @@ def evaluate_model(model: ConditionalGAN, card: dict, references: dict, out_dir:
         res["max_C2ST_AUC"] = float(np.max([v["C2ST_AUC"] for v in per_e.values()]))
     if uniform_reference is not None:
         gen = generate_events(model, card, uniform_reference["Enu_true"], seed + 100)
-        pr, pg = np.column_stack(uniform_reference.proxies()), np.column_stack(gen.proxies())
-        res["uniform"] = {"MAP3D": map_3d(pr, pg), **compare_at_energy(uniform_reference, gen, c2st=c2st, seed=seed)}
+        p_ref, p_gen = np.column_stack(uniform_reference.proxies()), np.column_stack(gen.proxies())
+        res["uniform"] = {"MAP3D": map_3d(p_ref, p_gen), **compare_at_energy(uniform_reference, gen, c2st=c2st,
+                                                                             seed=seed)}
     atomic_write_text(out_dir / "metrics.json", json.dumps(res, indent=2) + "\n")
     atomic_write_text(out_dir / "report.md", _report(res))
     return res

@@ -228,7 +228,8 @@ def _train_ensemble(family, k, X, refs, out: Path, mcfg, tcfg, card, resume, pro
                  "training": {**card["training"], "ensemble": {"member": i, "of": k, "bootstrap_seed": seed}}}
         if progress:
             log.info(f"ensemble member {i + 1}/{k} (seed {seed}, bootstrap resample of {len(X)} events)")
-        res = report_selection(_fit(family, X[boot], refs, out / f"member-{i}", mcfg=mcfg, tcfg=replace(tcfg, seed=seed),
+        res = report_selection(_fit(family, X[boot], refs, out / f"member-{i}", mcfg=mcfg, tcfg=replace(tcfg,
+                                                                                                        seed=seed),
                                     card=mcard, resume=resume, progress=progress), progress)
         members.append(res["model"])
         results.append(res)
@@ -411,7 +412,8 @@ def _fit_mixture(family, k, X, refs, out: Path, tcfg, card, resume, progress, in
         if progress:
             log.info(f"member {i + 1}/{k} (seed {tcfg.seed + i})")
         member_card = {**card, "name": f"{card['name']}-member{i}"}
-        results.append(report_selection(_fit(family, X, refs, out / f"member-{i}", tcfg=replace(tcfg, seed=tcfg.seed + i),
+        results.append(report_selection(_fit(family, X, refs, out / f"member-{i}", tcfg=replace(tcfg,
+                                                                                                seed=tcfg.seed + i),
                                              card=member_card, resume=resume, progress=progress, init=init,
                                              freeze=frozen), progress))
     loaded = [load_model(r["model"]) for r in results]
@@ -463,7 +465,7 @@ def evaluate_ensemble_to_dir(*, ensemble, out, reference=None, events=1_000_000,
     refs = evaluation_references(cards[0], reference, energies, events, seed, select=select)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    res = {"ensemble": info.get("name"), "members": len(models), "per_energy": {}}
+    res: dict = {"ensemble": info.get("name"), "members": len(models), "per_energy": {}}
     lines = [f"# Ensemble `{info.get('name')}` ({len(models)} members) against reference events", "",
              "Coverage: fraction of bins whose reference lies within 1σ = √(σ_ens² + σ_ref²) of the ensemble mean "
              "(≈ 68 % for calibrated bands).", "",

@@ -185,7 +185,7 @@ def selection_summary(history: list[dict], best: dict) -> dict[str, Any]:
 def selection_warnings(summary: dict) -> list[str]:
     """Warnings for a held-out selection that cannot discriminate (a held-out set below
     :data:`HOLDOUT_MIN` events is warned about when it is made)."""
-    w = []
+    w: list[str] = []
     if not summary:
         return w
     if summary["epochs_validated"] < 2:
@@ -209,7 +209,7 @@ def sample_proxies(net: nn.Module, enu_p: np.ndarray, seed: int, batch: int = 16
     net.eval()
     g = torch.Generator(device="cpu").manual_seed(seed)
     out = np.empty((len(enu_p), 2), dtype=np.float64)
-    latent = net.latent_dim
+    latent = int(getattr(net, "latent_dim"))
     for i in range(0, len(enu_p), batch):
         e = torch.as_tensor(enu_p[i:i + batch], dtype=dtype).reshape(-1, 1)
         z = torch.randn(len(e), latent, generator=g, dtype=dtype)
