@@ -12,7 +12,6 @@ bit for bit; ``history.csv``/``.json`` log the loss and metrics.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 import numpy as np
@@ -21,9 +20,8 @@ import torch
 from aiva.errors import AivaInputError
 from aiva.models.families import FAMILIES
 from aiva.training.configs import CFMTrainConfig, DirectTrainConfig, FlowTrainConfig
-from aiva.training.loop import (keep_if_best, lr_factor, out_of_time, prepare_run, resume_checkpoint, run_identity,
-                                run_validation, save_epoch_checkpoint, validation_record, write_history)
-from aiva.training.validation import HeldOut, format_validation
+from aiva.training.loop import FamilySteps, fit, prepare_run, run_identity
+from aiva.training.validation import HeldOut
 
 log = logging.getLogger(__name__)
 
@@ -64,47 +62,17 @@ def train_direct(family: str, data: np.ndarray, refs: dict[float, np.ndarray] | 
     X = torch.from_numpy(data)
     optimizers = {"f": (opt, "opt")}
     identity = run_identity(data, tcfg, model, init, frozen)
-    start, history, best = resume_checkpoint(out, resume, model, optimizers, data_gen, progress, identity)
-    steps = len(X) // tcfg.batch_size
-    t_start, cpu_start = time.time(), time.process_time()
-    for epoch in range(start, tcfg.epochs):
-        cpu_epoch = time.process_time()
-        for grp in opt.param_groups:
-            grp["lr"] = tcfg.lr * lr_factor(tcfg, epoch, cpu_start)
-        model.train()
-        perm = epoch_order(X[:, 0], tcfg.energy_weight_power, data_gen)
-        bar = None
-        if progress:
-            from tqdm import tqdm
 
-            bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{tcfg.epochs}", unit="step", leave=False)
-        total, t0 = 0.0, time.time()
-        for s in range(steps):
-            b = X[perm[s * tcfg.batch_size:(s + 1) * tcfg.batch_size]].to(device)
-            loss = model.loss(b[:, 1:], b[:, :1])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += loss.item()
-            if bar is not None:
-                bar.update(1)
-        if bar is not None:
-            bar.close()
-        with torch.no_grad():
-            val = run_validation(model, refs, tcfg.seed + 1000, device)
-        rec = {"epoch": epoch + 1, "loss": total / steps, "seconds": time.time() - t0, "lr": opt.param_groups[0]["lr"],
-               **validation_record(val)}
-        history.append(rec)
-        best = keep_if_best(model, out, card, tcfg, val, epoch, best, frozen)
-        save_epoch_checkpoint(out, model.state(), optimizers, data_gen,
-                              {"epoch": epoch + 1, "history": history, "best": best, "train_config": tcfg.to_dict(),
-                               "frozen": frozen, "model_config": model.config.to_dict(), "identity": identity})
-        write_history(out, history, keys=["epoch", "loss", "mean_MAP", "mean_EMD", "seconds", "lr"])
-        if progress:
-            log.info(f"epoch {epoch + 1}: loss {rec['loss']:.4f} ({rec['seconds']:.0f} s)"
-                  + ("  " + (f"val mean MAP {val['mean_MAP']:.3f}" if "mean_MAP" in val else format_validation(val))
-                     + ("  *best*" if best["epoch"] == epoch + 1 else "") if val else ""))
-        if out_of_time(tcfg, t_start, epoch, progress, cpu_start, time.process_time() - cpu_epoch):
-            break
-    return {"best": best, "history": history, "out_dir": str(out), "model": str(out / "model.safetensors"),
-            "frozen": frozen, "model_obj": model}
+    def step(b: torch.Tensor) -> tuple[float]:
+        loss = model.loss(b[:, 1:], b[:, :1])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return (loss.item(),)
+
+    steps = FamilySteps(optimizers=optimizers, base_lr={"f": tcfg.lr}, before_epoch=model.train,
+                        order=lambda X, gen: epoch_order(X[:, 0], tcfg.energy_weight_power, gen), step=step,
+                        loss_names=("loss",), lr_column="lr",
+                        history_columns=("epoch", "loss", "mean_MAP", "mean_EMD", "seconds", "lr"))
+    return fit(model, steps, X, refs, out, tcfg, device, card=card, frozen=frozen, identity=identity,
+               data_gen=data_gen, resume=resume, progress=progress)

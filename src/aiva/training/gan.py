@@ -15,7 +15,6 @@ continues bit for bit.
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any
 from collections.abc import Callable
@@ -27,9 +26,8 @@ from torch import nn
 from aiva.models.blocks import keep_frozen_eval
 from aiva.models.gan import ConditionalGAN, GANConfig
 from aiva.training.configs import TrainConfig
-from aiva.training.loop import (keep_if_best, lr_factor, out_of_time, prepare_run, resume_checkpoint, run_identity,
-                                run_validation, save_epoch_checkpoint, validation_record, write_history)
-from aiva.training.validation import HeldOut, format_validation
+from aiva.training.loop import FamilySteps, fit, prepare_run, run_identity
+from aiva.training.validation import HeldOut
 
 log = logging.getLogger(__name__)
 
@@ -67,76 +65,39 @@ def train_gan(data: np.ndarray, refs: dict[float, np.ndarray] | HeldOut, out_dir
 
     optimizers = {"g": (opt_g, "opt_g"), "d": (opt_d, "opt_d")}
     identity = run_identity(data, tcfg, model, init, frozen)
-    start_epoch, history, best = resume_checkpoint(out, resume, model, optimizers, data_gen, progress, identity)
 
-    n = len(X)
-    steps = n // tcfg.batch_size
-    t_start, cpu_start = time.time(), time.process_time()
-    bar = None
-    for epoch in range(start_epoch, tcfg.epochs):
-        cpu_epoch = time.process_time()
-        for opt, lr in ((opt_g, tcfg.lr_g), (opt_d, tcfg.lr_d)):
-            for grp in opt.param_groups:
-                grp["lr"] = lr * lr_factor(tcfg, epoch, cpu_start)
+    def before_epoch() -> None:
         model.generator.train()
         model.discriminator.train()
         keep_frozen_eval(model.generator)
         keep_frozen_eval(model.discriminator)
-        perm = torch.randperm(n, generator=data_gen)
-        if progress:
-            from tqdm import tqdm
 
-            bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{tcfg.epochs}", unit="step", leave=False)
-        sum_d = sum_g = 0.0
-        t0 = time.time()
-        for s in range(steps):
-            batch = X[perm[s * tcfg.batch_size:(s + 1) * tcfg.batch_size]].to(device)
-            cond, real = batch[:, :1], batch[:, 1:]
-            z = torch.randn(len(batch), model.config.latent_dim, device=device)
-            fake = model.generator(z, cond)
-            # discriminator step. Real and generated events go through D in ONE batch so that its
-            # BatchNorm layers normalise both with the same statistics (separate batches would hide
-            # exactly the mean/width differences D must detect).
-            b = len(batch)
-            cond2 = torch.cat([cond, cond])
-            logits = model.discriminator(torch.cat([real, fake.detach()]), cond2)
-            loss_d = bce(logits[:b], torch.ones(b, device=device)) + bce(logits[b:], torch.zeros(b, device=device))
-            opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            opt_d.step()
-            # generator step (non-saturating), same mixed batch
-            logits = model.discriminator(torch.cat([real, fake]), cond2)
-            loss_g = bce(logits[b:], torch.ones(b, device=device))
-            opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
-            opt_g.step()
-            model.update_ema(tcfg.ema_decay)
-            sum_d += loss_d.item()
-            sum_g += loss_g.item()
-            if bar is not None:
-                bar.update(1)
-                if s % 100 == 0:
-                    bar.set_postfix(d=f"{sum_d / (s + 1):.3f}", g=f"{sum_g / (s + 1):.3f}")
-        if bar is not None:
-            bar.close()
-        val = run_validation(model, refs, tcfg.seed + 1000, device)
-        rec = {"epoch": epoch + 1, "d_loss": sum_d / steps, "g_loss": sum_g / steps, "seconds": time.time() - t0,
-               "lr_g": opt_g.param_groups[0]["lr"], **validation_record(val)}
-        history.append(rec)
-        best = keep_if_best(model, out, card, tcfg, val, epoch, best, frozen)
-        save_epoch_checkpoint(out, model.state(), optimizers, data_gen,
-                              {"epoch": epoch + 1, "history": history, "best": best, "train_config": tcfg.to_dict(),
-                               "model_config": model.config.to_dict(), "frozen": frozen, "identity": identity})
-        write_history(out, history)
-        if progress:
-            msg = f"epoch {epoch + 1}: D {rec['d_loss']:.4f} G {rec['g_loss']:.4f} ({rec['seconds']:.0f} s)"
-            if val:
-                msg += ("  " + (f"val mean MAP {val['mean_MAP']:.3f} EMD {val['mean_EMD']:.4f}" if "mean_MAP" in val
-                                else format_validation(val)) + ("  *best*" if best["epoch"] == epoch + 1 else ""))
-            log.info(msg)
-        if on_epoch:
-            on_epoch(epoch + 1, rec)
-        if out_of_time(tcfg, t_start, epoch, progress, cpu_start, time.process_time() - cpu_epoch):
-            break
-    return {"best": best, "history": history, "out_dir": str(out), "model": str(out / "model.safetensors"),
-            "frozen": frozen, "model_obj": model}
+    def step(batch: torch.Tensor) -> tuple[float, float]:
+        cond, real = batch[:, :1], batch[:, 1:]
+        z = torch.randn(len(batch), model.config.latent_dim, device=device)
+        fake = model.generator(z, cond)
+        # discriminator step. Real and generated events go through D in ONE batch so that its
+        # BatchNorm layers normalise both with the same statistics (separate batches would hide
+        # exactly the mean/width differences D must detect).
+        b = len(batch)
+        cond2 = torch.cat([cond, cond])
+        logits = model.discriminator(torch.cat([real, fake.detach()]), cond2)
+        loss_d = bce(logits[:b], torch.ones(b, device=device)) + bce(logits[b:], torch.zeros(b, device=device))
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+        # generator step (non-saturating), same mixed batch
+        logits = model.discriminator(torch.cat([real, fake]), cond2)
+        loss_g = bce(logits[b:], torch.ones(b, device=device))
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        model.update_ema(tcfg.ema_decay)
+        return loss_d.item(), loss_g.item()
+
+    steps = FamilySteps(optimizers=optimizers, base_lr={"g": tcfg.lr_g, "d": tcfg.lr_d}, before_epoch=before_epoch,
+                        order=lambda X, gen: torch.randperm(len(X), generator=gen), step=step,
+                        loss_names=("d_loss", "g_loss"), lr_column="lr_g",
+                        history_columns=("epoch", "d_loss", "g_loss", "mean_MAP", "mean_EMD", "seconds", "lr_g"))
+    return fit(model, steps, X, refs, out, tcfg, device, card=card, frozen=frozen, identity=identity,
+               data_gen=data_gen, resume=resume, progress=progress, on_epoch=on_epoch)

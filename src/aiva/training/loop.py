@@ -12,8 +12,10 @@ import logging
 import json
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -25,7 +27,7 @@ from aiva.models.io import load_model_state, save_model
 from aiva.physics.kinematics import enu_to_proxy
 from aiva.training.checkpoint import load_checkpoint, load_optimizer, optimizer_tensors, save_checkpoint
 from aiva.training.configs import CommonTrainConfig, pick_device
-from aiva.training.validation import HeldOut, sample_proxies
+from aiva.training.validation import HeldOut, format_validation, sample_proxies
 from aiva.utils import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -215,3 +217,78 @@ def write_history(out: Path, history: list[dict], keys=("epoch", "d_loss", "g_lo
                                                                          "val_MAP3D"]
     lines = [",".join(keys)] + [",".join(f"{h.get(k, '')}" for k in keys) for h in history]
     atomic_write_text(out / "history.csv", "\n".join(lines) + "\n")
+
+
+@dataclass
+class FamilySteps:
+    """What a family supplies to the one training loop :func:`fit`: its optimisers (``{name:
+    (optimizer, checkpoint key)}``) with their base learning rates, the per-epoch set-up (train
+    modes), the order of the epoch's events, one mini-batch step returning its losses, and the
+    names of the losses, of the learning-rate column and of the history's CSV columns."""
+
+    optimizers: dict[str, tuple[torch.optim.Optimizer, str]]
+    base_lr: dict[str, float]
+    before_epoch: Callable[[], None]
+    order: Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+    step: Callable[[torch.Tensor], tuple[float, ...]]
+    loss_names: tuple[str, ...]
+    lr_column: str
+    history_columns: tuple[str, ...]
+
+
+def fit(model, steps: FamilySteps, X: torch.Tensor, refs, out: Path, tcfg: CommonTrainConfig, device, *,
+        card: dict | None, frozen: list[str], identity: dict, data_gen: torch.Generator, resume: bool = True,
+        progress: bool = True, on_epoch: Callable[[int, dict], None] | None = None) -> dict[str, Any]:
+    """The training loop of every family: per epoch the cosine learning-rate factor, the family's
+    mini-batch steps over the epoch's event order, validation, checkpoint selection, a resumable
+    checkpoint (resume checks :func:`run_identity`), the history, and the time/CPU budgets."""
+    start, history, best = resume_checkpoint(out, resume, model, steps.optimizers, data_gen, progress, identity)
+    n_steps = len(X) // tcfg.batch_size
+    t_start, cpu_start = time.time(), time.process_time()
+    first_opt = next(iter(steps.optimizers.values()))[0]
+    for epoch in range(start, tcfg.epochs):
+        cpu_epoch = time.process_time()
+        factor = lr_factor(tcfg, epoch, cpu_start)
+        for name, (opt, _) in steps.optimizers.items():
+            for grp in opt.param_groups:
+                grp["lr"] = steps.base_lr[name] * factor
+        steps.before_epoch()
+        perm = steps.order(X, data_gen)
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=n_steps, desc=f"epoch {epoch + 1}/{tcfg.epochs}", unit="step", leave=False)
+        sums = [0.0] * len(steps.loss_names)
+        t0 = time.time()
+        for s in range(n_steps):
+            batch = X[perm[s * tcfg.batch_size:(s + 1) * tcfg.batch_size]].to(device)
+            for k, v in enumerate(steps.step(batch)):
+                sums[k] += v
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        with torch.no_grad():
+            val = run_validation(model, refs, tcfg.seed + 1000, device)
+        rec = {"epoch": epoch + 1, **{k: v / n_steps for k, v in zip(steps.loss_names, sums)},
+               "seconds": time.time() - t0, steps.lr_column: first_opt.param_groups[0]["lr"], **validation_record(val)}
+        history.append(rec)
+        best = keep_if_best(model, out, card, tcfg, val, epoch, best, frozen)
+        save_epoch_checkpoint(out, model.state(), steps.optimizers, data_gen,
+                              {"epoch": epoch + 1, "history": history, "best": best, "train_config": tcfg.to_dict(),
+                               "model_config": model.config.to_dict(), "frozen": frozen, "identity": identity})
+        write_history(out, history, keys=steps.history_columns)
+        if progress:
+            losses = " ".join(f"{k} {rec[k]:.4f}" for k in steps.loss_names)
+            msg = f"epoch {epoch + 1}: {losses} ({rec['seconds']:.0f} s)"
+            if val:
+                msg += "  " + (f"val mean MAP {val['mean_MAP']:.3f} EMD {val['mean_EMD']:.4f}" if "mean_MAP" in val
+                               else format_validation(val)) + ("  *best*" if best["epoch"] == epoch + 1 else "")
+            log.info(msg)
+        if on_epoch:
+            on_epoch(epoch + 1, rec)
+        if out_of_time(tcfg, t_start, epoch, progress, cpu_start, time.process_time() - cpu_epoch):
+            break
+    return {"best": best, "history": history, "out_dir": str(out), "model": str(out / "model.safetensors"),
+            "frozen": frozen, "model_obj": model}
