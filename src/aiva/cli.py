@@ -200,6 +200,23 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- aiva mix
+def _cmd_mix(args: argparse.Namespace) -> int:
+    from aiva.models.mixture import mix_files
+
+    path = mix_files(args.models, args.output, name=args.name)
+    print(f"wrote the equal-weight mixture of {len(args.models)} members to {path}")
+    return 0
+
+
+def _mix_parser(sub) -> None:
+    mx = sub.add_parser("mix", help="combine generators of one family into one equal-weight mixture")
+    mx.add_argument("models", nargs="+", metavar="MODEL", help="shipped model names or .safetensors files (>= 2)")
+    mx.add_argument("--name", help="the mixture's name in its card (default: the output's stem)")
+    mx.add_argument("-o", "--output", type=Path, required=True, help="output .safetensors (card: the .json beside it)")
+    mx.set_defaults(func=_cmd_mix)
+
+
 def _cmd_registry(args: argparse.Namespace) -> int:
     from aiva.registry import Registry
 
@@ -460,6 +477,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--no-c2st", action="store_true")
     _selection_args(v)
     v.set_defaults(func=_cmd_evaluate)
+
+    _mix_parser(sub)
 
     ml = sub.add_parser("models", help="list the pretrained models shipped with aiva")
     ml.set_defaults(func=_cmd_models)
