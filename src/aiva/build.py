@@ -575,7 +575,7 @@ def check_model(recipes: dict, name: str, *, tmp=None, keep: bool = False, progr
 def format_rows(rows: list[dict]) -> str:
     def f(v):
         if isinstance(v, float):
-            return f"{v:.4f}"
+            return f"{v:.1e}" if 0 < abs(v) < 1e-3 else f"{v:.4f}"
         s = str(v)
         return s[:16] + "…" if len(s) > 17 else s
 
