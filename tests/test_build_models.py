@@ -54,7 +54,7 @@ def test_recipes_cover_every_shipped_model_and_say_their_kind():
 def test_list_runs_and_names_every_recipe():
     out = subprocess.run([sys.executable, str(TOOL), "--list"], capture_output=True, text=True, check=True).stdout
     for name in shipped_files():
-        assert re.search(rf"^{re.escape(name)}\s", out, re.M), name
+        assert re.search(rf"^{re.escape(name)}\s", out, re.MULTILINE), name
     assert "intermediate, not shipped" in out and "metrics.benchmark_transfer" in out
 
 
@@ -66,7 +66,8 @@ def test_bad_recipe_files_are_one_line_errors(tmp_path):
     bad.write_text('[models.x]\nkind = "transfer"\ndata = "d"\n')
     with pytest.raises(AivaInputError, match="needs key"):
         load_recipes(bad)
-    r = subprocess.run([sys.executable, str(TOOL), "--recipes", str(bad), "--list"], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, str(TOOL), "--recipes", str(bad), "--list"], capture_output=True, text=True,
+                       check=False)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
 
 
@@ -102,7 +103,7 @@ def test_a_tiny_recipe_builds_a_model_whose_card_records_recipe_data_and_seed(tm
     b = Builder(rec, tmp_path / "out", progress=False)
     w = b.build("toy-flow")
     assert w == tmp_path / "out" / "toy-flow.safetensors"
-    net, card = load_model(w)
+    _, card = load_model(w)
     assert card["name"] == "toy-flow" and card["family"] == "flow"
     r = card["recipe"]
     assert r["name"] == "toy-flow" and r["kind"] == "train" and r["seeds"] == 3 and len(r["sha256"]) == 64
@@ -157,7 +158,8 @@ def test_aiva_mix_errors_exit_2_with_one_line(tmp_path, capsys):
 def test_no_benchmark_writes_into_the_package_models():
     """Benchmarks only read shipped models: none names the package's models folder next to a
     write or copy, and none keeps a --ship option."""
-    writes = re.compile(r"write_text|write_bytes|copyfile|copy2|shutil\.copy|save_model|save_xsec_model|open\([^)]*['\"]w")
+    writes = re.compile(r"write_text|write_bytes|copyfile|copy2|shutil\.copy|save_model|save_xsec_model"
+                        r"|open\([^)]*['\"]w")
     for path in sorted((ROOT / "benchmarks").glob("*.py")):
         text = path.read_text()
         assert "--ship" not in text, f"{path.name} still has a --ship option"
@@ -166,5 +168,5 @@ def test_no_benchmark_writes_into_the_package_models():
                 assert not writes.search(line), f"{path.name}:{i} writes into the package: {line.strip()}"
         for m in re.finditer(r"(save_model|save_xsec_model|copyfile)\(([^,)]*)", text):
             assert "MODELS_DIR" not in m.group(2), f"{path.name}: {m.group(0)}"
-        if "MODELS_DIR" in text:  # reading it is fine; writing through a variable holding it is not
-            assert not re.search(r"MODELS_DIR\s*/[^\n]*\)\s*\.write", text), path.name
+        # reading it is fine; a variable holding a path inside it (to write through later) is not
+        assert not re.search(r"\w+\s*=\s*\(?\s*MODELS_DIR\s*/", text), f"{path.name}: a path into MODELS_DIR"

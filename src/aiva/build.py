@@ -30,7 +30,8 @@ from aiva.utils import atomic_write_text
 KINDS = ("train", "transfer", "mixture", "escat-fit", "escat-transfer")
 GENERATOR_KINDS = ("train", "transfer", "mixture")
 EVALUATIONS = {"quality": "evaluation", "transfer": "benchmark_transfer"}  #: evaluation kind -> card key
-_REQUIRED = {"train": ("family", "data", "config", "evaluation"), "transfer": ("parent", "data", "training", "evaluation"),
+_REQUIRED = {"train": ("family", "data", "config", "evaluation"),
+             "transfer": ("parent", "data", "training", "evaluation"),
              "mixture": ("parent", "data", "training", "members", "evaluation"),
              "escat-fit": ("target", "test_fraction", "split_seed", "net", "fit"),
              "escat-transfer": ("parent", "target", "train_fraction", "split_seed")}
@@ -370,7 +371,8 @@ class Builder:
         cfg = self._training_toml(name, r, "config")
         res = transfer_from_files(base=parent, data=data, out=self.work / name / "train", config=cfg,
                                   freeze=r.get("freeze"), name=name, progress=self.progress)
-        return self._evaluated(name, r, Path(res["model"]), self._recipe_record(name, r, data, r["training"].get("seed")))
+        record = self._recipe_record(name, r, data, r["training"].get("seed"))
+        return self._evaluated(name, r, Path(res["model"]), record)
 
     def _mixture(self, name: str, r: dict) -> Path:
         from aiva.models.mixture import mix_files
