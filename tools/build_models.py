@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
             for r in describe(recipes):
                 flag = "" if r["ship"] else "  (intermediate, not shipped)"
                 print(f"{r['name']:<30s} {r['kind']:<15s} {r['family']:<6s} data: {r['data']}; seed {r['seed']}; "
-                      f"parent {r['parent'] or '-'}; ~{r['cpu_minutes']} CPU min; writes {r['writes']}{flag}")
+                      f"parent {r['parent'] or '-'}; "
+                      + (f"~{r['cpu_minutes']} CPU min; " if r["cpu_minutes"] else "") + f"writes {r['writes']}{flag}")
                 if r["unknown"]:
                     print(f"{'':<30s} unknown: {' '.join(r['unknown'].split())}")
             return 0
