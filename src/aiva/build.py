@@ -464,8 +464,7 @@ def evaluate_recipe(weights, spec: dict, out_dir) -> tuple[str, dict]:
 
     from aiva.mc import simulate
     from aiva.models.io import load_model
-    from aiva.training.evaluate import evaluate_model, reference_tables
-    from aiva.training.gan import TEST_ENERGIES
+    from aiva.training.evaluate import TEST_ENERGIES, evaluate_model, reference_tables  # (moves in #23's redesign)
 
     net, card = load_model(weights)
     kind = spec["kind"]
