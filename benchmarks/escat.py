@@ -8,15 +8,15 @@
    the domain-adaptation paper.
 3. Layer-wise: test χ²/N vs number of fine-tuned blocks for ¹⁶O, ⁴⁰Ca, ⁵⁶Fe, ³He (10:90).
 
-Writes ``benchmarks/results/escat/escat.json`` and PNGs; with ``--ship`` also the carbon and the
-70:30 transferred models (float16; not ⁶Li) into the package.
+Writes ``benchmarks/results/escat/escat.json`` and PNGs. It only measures: the shipped
+``escat-*`` models (the carbon ensemble and the 70:30 transfers, float16; not ⁶Li) are built by
+``tools/build_models.py`` from ``configs/shipped.toml`` with the same settings.
 """
 from __future__ import annotations
 
 import argparse
 import copy
 import json
-import shutil
 import time
 from pathlib import Path
 
@@ -25,16 +25,12 @@ import numpy as np
 from aiva.escat.data import (PAPER_EXCLUDED, apply_cut, exclude_datasets, load_target, spectrum_edges, split,
                              with_error_floor)
 from aiva.escat.fit import FitConfig, XsecModel, chi2_terms, fit
-from aiva.escat.io import MODELS_DIR, save_xsec_model
 from aiva.escat.model import ACTIVATIONS, INPUTS, ESConfig
 from aiva.escat.run import transfer
 from aiva.utils import atomic_write_text
 
 PUBLISHED = {"He3": (2.26, 10.90), "Li6": (2.78, 71.34), "O16": (0.64, 0.79), "Al27": (0.44, 260.13),
              "Ca40": (0.55, 3.51), "Fe56": (0.57, 3.64)}
-# Transferred models copied into the package with --ship. Not ⁶Li: its only data set (Heim1973)
-# quotes errors of 0.01-0.3 %, and no fit here comes within orders of magnitude of them.
-SHIPPED_TRANSFERS = ("He3", "O16", "Al27", "Ca40", "Fe56")
 PUBLISHED_UNTUNED = {"He3": (1561.6, 2462.5), "Li6": (1086.4, 755.9), "O16": (0.7, 0.8), "Al27": (157.3, 221.9),
                      "Ca40": (67.3, 42.1), "Fe56": (17.7, 21.9)}
 
@@ -50,7 +46,6 @@ def main() -> None:
     ap.add_argument("--tl-members", type=int, default=10)
     ap.add_argument("--tl-epochs", type=int, help="fine-tuning epochs (default: aiva.escat.fit.finetune_config)")
     ap.add_argument("--skip-layerwise", action="store_true")
-    ap.add_argument("--ship", action="store_true", help="write the models into the package")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "escat")
     ap.add_argument("--base-model", help="skip the carbon fit: use this saved carbon model (its metrics are "
                                          "read from its card)")
@@ -59,8 +54,6 @@ def main() -> None:
                          "uncertainty, fits and test figures alike (default 0: the errors as quoted, which "
                          "the acceptance figures use)")
     args = ap.parse_args()
-    if args.ship and args.err_floor:
-        ap.error("--ship ships models fitted to the errors as quoted: drop --err-floor")
     args.out.mkdir(parents=True, exist_ok=True)
     res: dict = {"benchmark": "escat", "args": {k: str(v) for k, v in vars(args).items()}}
 
@@ -83,9 +76,6 @@ def main() -> None:
                          "members": args.members, "seconds": time.time() - t0,
                          "test": chi2_terms(carbon, te, edge=spectrum_edges(tr, te)),
                          "train": chi2_terms(carbon, tr)}
-        if args.ship:
-            save_xsec_model(carbon, MODELS_DIR / "escat-C12", half=True,
-                            extra={"name": "escat-C12", "metrics": res["carbon"]})
     print("carbon:", json.dumps(res["carbon"], indent=1))
     _save(res, args.out)
 
@@ -96,10 +86,7 @@ def main() -> None:
     for tgt, (p70, p10) in PUBLISHED.items():
         for frac, pub in ((0.7, p70), (0.1, p10)):
             r = transfer(base_model=base, target=tgt, train_fraction=frac, epochs=args.tl_epochs, progress=False,
-                         err_floor=args.err_floor, out=(args.out / "models" if (args.ship and frac == 0.7) else None))
-            if args.ship and frac == 0.7 and tgt in SHIPPED_TRANSFERS:
-                for suffix in (".safetensors", ".json"):
-                    shutil.copyfile(args.out / "models" / f"escat-{tgt}{suffix}", MODELS_DIR / f"escat-{tgt}{suffix}")
+                         err_floor=args.err_floor)
             r["published"] = pub
             r["published_untuned_carbon"] = PUBLISHED_UNTUNED[tgt][0 if frac == 0.7 else 1]
             res["transfer"][f"{tgt}_{int(frac * 100)}"] = r

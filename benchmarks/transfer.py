@@ -9,9 +9,10 @@ reference events at each test energy (MAP 50×50, EMD of E'_μ). Plus the layer-
 scenario A at 10k with the first k generator blocks frozen, k = 0 … all, scored by MAP-3D on a
 uniform-energy sample.
 
-Writes ``benchmarks/results/transfer/``: ``transfer.json``, ``map_emd_vs_energy.png``,
-``convergence.png``, ``layerwise.png``, and per-model evaluation folders (W, Q² and (E'_μ, θ')
-figures at 0.5 and 5 GeV among them).
+It only measures: the shipped transfer-learned models are built by ``tools/build_models.py``
+from ``configs/shipped.toml``. Writes ``benchmarks/results/transfer/``: ``transfer.json``,
+``map_emd_vs_energy.png``, ``convergence.png``, ``layerwise.png``, and per-model evaluation
+folders (W, Q² and (E'_μ, θ') figures at 0.5 and 5 GeV among them).
 
     python benchmarks/transfer.py [--events 1000000] [--threads 1] [--work /tmp/aiva_transfer]
 """
@@ -19,13 +20,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 
 RESULTS = Path(__file__).parent / "results" / "transfer"
+# scenario: (target, probe, physics config, the shipped model its 100k fine-tune became; built by
+# tools/build_models.py from configs/shipped.toml, not by this benchmark)
 SCENARIOS = {"A": ("Ar40", "numu", "default", "numu-Ar40-inclusive"),
              "B": ("C12", "numubar", "default", "numubar-C12-inclusive"),
              "C": ("C12", "numu", "alt", "numu-C12-alt-inclusive")}
@@ -168,7 +170,6 @@ def main() -> None:
     ap.add_argument("--work", default="/tmp/aiva_transfer")
     ap.add_argument("--base", default="numu-C12-inclusive", help="pretrained numu-C12 model (name or path)")
     ap.add_argument("--results", default=str(RESULTS), help="output folder")
-    ap.add_argument("--ship-suffix", default="", help="suffix of the shipped model names (e.g. -flow)")
     ap.add_argument("--sizes", default="10000,100000", help="training-set sizes to run")
     ap.add_argument("--merge", action="store_true", help="update the results' existing transfer.json")
     ap.add_argument("--epochs-100k", type=int, help="override the 100k epoch budget (TL and scratch alike)")
@@ -178,14 +179,12 @@ def main() -> None:
                          "and references) and rerun only the fine-tuning, e.g. after changing the freezing scheme")
     ap.add_argument("--no-layerwise", action="store_true")
     ap.add_argument("--epochs-scale", type=float, default=1.0, help="scale the epoch budget (quick checks)")
-    ap.add_argument("--ship", action="store_true", help="copy the 100k TL models into the package (the shipped numubar-C12-inclusive "
-                         "is a mixture made by transfer_recipes.py --members 3 --ship; this replaces it)")
     args = ap.parse_args()
 
     import torch
 
     from aiva.mc import simulate
-    from aiva.models.io import MODELS_DIR, load_model
+    from aiva.models.io import load_model
     from aiva.training.evaluate import reference_tables
     from aiva.training.configs import TEST_ENERGIES
 
@@ -206,7 +205,7 @@ def main() -> None:
     res["base"] = {"name": base_card.get("name"), "family": family, "weights_sha256": base_card.get("weights_sha256")}
     sizes = [int(x) for x in args.sizes.split(",")]
     for key in args.scenarios:
-        tgt, probe, cfg, ship_name = SCENARIOS[key]
+        tgt, probe, cfg, _ = SCENARIOS[key]
         files = _data(work, key, seed=100 + ord(key))
         card = base_card
         rcard = {**card, "target": tgt, "probe": probe,
@@ -238,18 +237,6 @@ def main() -> None:
             sres[str(size)]["EMD_tl_below_scratch"] = tl["mean_EMD_Emu_p"] < sc["mean_EMD_Emu_p"]
         res["scenarios"][key] = sres
         jpath.write_text(json.dumps(res, indent=1) + "\n")
-        if args.ship and 100_000 in sizes:
-            src = Path(sres["100000"]["tl"]["train"]["model"])
-            for suf in (".safetensors", ".json"):
-                dst = MODELS_DIR / f"{ship_name}{args.ship_suffix}{suf}"
-                if suf == ".json":
-                    c = json.loads(src.with_suffix(".json").read_text())
-                    c["name"] = ship_name + args.ship_suffix
-                    c["metrics"]["benchmark_transfer"] = {k: sres["100000"]["tl"]["eval"][k]
-                                                         for k in ("mean_MAP", "MAP", "mean_EMD_Emu_p")}
-                    dst.write_text(json.dumps(c, indent=2) + "\n")
-                else:
-                    shutil.copyfile(src, dst)
     if not args.no_layerwise and "A" in args.scenarios:
         from aiva.metrics.core import map_3d
         from aiva.models.generate import generate_events

@@ -9,6 +9,9 @@ validation), appending the result to ``benchmarks/results/transfer_flow/recipes.
     python benchmarks/transfer.py --base numu-C12-inclusive-flow --work /tmp/aiva_transfer_flow2 ...  # makes B_100000.parquet
     python benchmarks/transfer_recipes.py --scenario B --freeze none --lr 3e-4 --epochs 60
     python benchmarks/transfer_recipes.py --scenario B --freeze none --lr 3e-4 --epochs 60 --select-by max --members 3
+
+It only measures; the shipped ``numubar-C12-inclusive`` (a nine-member mixture of such
+fine-tunes) is built by ``tools/build_models.py`` from ``configs/shipped.toml``.
 """
 from __future__ import annotations
 
@@ -45,13 +48,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=11, help="training seed (event order, initial validation draw)")
     ap.add_argument("--out", help="model folder (default a temporary one)")
     ap.add_argument("--results", type=Path, default=RESULTS)
-    ap.add_argument("--ship", metavar="NAME",
-                    help="also write the model into the package as NAME, its score in metrics.benchmark_transfer")
     ap.add_argument("--score-only", action="store_true",
-                    help="do not train: score (and --ship) the model already in --out")
+                    help="do not train: score the model already in --out")
     ap.add_argument("--mix", nargs="+", metavar="DIR",
                     help="do not train: mix the fine-tunes already in these folders (e.g. runs with other "
-                         "learning rates) into one equal-weight mixture in --out, then score (and --ship) it")
+                         "learning rates) into one equal-weight mixture in --out, then score it")
     args = ap.parse_args()
 
     import torch
@@ -68,16 +69,13 @@ def main() -> None:
     t0 = time.process_time()
     mixed_from = None
     if args.mix:
-        from aiva.models.io import save_model
-        from aiva.models.mixture import mix_models
+        from aiva.models.io import mix_files
 
+        mix_files([Path(d) / "model.safetensors" for d in args.mix], out / "model.safetensors")
         loaded = [load_model(Path(d) / "model.safetensors") for d in args.mix]
-        mix, mcard = mix_models([m for m, _ in loaded], [c for _, c in loaded], loaded[0][1].get("name", "mixture"))
         tcs = [c.get("training", {}).get("train_config") or {} for _, c in loaded]
         mixed_from = [{"folder": str(d), "lr": t.get("lr"), "seed": t.get("seed"),
                        "weights_sha256": c.get("weights_sha256")} for d, t, (_, c) in zip(args.mix, tcs, loaded)]
-        mcard["training"] = {**mcard.get("training", {}), "mixed_from": mixed_from}
-        save_model(mix, out / "model", mcard)
         args.members = len(args.mix)
         args.lr = sorted({t.get("lr") for t in tcs})  # the row records what the members were trained with
         args.epochs = sorted({t.get("epochs") for t in tcs})
@@ -104,17 +102,6 @@ def main() -> None:
            "batch_size": args.batch_size, "val_events": args.val_events, "train_cpu_minutes": round(cpu_min, 2),
            "MAP": {e: round(v["MAP"], 3) for e, v in r["per_energy"].items()},
            "EMD_Emu_p": {e: round(v["EMD_Emu_p"], 4) for e, v in r["per_energy"].items()}}
-    if args.ship:
-        from aiva.models.io import MODELS_DIR, save_model
-
-        card["name"] = args.ship
-        card.setdefault("metrics", {})["benchmark_transfer"] = {
-            "mean_MAP": float(sum(row["MAP"].values()) / len(row["MAP"])), "MAP": row["MAP"],
-            "mean_EMD_Emu_p": float(sum(row["EMD_Emu_p"].values()) / len(row["EMD_Emu_p"])),
-            "reference": "10^6 reference-MC events per energy, seed 9000 (benchmarks/transfer_recipes.py)"}
-        print("shipped", save_model(net, MODELS_DIR / args.ship, card))
-        if args.score_only:
-            return
     rows = json.loads(args.results.read_text()) if args.results.exists() else []
     rows.append(row)
     atomic_write_text(args.results, json.dumps(rows, indent=1) + "\n")

@@ -109,6 +109,14 @@ def _cmd_reweight(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_mix(args: argparse.Namespace) -> int:
+    from aiva.models.io import mix_files
+
+    path = mix_files(args.models, args.output, name=args.name)
+    print(f"wrote the equal-weight mixture of {len(args.models)} members to {path}")
+    return 0
+
+
 def add(sub) -> None:
     """Add this group's sub-commands to the ``aiva`` parser."""
     t = sub.add_parser("train", help="train a conditional generator on an event file")
@@ -189,6 +197,12 @@ def add(sub) -> None:
     v.add_argument("--no-c2st", action="store_true")
     _selection_args(v)
     v.set_defaults(func=_cmd_evaluate)
+
+    mx = sub.add_parser("mix", help="combine generators of one family into one equal-weight mixture")
+    mx.add_argument("models", nargs="+", metavar="MODEL", help="shipped model names or .safetensors files (>= 2)")
+    mx.add_argument("--name", help="the mixture's name in its card (default: the output's stem)")
+    mx.add_argument("-o", "--output", type=Path, required=True, help="output .safetensors (card: the .json beside it)")
+    mx.set_defaults(func=_cmd_mix)
 
     ml = sub.add_parser("models", help="list the pretrained models shipped with aiva")
     ml.set_defaults(func=_cmd_models)

@@ -252,3 +252,32 @@ def default_model(probe: str = "numu", target: str = "C12", mode_code: int = 0) 
         return best["name"], "the fastest shipped generator meeting the quality bar"
     best = min(cards, key=lambda c: c["metrics"]["evaluation"]["mean_MAP"])
     return best["name"], "no shipped generator meets the quality bar; the one with the lowest mean MAP"
+
+
+def mix_files(models: list, out, name: str | None = None, extra: dict | None = None):
+    """``aiva mix``: load the generators ``models`` (shipped names or .safetensors paths; at least
+    2, one family, configuration, target, probe, sample and energy range), write their
+    equal-weight mixture to ``out`` (.safetensors + .json card) and return its path. The card
+    lists every member (:func:`mix_models`); ``training.mixed_from`` records each member's file,
+    learning rate, seed and weights SHA-256; ``extra`` is merged into the card."""
+    from pathlib import Path
+
+    from aiva.models.mixture import mix_models
+
+    if len(models) < 2:
+        raise AivaInputError(f"a mixture needs at least 2 members, got {len(models)}")
+    paths = [resolve(m) for m in models]  # a missing file is an input error naming it
+    loaded = [load_model(p) for p in paths]
+    for p, (_, card) in zip(paths, loaded):
+        if card.get("family") == "mixture":
+            raise AivaInputError(f"{p}: is itself a mixture; mix its members instead")
+    out = Path(out).with_suffix(".safetensors")
+    mix, card = mix_models([m for m, _ in loaded], [c for _, c in loaded], name or out.stem)
+    tcs = [(c.get("training", {}).get("train_config") or {}) for _, c in loaded]
+    card["training"] = {**card.get("training", {}),
+                        "mixed_from": [{"file": str(p), "lr": t.get("lr"), "seed": t.get("seed"),
+                                        "weights_sha256": c.get("weights_sha256")}
+                                       for p, t, (_, c) in zip(paths, tcs, loaded)]}
+    card.update(extra or {})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return save_model(mix, out, card)

@@ -226,7 +226,7 @@ class FamilySteps:
     modes), the order of the epoch's events, one mini-batch step returning its losses, and the
     names of the losses, of the learning-rate column and of the history's CSV columns."""
 
-    optimizers: dict[str, tuple[torch.optim.Optimizer, str]]
+    optimizers: dict[str, tuple[Any, str]]  #: name -> (torch optimizer, checkpoint key)
     base_lr: dict[str, float]
     before_epoch: Callable[[], None]
     order: Callable[[torch.Tensor, torch.Generator], torch.Tensor]
