@@ -7,22 +7,28 @@
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from aiva.errors import AivaInputError
+from aiva.models.artefact import (
+    read_card,
+    resolve_artefact,
+    safetensors_header,
+    sha256_file,
+    verify_artefact,
+    write_artefact,
+)
 from aiva.models.families import FAMILIES
 from aiva.models.mixture import MixtureConfig, MixtureModel
-from aiva.utils import atomic_path, atomic_write_text
 
-__all__ = ["FAMILIES", "MODEL_KINDS", "load_model", "save_model", "resolve", "read_card", "sha256_file"]
+__all__ = ["FAMILIES", "MODEL_KINDS", "load_model", "mix_files", "read_card", "resolve", "safetensors_header",
+           "save_model", "sha256_file"]
 
 #: every kind of stored model: the trainable families and mixtures of their members
 MODEL_KINDS: dict[str, tuple[Any, type]] = {**FAMILIES, "mixture": (MixtureModel, MixtureConfig)}
@@ -30,12 +36,6 @@ MODEL_KINDS: dict[str, tuple[Any, type]] = {**FAMILIES, "mixture": (MixtureModel
 MODELS_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
 
 
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load_model_state(model, tensors: dict[str, torch.Tensor], source: str = "") -> None:
@@ -47,86 +47,21 @@ def load_model_state(model, tensors: dict[str, torch.Tensor], source: str = "") 
 
 
 def save_model(model, path: str | os.PathLike, card: dict[str, Any]) -> Path:
-    """Write ``path`` (.safetensors) and its card (.json) atomically; returns the weights path."""
-    path = Path(path).with_suffix(".safetensors")
+    """Write ``path`` (.safetensors) and its card (.json) atomically (:func:`write_artefact`)."""
     card = {**card, "family": getattr(model, "family", "gan"), "config": model.config.to_dict(),
             "format": "aiva-model-1"}
-    with atomic_path(path) as tmp:
-        save_file(model.state(), str(tmp))
-    card["weights_sha256"] = sha256_file(path)
-    atomic_write_text(path.with_suffix(".json"), json.dumps(card, indent=2, sort_keys=False) + "\n")
-    return path
+    return write_artefact(path, model.state(), card)
 
 
 def resolve(name_or_path: str | os.PathLike) -> Path:
     """A shipped model name (``numu-C12-inclusive``) or a path to a .safetensors/.json file."""
-    p = Path(name_or_path)
-    for cand in (p, p.with_suffix(".safetensors"), MODELS_DIR / f"{name_or_path}.safetensors"):
-        if cand.suffix == ".safetensors" and cand.exists():
-            return cand
-    shipped = ", ".join(sorted(x.stem for x in MODELS_DIR.glob("*.safetensors"))) or "none"
-    raise AivaInputError(f"no model {str(name_or_path)!r} (not a file; shipped models: {shipped})")
+    return resolve_artefact(name_or_path, [MODELS_DIR])
 
 
-def read_card(weights: Path) -> dict:
-    cpath = weights.with_suffix(".json")
-    if not cpath.exists():
-        raise AivaInputError(f"{weights}: model card {cpath.name} is missing")
-    try:
-        return json.loads(cpath.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise AivaInputError(f"{cpath}: model card is not valid JSON ({exc})") from None
-    except OSError as exc:
-        raise AivaInputError(f"{cpath}: model card cannot be read ({exc.strerror})") from None
 
 
-#: bytes per element of the safetensors dtypes aiva writes or could meet
-_ST_DTYPES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
 
 
-def safetensors_header(path: Path) -> dict[str, tuple[str, tuple[int, ...]]]:
-    """{tensor name: (dtype, shape)} from a safetensors file's header, checked against the file
-    size, without loading any tensor. Pickles and torch zip archives are named and refused (aiva
-    never unpickles). Format: 8-byte little-endian header length N, N bytes of JSON, the data."""
-    try:
-        size = path.stat().st_size
-        with open(path, "rb") as fh:
-            head = fh.read(8)
-            if size == 0:
-                raise AivaInputError(f"{path}: weights file is empty (0 bytes)")
-            if head[:2] == b"PK":
-                raise AivaInputError(f"{path}: a zip archive (torch.save?), not safetensors; aiva loads no pickled code")
-            if head[:1] == b"\x80":
-                raise AivaInputError(f"{path}: a Python pickle, not safetensors; aiva loads no pickled code")
-            n = int.from_bytes(head, "little") if len(head) == 8 else -1
-            if not 0 < n <= size - 8:
-                raise AivaInputError(f"{path}: not a safetensors file, or truncated (header length {n}, file size "
-                                     f"{size} bytes)")
-            raw = fh.read(n)
-    except OSError as exc:
-        raise AivaInputError(f"{path}: weights cannot be read ({exc.strerror})") from None
-    try:
-        header = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise AivaInputError(f"{path}: safetensors header is not valid JSON (corrupt file)") from None
-    if not isinstance(header, dict):
-        raise AivaInputError(f"{path}: safetensors header is not a table (corrupt file)")
-    out, end = {}, 0
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        try:
-            dtype, shape, (a, b) = info["dtype"], tuple(int(x) for x in info["shape"]), info["data_offsets"]
-            nbytes = _ST_DTYPES[dtype] * int(np.prod(shape, dtype=np.int64))
-        except (KeyError, TypeError, ValueError):
-            raise AivaInputError(f"{path}: tensor {name!r}: malformed safetensors entry") from None
-        if b - a != nbytes or a < 0:
-            raise AivaInputError(f"{path}: tensor {name!r}: {b - a} bytes for {dtype} {list(shape)} (corrupt file)")
-        out[name] = (dtype, shape)
-        end = max(end, b)
-    if 8 + n + end != size:
-        raise AivaInputError(f"{path}: file has {size} bytes but its header describes {8 + n + end} (truncated?)")
-    return out
 
 
 _TORCH_ST = {torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
@@ -197,9 +132,7 @@ def load_model(name_or_path: str | os.PathLike, device: str | torch.device = "cp
     weights = resolve(name_or_path)
     cpath = weights.with_suffix(".json")
     card = check_card(read_card(weights), cpath)
-    header = safetensors_header(weights)
-    if card.get("weights_sha256") and card["weights_sha256"] != sha256_file(weights):
-        raise AivaInputError(f"{weights}: weights do not match the SHA-256 in the model card (corrupt or edited)")
+    header = verify_artefact(weights, card)
     cls, cfg = MODEL_KINDS[card["family"]]
     try:
         config = cfg.from_dict(card["config"])  # type: ignore[attr-defined]

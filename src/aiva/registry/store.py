@@ -136,6 +136,7 @@ class Registry:
 
     def register(self, name: str, model) -> str:
         """Start a registry entry from a model (shipped name or .safetensors path)."""
+        from aiva.models.artefact import kind as artefact_kind
         from aiva.models.io import load_model, read_card, resolve, sha256_file
 
         try:
@@ -145,7 +146,7 @@ class Registry:
 
             w = resolve_xsec_model(model)
         card0 = read_card(w)
-        if isinstance(card0, dict) and card0.get("family") == "escat":
+        if artefact_kind(card0) == "escat":
             from aiva.escat.io import load_xsec_model
 
             load_xsec_model(w)  # validated before it is registered
