@@ -162,6 +162,22 @@ def check_fits_in_memory(n_events: int, bytes_per_event: int, option: str = "--e
                              f"{avail // bytes_per_event:,} events fit (split the request, e.g. by seed)")
 
 
+def check_fits_on_disk(n_events: int, bytes_per_event: int, path, option: str = "--events") -> None:
+    """Refuse, before any work, an output that cannot fit on the disk of its folder."""
+    import shutil
+
+    from aiva.errors import AivaInputError
+
+    folder = Path(path).resolve().parent
+    while not folder.exists():
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    need = int(n_events) * int(bytes_per_event)
+    if need > free:
+        raise AivaInputError(f"{option} {n_events}: the output needs about {need / 2**30:.3g} GiB ({bytes_per_event} "
+                             f"bytes per event) but {folder} has {free / 2**30:.3g} GiB free")
+
+
 def json_default(obj: Any):
     """``json.dumps(default=...)`` for NumPy scalars and arrays and paths (metadata of event files)."""
     import numpy as np

@@ -264,10 +264,18 @@ def generate_to_file(*, model, output, n_events, seed, energy=None, energy_range
         raise AivaInputError(f"number of events must be positive, got {n_events}")
     from aiva.utils import check_fits_in_memory
 
-    check_fits_in_memory(n_events, 256)  # energies, proxies, the table and the file's buffers
+    streamed = n_events > STREAM_CHUNK and Path(output).suffix.lower() in (".parquet", ".pq")
+    check_fits_in_memory(STREAM_CHUNK if streamed else n_events, 256)  # energies, proxies, table, file buffers
+    if streamed:
+        from aiva.utils import check_fits_on_disk
+
+        check_fits_on_disk(n_events, 40, output)  # zstd Parquet: about 30-40 bytes per event
     dev = pick_device(device)
     net, card = load_model(model, device=dev)
     kw = {"allow_extrapolation": allow_extrapolation, "float64": float64, "device": dev}
+    if streamed:
+        return _generate_streamed(net, card, output, n_events, seed, energy, energy_range, flux, flux_range,
+                                  flux_content, kw)
     t0 = time.perf_counter()
     if flux is not None:
         fx, removed = model_flux(card, flux, flux_range=flux_range, flux_content=flux_content,
@@ -288,6 +296,59 @@ def generate_to_file(*, model, output, n_events, seed, energy=None, energy_range
               f"({xs['per_nucleus']:.4g} per nucleus)" + (f"; flux range removed {100 * removed:.2f} % of the flux"
                                                           if removed else ""))
     return table
+
+
+#: above this many events ``aiva generate`` to Parquet is made and written in chunks of this size
+STREAM_CHUNK = 4_000_000
+
+
+def _generate_streamed(net, card, output, n_events, seed, energy, energy_range, flux, flux_range, flux_content,
+                       kw) -> None:
+    """``n_events`` in chunks of :data:`STREAM_CHUNK` (chunk k seeded by ``SeedSequence([seed, k])``),
+    appended to one Parquet file (row group per chunk) and renamed into place at the end, so that
+    memory holds one chunk. Flux weights stay ⟨σ⟩_Φ/N of the whole request. The same seed gives
+    the same file; the events differ from an unchunked run of the same size (which is refused
+    only when it does not fit in memory)."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from aiva.models.generate import generate_events, generate_with_flux
+    from aiva.models.xsec import model_flux
+    from aiva.utils import atomic_path, json_default
+
+    t0 = time.perf_counter()
+    fx, removed = (model_flux(card, flux, flux_range=flux_range, flux_content=flux_content,
+                              allow_extrapolation=kw["allow_extrapolation"]) if flux is not None else (None, 0.0))
+    n_chunks = (n_events + STREAM_CHUNK - 1) // STREAM_CHUNK
+    writer, redrawn, meta = None, 0, {}
+    with atomic_path(Path(output)) as tmp:
+        try:
+            for k in range(n_chunks):
+                n = min(STREAM_CHUNK, n_events - k * STREAM_CHUNK)
+                s = int(np.random.SeedSequence([seed, k]).generate_state(1)[0])
+                if fx is not None:
+                    t = generate_with_flux(net, card, fx, n, s, removed=removed, **kw)
+                    t.columns["weight"] = t["weight"] * (n / n_events)  # <sigma>/N of the whole request
+                else:
+                    t = generate_events(net, card, _energies(n, np.random.default_rng(s), energy, energy_range), s,
+                                        **kw)
+                redrawn += int(t.metadata["n_redrawn"])
+                if writer is None:
+                    meta = {**t.metadata, "seed": seed, "streamed": {"chunks": n_chunks, "chunk_events": STREAM_CHUNK,
+                                                                    "chunk_seeds": "SeedSequence([seed, k])"}}
+                    schema = pa.table(t.columns).schema.with_metadata(
+                        {b"aiva": json.dumps(meta, default=json_default).encode()})
+                    writer = pq.ParquetWriter(str(tmp), schema, compression="zstd")
+                writer.write_table(pa.table(t.columns, schema=schema))
+                log.info(f"chunk {k + 1}/{n_chunks}: {n} events")
+        finally:
+            if writer is not None:
+                writer.close()
+    log.info(f"wrote {n_events} events from {card['name']} to {output} in {time.perf_counter() - t0:.2f} s, "
+             f"{n_chunks} chunks ({redrawn} out-of-range proxies redrawn)")
+    return None
 
 
 def evaluation_references(card: dict, reference=None, energies=None, events: int = 1_000_000, seed: int = 1,
