@@ -59,6 +59,10 @@ class EData:
         return sorted(set(self.dataset.tolist()))
 
     def subset(self, mask) -> "EData":
+        if np.ndim(self.A) > 0:  # several nuclei (the joint model): per-point Z and A
+            return replace(self, Z=self.Z[mask], A=self.A[mask], E=self.E[mask], theta=self.theta[mask],
+                           omega=self.omega[mask], xsec=self.xsec[mask], err=self.err[mask],
+                           dataset=self.dataset[mask], notes=list(self.notes))
         return replace(self, E=self.E[mask], theta=self.theta[mask], omega=self.omega[mask], xsec=self.xsec[mask],
                        err=self.err[mask], dataset=self.dataset[mask], notes=list(self.notes))
 

@@ -92,10 +92,11 @@ class XsecModel:
     lam: np.ndarray  #: (K, n_datasets)
     domain: dict  #: min/max of E, θ (rad), ω of the training data
     card: dict
+    Z: int | None = None  #: the nucleus, for networks conditioned on it (the joint model)
 
     def response(self, E, omega, theta, mc_dropout: int = 0) -> np.ndarray:
         """(K, N) member predictions [nb/(sr GeV)]; with ``mc_dropout`` = T > 0, (T, N) passes."""
-        x = features(E, omega, theta, self.net.cfg.inputs)
+        x = features(E, omega, theta, self.net.cfg.inputs, Z=self.Z, A=self.A)
         F = mott_like(E, theta, self.A)
         with torch.no_grad():
             self.net.eval()
@@ -260,7 +261,7 @@ def fit(train: EData, cfg: ESConfig | None = None, fcfg: FitConfig | None = None
     ds_idx = torch.as_tensor(train.dataset_index(datasets))
     dlam = torch.as_tensor(train.dnorm(datasets), dtype=torch.float32)
     lam = torch.nn.Parameter(torch.ones(K, len(datasets)), requires_grad=fcfg.normalisation == "adam")
-    X = features(train.E, train.omega, train.theta, cfg.inputs)
+    X = features(train.E, train.omega, train.theta, cfg.inputs, Z=train.Z, A=train.A)
     F = torch.as_tensor(mott_like(train.E, train.theta, train.A), dtype=torch.float32)
     y = torch.as_tensor(train.xsec, dtype=torch.float32)
     e = torch.as_tensor(train.err, dtype=torch.float32)
@@ -344,11 +345,13 @@ def fit(train: EData, cfg: ESConfig | None = None, fcfg: FitConfig | None = None
     domain = {"E": [float(train.E.min()), float(train.E.max())],
               "theta": [float(train.theta.min()), float(train.theta.max())],
               "omega": [float(train.omega.min()), float(train.omega.max())]}
-    card = {"target": train.target, "A": train.A, "Z": train.Z, "members": K, "config": cfg.to_dict(),
+    joint = np.ndim(train.A) > 0  # several nuclei (aiva.escat.joint): per-point Z and A
+    card = {"target": train.target, "A": 0 if joint else train.A, "Z": 0 if joint else train.Z, "members": K, "config": cfg.to_dict(),
             "fit": fcfg.to_dict(), "frozen_blocks": frozen, "train_blocks": train_blocks,
             "n_train": n, "datasets": datasets, "history": history, "seconds": time.time() - t0,
             "parent": init.card.get("name") if init is not None else None, "notes": list(train.notes)}
-    return XsecModel(net, train.A, train.target, datasets, best_lam.numpy().astype(np.float64), domain, card)
+    return XsecModel(net, 0 if joint else train.A, train.target, datasets, best_lam.numpy().astype(np.float64),
+                     domain, card, None if joint else train.Z)
 
 
 
