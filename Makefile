@@ -20,6 +20,8 @@ demo: $(STAMP)
 	$(VENV)/bin/aiva demo --out demo_output
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache --config pyproject.toml
 	$(PY) -m pytest -q
 

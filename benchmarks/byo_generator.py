@@ -163,7 +163,8 @@ def run_flat(args) -> dict:
     E = t["Enu_true"]
     windows = {str(e): int(round(np.sum(np.abs(E - e) <= 0.05 * e) * hold_n / len(E))) for e in TEST_ENERGIES}
     return {"n_events": args.flat, "format": fmt, "cpu_minutes_budget": args.cpu_minutes, "threads": args.threads,
-            "wall_s": wall, "cpu_s": cpu, "dropped_outside_proxy_domain": card["training"]["dropped_outside_proxy_domain"],
+            "wall_s": wall, "cpu_s": cpu,
+            "dropped_outside_proxy_domain": card["training"]["dropped_outside_proxy_domain"],
             "validation": card["training"]["validation"], "selection": res["selection"],
             "selected": card["metrics"]["validation"],
             "history": [{k: h.get(k) for k in ("epoch", "loss", "val_score", "val_noise", "val_MAP3D", "lr")}
@@ -196,7 +197,8 @@ def run_transfer(args) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--nuwro", nargs="?", const=str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "nuwro"),
+    ap.add_argument("--nuwro", nargs="?",
+                    const=str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "nuwro"),
                     help="NuWro .npz folder (default ../shared/data/nuwro): run (a)")
     ap.add_argument("--flat", type=int, nargs="?", const=500_000, help="events of the flat-flux file: run (b)")
     ap.add_argument("--transfer", type=int, nargs="?", const=10_000,

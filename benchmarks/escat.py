@@ -20,11 +20,10 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 
 from aiva.escat.data import (PAPER_EXCLUDED, apply_cut, exclude_datasets, load_target, spectrum_edges, split,
                              with_error_floor)
-from aiva.escat.fit import FitConfig, XsecModel, chi2_terms, fit
+from aiva.escat.fit import FitConfig, chi2_terms, fit
 from aiva.escat.model import ACTIVATIONS, INPUTS, ESConfig
 from aiva.escat.run import transfer
 from aiva.utils import atomic_write_text

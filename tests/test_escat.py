@@ -119,7 +119,8 @@ def test_vectorised_ensemble_equals_members_one_by_one(activation):
 def small_fit():
     d, _ = apply_cut(load_target("O16"))
     tr, te = split(d, 0.7, seed=1)
-    m = fit(tr, TINY, FitConfig(members=3, epochs=200, warmup_epochs=100, batch_size=32, lr=1e-2, eval_every=10), progress=False)
+    m = fit(tr, TINY, FitConfig(members=3, epochs=200, warmup_epochs=100, batch_size=32, lr=1e-2, eval_every=10),
+            progress=False)
     return d, tr, te, m
 
 
@@ -160,7 +161,8 @@ def test_mixed_activation_ensemble_round_trip(tmp_path, small_fit):
     cfg = replace(m.net.cfg, activation="relu+silu")
     torch.manual_seed(3)
     net = EnsembleNet(cfg, 4).eval()
-    mixed = XsecModel(net, m.A, m.target, [], np.ones((4, 0)), m.domain, {**m.card, "config": cfg.to_dict(), "members": 4})
+    mixed = XsecModel(net, m.A, m.target, [], np.ones((4, 0)), m.domain, {**m.card, "config": cfg.to_dict(),
+                                                                          "members": 4})
     back = load_xsec_model(save_xsec_model(mixed, tmp_path / "mixed"))
     assert back.net.cfg.activation == "relu+silu" and back.net.b0.silu_member.tolist() == [False, True, False, True]
     r1, r2 = (x.response(d.E[:20], d.omega[:20], d.theta[:20]) for x in (mixed, back))
@@ -281,7 +283,8 @@ def test_profiled_normalisation_minimises_chi2_plus_penalty():
     around it never does better, and a set without points keeps λ = 1."""
     g = torch.Generator().manual_seed(3)
     pred = torch.rand(1, 40, generator=g, dtype=torch.float64) + 0.5
-    y = pred * torch.where(torch.arange(40) < 20, 0.9, 1.1) + 0.01 * torch.randn(1, 40, generator=g, dtype=torch.float64)
+    y = pred * torch.where(torch.arange(40) < 20, 0.9, 1.1) + 0.01 * torch.randn(1, 40, generator=g,
+                                                                                 dtype=torch.float64)
     err = torch.full((1, 40), 0.02, dtype=torch.float64)
     ds = (torch.arange(40) >= 20).long().unsqueeze(0)
     dlam = torch.tensor([0.05, 0.05, 0.05], dtype=torch.float64)

@@ -42,12 +42,14 @@ FLUXES = {
                         "MINERvA medium-energy NuMI numu flux, FHC, unconstrained",
                         "MINERvA medium-energy flux (NUISANCE MINERvA_ME_Flux_No_Constraint)"),
     "dune-nd-numu": ("flux/NUISANCE/csv_from_root/flux_dune_neutrino_ND/numu_flux.csv", "numu", "per GeV (density)",
-                     "DUNE near-detector numu flux, FHC", "DUNE Collaboration, TDR flux (NUISANCE flux_dune_neutrino_ND)"),
+                     "DUNE near-detector numu flux, FHC",
+                     "DUNE Collaboration, TDR flux (NUISANCE flux_dune_neutrino_ND)"),
     "dune-nd-numubar": ("flux/NUISANCE/csv_from_root/flux_dune_antineutrino_ND/numubar_flux.csv", "numubar",
                         "per GeV (density)", "DUNE near-detector anti-numu flux, RHC",
                         "DUNE Collaboration, TDR flux (NUISANCE flux_dune_antineutrino_ND)"),
     "nova-nd-numu": ("flux/NUISANCE/csv_from_root/NOvA_FHC_Flux_ND_2017/flux_numu.csv", "numu", "per GeV (density)",
-                     "NOvA near-detector NuMI numu flux, FHC (2017)", "NOvA Collaboration (NUISANCE NOvA_FHC_Flux_ND_2017)"),
+                     "NOvA near-detector NuMI numu flux, FHC (2017)",
+                     "NOvA Collaboration (NUISANCE NOvA_FHC_Flux_ND_2017)"),
 }
 
 

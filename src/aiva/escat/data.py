@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import os
+from typing import Any
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -35,8 +36,8 @@ class EData:
     """Points of one target. Angles in radians inside; cross sections nb/(sr GeV) per nucleus."""
 
     target: str
-    Z: int
-    A: int
+    Z: Any  #: int, or per-point arrays for several nuclei (the joint model)
+    A: Any
     E: np.ndarray
     theta: np.ndarray
     omega: np.ndarray
@@ -58,7 +59,11 @@ class EData:
     def datasets(self) -> list[str]:
         return sorted(set(self.dataset.tolist()))
 
-    def subset(self, mask) -> "EData":
+    def subset(self, mask) -> EData:
+        if np.ndim(self.A) > 0:  # several nuclei (the joint model): per-point Z and A
+            return replace(self, Z=self.Z[mask], A=self.A[mask], E=self.E[mask], theta=self.theta[mask],
+                           omega=self.omega[mask], xsec=self.xsec[mask], err=self.err[mask],
+                           dataset=self.dataset[mask], notes=list(self.notes))
         return replace(self, E=self.E[mask], theta=self.theta[mask], omega=self.omega[mask], xsec=self.xsec[mask],
                        err=self.err[mask], dataset=self.dataset[mask], notes=list(self.notes))
 
@@ -123,11 +128,11 @@ def load_csv(path: str | os.PathLike, *, target: str | None = None, Z: int | Non
               ("theta_deg", (num["theta_deg"] <= 0) | (num["theta_deg"] > 180), "angles outside (0, 180] degrees"),
               ("omega_GeV", (num["omega_GeV"] < 0) | (num["omega_GeV"] >= num["E_GeV"]),
                "energy transfer outside [0, E)")]
-    for col, bad, what in checks:
-        if bad.any():
-            raise AivaInputError(f"{path}: column '{col}': {what} ({int(bad.sum())} rows)")
-    zs = {r.get("Z") for r in rows} if "Z" in cols else set()
-    as_ = {r.get("A") for r in rows} if "A" in cols else set()
+    for col, mask, what in checks:
+        if mask.any():
+            raise AivaInputError(f"{path}: column '{col}': {what} ({int(mask.sum())} rows)")
+    zs: set = {r.get("Z") for r in rows} if "Z" in cols else set()
+    as_: set = {r.get("A") for r in rows} if "A" in cols else set()
     if Z is None:
         if len(zs) != 1:
             raise AivaInputError(f"{path}: column 'Z': need one target per file (give --Z/--A or a Z column)")
@@ -138,7 +143,7 @@ def load_csv(path: str | os.PathLike, *, target: str | None = None, Z: int | Non
         A = int(float(as_.pop()))
     if target is None:
         tg = {r.get("target") for r in rows} if "target" in cols else {None}
-        target = _canonical(tg.pop()) if len(tg) == 1 and None not in tg else f"Z{Z}A{A}"
+        target = _canonical(str(tg.pop())) if len(tg) == 1 and None not in tg else f"Z{Z}A{A}"
     ds = np.array([r["dataset"].strip() or "unknown" for r in rows], dtype=object)
     # data sets whose normalisation is split by angle in the published table ("Will1997 (90 deg)")
     norm_all = _norm_table()

@@ -25,6 +25,7 @@ network with dropout, predictions from T stochastic passes (MC dropout).
 """
 from __future__ import annotations
 
+import logging
 import copy
 import time
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ from aiva.errors import AivaInputError
 from aiva.escat.data import EData
 from aiva.escat.model import ESConfig, EnsembleNet, features, mott_like
 from aiva.utils import ConfigMixin
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -92,10 +95,11 @@ class XsecModel:
     lam: np.ndarray  #: (K, n_datasets)
     domain: dict  #: min/max of E, θ (rad), ω of the training data
     card: dict
+    Z: int | None = None  #: the nucleus, for networks conditioned on it (the joint model)
 
     def response(self, E, omega, theta, mc_dropout: int = 0) -> np.ndarray:
         """(K, N) member predictions [nb/(sr GeV)]; with ``mc_dropout`` = T > 0, (T, N) passes."""
-        x = features(E, omega, theta, self.net.cfg.inputs)
+        x = features(E, omega, theta, self.net.cfg.inputs, Z=self.Z, A=self.A)
         F = mott_like(E, theta, self.A)
         with torch.no_grad():
             self.net.eval()
@@ -176,7 +180,7 @@ def member_predictions(model: XsecModel, d: EData, fit_lambda: bool = True) -> n
     return lam * r
 
 
-def finetune_config(parent: XsecModel, epochs: int | None = None, seed: int | None = None) -> "FitConfig":
+def finetune_config(parent: XsecModel, epochs: int | None = None, seed: int | None = None) -> FitConfig:
     """Fine-tuning settings from the parent's fit: at most 1500 epochs, the first fifth as
     log-residual warm-up (the parent can be decades off), AdamW lr 5e-4 as in the
     domain-adaptation paper. On the benchmark's 70:30 splits 1500 epochs lowered the test χ²/N
@@ -260,7 +264,7 @@ def fit(train: EData, cfg: ESConfig | None = None, fcfg: FitConfig | None = None
     ds_idx = torch.as_tensor(train.dataset_index(datasets))
     dlam = torch.as_tensor(train.dnorm(datasets), dtype=torch.float32)
     lam = torch.nn.Parameter(torch.ones(K, len(datasets)), requires_grad=fcfg.normalisation == "adam")
-    X = features(train.E, train.omega, train.theta, cfg.inputs)
+    X = features(train.E, train.omega, train.theta, cfg.inputs, Z=train.Z, A=train.A)
     F = torch.as_tensor(mott_like(train.E, train.theta, train.A), dtype=torch.float32)
     y = torch.as_tensor(train.xsec, dtype=torch.float32)
     e = torch.as_tensor(train.err, dtype=torch.float32)
@@ -333,8 +337,8 @@ def fit(train: EData, cfg: ESConfig | None = None, fcfg: FitConfig | None = None
             history.append({"epoch": epoch + 1, "oob_chi2_per_N_median": float(np.median(score)),
                             "seconds": time.time() - t0})
             if progress:
-                print(f"epoch {epoch + 1}/{fcfg.epochs}: median out-of-bag chi2/N {np.median(score):.3f} "
-                      f"(best {np.median(best):.3f}), {time.time() - t0:.0f} s", flush=True)
+                log.info(f"epoch {epoch + 1}/{fcfg.epochs}: median out-of-bag chi2/N {np.median(score):.3f} "
+                      f"(best {np.median(best):.3f}), {time.time() - t0:.0f} s")
             if log:
                 log(history[-1])
         if fcfg.max_minutes is not None and (time.time() - t0) / 60 > fcfg.max_minutes:
@@ -344,11 +348,14 @@ def fit(train: EData, cfg: ESConfig | None = None, fcfg: FitConfig | None = None
     domain = {"E": [float(train.E.min()), float(train.E.max())],
               "theta": [float(train.theta.min()), float(train.theta.max())],
               "omega": [float(train.omega.min()), float(train.omega.max())]}
-    card = {"target": train.target, "A": train.A, "Z": train.Z, "members": K, "config": cfg.to_dict(),
+    joint = np.ndim(train.A) > 0  # several nuclei (aiva.escat.joint): per-point Z and A
+    card = {"target": train.target, "A": 0 if joint else train.A, "Z": 0 if joint else train.Z, "members": K,
+            "config": cfg.to_dict(),
             "fit": fcfg.to_dict(), "frozen_blocks": frozen, "train_blocks": train_blocks,
             "n_train": n, "datasets": datasets, "history": history, "seconds": time.time() - t0,
             "parent": init.card.get("name") if init is not None else None, "notes": list(train.notes)}
-    return XsecModel(net, train.A, train.target, datasets, best_lam.numpy().astype(np.float64), domain, card)
+    return XsecModel(net, 0 if joint else train.A, train.target, datasets, best_lam.numpy().astype(np.float64),
+                     domain, card, None if joint else train.Z)
 
 
 

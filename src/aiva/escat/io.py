@@ -72,5 +72,6 @@ def load_xsec_model(name_or_path) -> XsecModel:
         first = " ".join(str(exc).split())[:240]
         raise AivaInputError(f"{w}: weights do not match the card's architecture ({first} ...)") from None
     net.eval()
+    Z = card.get("Z")
     return XsecModel(net, int(card["A"]), card["target"], list(card["datasets"]), t["lambda"].numpy().astype(np.float64),
-                     card["domain"], card)
+                     card["domain"], card, int(Z) if isinstance(Z, (int, float)) and Z else None)

@@ -65,25 +65,60 @@ class ESConfig(ConfigMixin):
                                  f"got {self.activation!r}")
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ESConfig":
+    def from_dict(cls, d: dict) -> ESConfig:
         """Cards written before ``inputs`` existed describe "prc110" networks, those written before
         ``activation`` existed ReLU networks."""
         return super().from_dict({"inputs": "prc110", "activation": "relu", **d})
 
 
-INPUTS = {"prc110": 5, "prc110+log": 8}  #: feature set → number of inputs
+#: feature set → number of inputs; the "+nucleus" sets (the joint model, :mod:`aiva.escat.joint`)
+#: add ln A / 5, Z/A and k_F(A)/0.25 GeV, "+threshold" also the distance above the elastic line
+#: ln(ω − Q²/2M_A + 10⁻³ GeV) and the quasielastic scaling variable ψ/3 (see :func:`features`)
+INPUTS = {"prc110": 5, "prc110+log": 8, "prc110+log+nucleus": 11, "prc110+log+nucleus+threshold": 13}
 #: block nonlinearities; "relu+silu": even members ReLU, odd members SiLU (one ensemble, two kinds of error)
 ACTIVATIONS = ("relu", "silu", "relu+silu")
 LOG_OFFSET = 1e-3  #: GeV (ω) and GeV² (Q²) added inside the logarithms
 
 
-def features(E, omega, theta, inputs: str = ESConfig.inputs) -> torch.Tensor:
-    """Network inputs for ``inputs`` (see the module docstring); shape (N, INPUTS[inputs])."""
+def fermi_momentum(A) -> np.ndarray:
+    """A smooth k_F(A) [GeV] through the Fermi-gas values of Moniz et al., PRL 26 (1971) 445
+    (¹²C 0.221, ⁴⁰Ca 0.251, ²⁰⁸Pb 0.265 GeV): 0.27·(1 − 0.9 A^(−2/3)). An input feature of the
+    joint model only (it orders the nuclei by the width of their quasielastic peak)."""
+    A = np.asarray(A, dtype=np.float64)
+    return 0.27 * (1 - 0.9 * A ** (-2 / 3))
+
+
+def features(E, omega, theta, inputs: str = ESConfig.inputs, Z=None, A=None) -> torch.Tensor:
+    """Network inputs for ``inputs`` (see the module docstring); shape (N, INPUTS[inputs]).
+
+    The "+nucleus" sets need the nucleus (``Z``, ``A``: scalars or per-point arrays)."""
     E, omega, theta = (torch.as_tensor(np.asarray(a), dtype=torch.float32) for a in (E, omega, theta))
     Q2 = 4 * E * (E - omega) * torch.sin(theta / 2) ** 2
     cols = [E / 2, omega, theta / math.pi, torch.cos(theta), Q2 / 2]
-    if inputs == "prc110+log":
+    if inputs.startswith("prc110+log"):
         cols += [torch.log(E), torch.log(omega + LOG_OFFSET), torch.log(Q2 + LOG_OFFSET)]
+    if "+nucleus" in inputs:
+        from aiva.physics.constants import M_NUCLEON
+
+        if Z is None or A is None:
+            from aiva.errors import AivaInputError
+
+            raise AivaInputError(f"inputs {inputs!r} need the nucleus (Z, A)")
+        n = E.shape[0]
+        Af = np.broadcast_to(np.asarray(A, dtype=np.float64), (n,))
+        Zf = np.broadcast_to(np.asarray(Z, dtype=np.float64), (n,))
+        kF = fermi_momentum(Af)
+        t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32)  # noqa: E731
+        cols += [t(np.log(Af) / 5), t(Zf / Af), t(kF / 0.25)]
+        if inputs.endswith("+threshold"):
+            # energy above the elastic line of the nucleus (the cut keeps > 20 MeV), and the
+            # non-relativistic quasielastic scaling variable ψ = (ω − Q²/2M)·M/(|q| k_F), which
+            # puts the quasielastic peaks of all nuclei at 0 with unit half-width
+            q = torch.sqrt(Q2 + omega * omega)
+            MA = t(Af * M_NUCLEON)
+            above = torch.clamp(omega - Q2 / (2 * MA), min=0.0)
+            psi = (omega - Q2 / (2 * M_NUCLEON)) * M_NUCLEON / (q * t(kF))
+            cols += [torch.log(above + LOG_OFFSET), psi / 3]
     return torch.stack(cols, dim=-1)
 
 
@@ -123,7 +158,8 @@ class EnsembleBlock(nn.Module):
         elif self.activation == "silu":
             h = nn.functional.silu(h)
         else:
-            h = torch.where(self.silu_member[:, None, None], nn.functional.silu(h), torch.relu(h))
+            h = torch.where(self.silu_member[:, None, None], nn.functional.silu(h),  # type: ignore[index]
+                            torch.relu(h))
         return self.drop(h)
 
 
@@ -150,7 +186,7 @@ class EnsembleNet(nn.Module):
             x = getattr(self, name)(x)
         return torch.exp(self.out(x)).squeeze(-1)
 
-    def subset(self, ks) -> "EnsembleNet":
+    def subset(self, ks) -> EnsembleNet:
         """A network holding members ``ks`` (weights and BatchNorm statistics)."""
         ks = list(ks)
         sub = EnsembleNet(self.cfg, len(ks))
@@ -167,6 +203,6 @@ class EnsembleNet(nn.Module):
         sub.train(self.training)
         return sub
 
-    def member(self, k: int) -> "EnsembleNet":
+    def member(self, k: int) -> EnsembleNet:
         """A one-member network holding member k's weights and BatchNorm statistics."""
         return self.subset([k])

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from aiva.registry.store import Registry
+from aiva.registry.decision import UpdateConfig, _decide
 
 log = logging.getLogger(__name__)
-from aiva.registry.decision import UpdateConfig, _decide
 
 
 def _escat_pull2(model, d) -> np.ndarray:

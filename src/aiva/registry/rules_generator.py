@@ -45,9 +45,9 @@ import numpy as np
 from aiva.errors import AivaInputError
 from aiva.models.base import energy_range
 from aiva.registry.store import Registry
+from aiva.registry.decision import UpdateConfig, _decide
 
 log = logging.getLogger(__name__)
-from aiva.registry.decision import UpdateConfig, _decide
 
 
 PHYSICS_ENERGIES = (0.5, 1.0, 3.0, 9.0)
