@@ -1,18 +1,17 @@
 """Saving/loading cross-section models: safetensors (float32 or float16) + JSON card."""
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from aiva.errors import AivaInputError
 from aiva.escat.fit import XsecModel
 from aiva.escat.model import ESConfig, EnsembleNet
-from aiva.utils import atomic_path, atomic_write_text
+from aiva.models.artefact import read_card, resolve_artefact, verify_artefact, write_artefact
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "data" / "models" / "escat"
 
@@ -26,35 +25,25 @@ def save_xsec_model(m: XsecModel, path: str | os.PathLike, *, half: bool = False
             v = v.half()
         tensors[f"net.{k}"] = v.contiguous()
     tensors["lambda"] = torch.as_tensor(m.lam, dtype=torch.float64)
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp))
     card = {**m.card, **(extra or {}), "family": "escat", "A": m.A, "target": m.target, "datasets": m.datasets,
             "domain": m.domain, "dtype": "float16" if half else "float32", "format": "aiva-escat-1"}
     if half:  # compact shipped cards: no per-epoch history
         card.pop("history", None)
-    atomic_write_text(path.with_suffix(".json"), json.dumps(card, indent=1) + "\n")
-    return path
+    return write_artefact(path, tensors, card, indent=1)  # the one artefact format, with the weights' SHA-256
 
 
 def resolve_xsec_model(name_or_path) -> Path:
-    p = Path(name_or_path)
-    for cand in (p, p.with_suffix(".safetensors"), MODELS_DIR / f"{name_or_path}.safetensors",
-                 MODELS_DIR / f"escat-{name_or_path}.safetensors"):
-        if cand.suffix == ".safetensors" and cand.exists():
-            return cand
-    shipped = ", ".join(sorted(x.stem for x in MODELS_DIR.glob("*.safetensors"))) or "none"
-    raise AivaInputError(f"no electron-scattering model {str(name_or_path)!r} (shipped: {shipped})")
+    """A path, or a shipped name with or without the ``escat-`` prefix."""
+    return resolve_artefact(name_or_path, [MODELS_DIR], prefixes=("", "escat-"), what="electron-scattering model")
 
 
 def load_xsec_model(name_or_path) -> XsecModel:
-    from aiva.models.io import read_card, safetensors_header
-
     w = resolve_xsec_model(name_or_path)
     cpath = w.with_suffix(".json")
     card = read_card(w)
-    safetensors_header(w)  # a pickle, a truncated or a foreign file is refused before loading
     if not isinstance(card, dict):
         raise AivaInputError(f"{cpath}: model card must be a JSON object, got {type(card).__name__}")
+    verify_artefact(w, card)  # pickles, truncated or edited files are refused before loading
     for key in ("config", "members", "A", "target", "datasets", "domain"):
         if key not in card:
             raise AivaInputError(f"{cpath}: electron-scattering model card lacks key '{key}'")
