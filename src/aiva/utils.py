@@ -178,6 +178,20 @@ def check_fits_on_disk(n_events: int, bytes_per_event: int, path, option: str = 
                              f"bytes per event) but {folder} has {free / 2**30:.3g} GiB free")
 
 
+def read_toml(path, what: str = "TOML config") -> dict:
+    """A TOML file as a dict; unreadable, non-UTF-8 or malformed files are one-line input errors."""
+    import tomllib
+
+    from aiva.errors import AivaInputError
+
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise AivaInputError(f"{path}: not a TOML text file (not UTF-8)") from None
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise AivaInputError(f"{path}: cannot read {what} ({' '.join(str(exc).split())})") from None
+
+
 def json_default(obj: Any):
     """``json.dumps(default=...)`` for NumPy scalars and arrays and paths (metadata of event files)."""
     import numpy as np

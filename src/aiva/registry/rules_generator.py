@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import logging
 import tempfile
-import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -127,12 +126,9 @@ def _constraint_quantities(model, card, n: int, seed: int) -> dict:
 def load_constraints(path) -> list[dict]:
     """The theory constraints of a TOML file, every key checked for type and range before any
     training starts (a wrong type must not surface only after a whole fine-tune)."""
-    try:
-        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise AivaInputError(f"{path}: not a TOML text file (not UTF-8)") from None
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise AivaInputError(f"{path}: cannot read constraints ({' '.join(str(exc).split())})") from None
+    from aiva.utils import read_toml
+
+    raw = read_toml(path, "constraints")
     extra = sorted(set(raw) - {"constraint"})
     if extra:
         raise AivaInputError(f"{path}: unknown key or table '{extra[0]}' (constraints are [[constraint]] tables)")

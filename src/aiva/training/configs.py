@@ -7,7 +7,6 @@ type and range (:class:`aiva.utils.ConfigMixin`), unknown tables and keys are re
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
@@ -88,8 +87,6 @@ class DirectTrainConfig(CommonTrainConfig):
 @dataclass
 class FlowTrainConfig(DirectTrainConfig):
     epochs: int = 20
-    lr: float = 1e-3
-    lr_final_factor: float = 0.05
 
 
 @dataclass
@@ -112,15 +109,10 @@ def config_classes(family: str):
 def load_toml_config(path, family: str = "gan", tables: tuple[str, ...] = ("model", "training")):
     """(model config, training config) of a family from a TOML file's [model] and [training];
     every key is checked for type and range, and unknown tables or top-level keys are refused."""
-    import tomllib
+    from aiva.utils import read_toml
 
     mc, tc = config_classes(family)
-    try:
-        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise AivaInputError(f"{path}: not a TOML text file (not UTF-8)") from None
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise AivaInputError(f"{path}: cannot read TOML config ({' '.join(str(exc).split())})") from None
+    raw = read_toml(path, "TOML config")
     unknown = sorted(set(raw) - set(tables))
     if unknown:
         what = "table" if isinstance(raw[unknown[0]], dict) else "top-level key"
