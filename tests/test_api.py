@@ -20,6 +20,7 @@ def test_readme_python_example_runs_as_written(tmp_path, monkeypatch, capsys):
     assert "chi2/ndf" in out and (tmp_path / "argon_2GeV.root").exists()
     from aiva.events import read_events
 
+    assert block.group(1) in (README.parent / "docs" / "python_api.py").read_text()  # the docs script is the same
     back = read_events(tmp_path / "argon_2GeV.root")
     assert len(back) == 10_000 and set(back["tgta"]) == {40}
 
