@@ -4,7 +4,7 @@ Coulomb distortion on/off, and the summary table of docs/escat.md ("Across the n
 Each run writes one JSON to --out (default benchmarks/results/escat_joint/), so the runs can be
 made one at a time (two cores shared) and ``--summary`` collects them:
 
-    python benchmarks/escat_joint.py main [--no-coulomb] [--inputs ...] [--ship]
+    python benchmarks/escat_joint.py main [--no-coulomb] [--inputs ...] [--save PATH]
     python benchmarks/escat_joint.py lono Fe56 [--no-coulomb]
     python benchmarks/escat_joint.py transfer Au197        # per-nucleus transfer 10:90 (first 10 carbon members)
     python benchmarks/escat_joint.py summary               # table + κ of the band widening
@@ -60,11 +60,11 @@ def run_main(a) -> dict:
                              "train_chi2_per_N": jm.chi2(tr)["chi2_per_N"]}
     lam = dict(zip(jm.model.datasets, jm.model.lam.mean(axis=0).round(4).tolist()))
     res["lambda_mean"] = lam
-    if a.ship:
-        path = save_joint(jm, a.ship, half=True, extra={"name": "escat-joint", "metrics": {
+    if a.save:  # a path of the user's: shipping goes through tools/build_models.py
+        path = save_joint(jm, a.save, half=True, extra={"name": "escat-joint", "metrics": {
             t: {"test_chi2_per_N": v["test"]["chi2_per_N"]} for t, v in res["targets"].items()},
             "built_with": " ".join(["python benchmarks/escat_joint.py"] + sys.argv[1:])})
-        res["shipped"] = str(path)
+        res["saved"] = str(path)
     return res
 
 
@@ -154,7 +154,8 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--inputs", default="prc110+log+nucleus")
     p.add_argument("--no-coulomb", action="store_true")
-    p.add_argument("--ship", help="save the main fit's model to this path (float16)")
+    p.add_argument("--save", help="save the main fit's model to this path (float16; not into the package: "
+                                  "shipping is tools/build_models.py --only escat-joint --install)")
     p.add_argument("--out", default=str(OUT))
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
