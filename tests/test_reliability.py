@@ -397,12 +397,44 @@ def test_large_generation_is_streamed_in_chunks(tmp_path, monkeypatch):
     from aiva.events import read_events
 
     monkeypatch.setattr(run, "STREAM_CHUNK", 4000)
+    monkeypatch.setattr(run, "BLOCK", 4000)
     kw = dict(model=BASE, n_events=10_000, seed=3, flux="t2k-nd280-numu", flux_range=(0.3, 10.0))
     assert run.generate_to_file(output=tmp_path / "a.parquet", **kw) is None
     run.generate_to_file(output=tmp_path / "b.parquet", **kw)
     t = read_events(tmp_path / "a.parquet")
-    assert len(t) == 10_000 and t.metadata["streamed"]["chunks"] == 3
+    assert len(t) == 10_000 and t.metadata["streamed"]["blocks"] == 3
     one = run.generate_to_file(output=tmp_path / "c.parquet", **{**kw, "n_events": 3000})  # one chunk: not streamed
     assert t["weight"].sum() == pytest.approx(one["weight"].sum(), rel=1e-9)
     assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
+
+
+def test_shards_concatenated_are_the_whole_run_whatever_their_number(tmp_path, monkeypatch, capsys):
+    """generate --shard K/N: each shard makes its blocks only; the shards concatenated in order
+    are exactly the events of the unsharded blocked run (--shard 1/1 and the streamed file), for
+    N = 3 and N = 4, flux weights included (each event weighs <sigma>/N_run)."""
+    import aiva.training.run as run
+    from aiva.events import EventTable, read_events
+
+    monkeypatch.setattr(run, "BLOCK", 1000)
+    monkeypatch.setattr(run, "STREAM_CHUNK", 2000)
+    kw = dict(model=BASE, n_events=5500, seed=7, flux="t2k-nd280-numu", flux_range=(0.3, 10.0))
+    whole = run.generate_to_file(output=tmp_path / "whole.parquet", shard=(1, 1), **kw)
+    run.generate_to_file(output=tmp_path / "streamed.parquet", **kw)
+    streamed = read_events(tmp_path / "streamed.parquet")
+    for n in (3, 4):
+        parts = [run.generate_to_file(output=tmp_path / f"s{k}of{n}.parquet", shard=(k, n), **kw)
+                 for k in range(1, n + 1)]
+        union = EventTable.concatenate(parts)
+        for c in whole.names:
+            assert np.array_equal(union[c], whole[c]), (n, c)
+    for c in whole.names:
+        assert np.array_equal(streamed[c], whole[c]), c
+    assert whole["weight"].sum() == pytest.approx(
+        run.generate_to_file(output=tmp_path / "one.parquet", **{**kw, "n_events": 900})["weight"].sum(), rel=1e-9)
+    assert main(["generate", "--model", BASE, "--energy", "1", "--events", "100", "--shard", "3/2", "-o",
+                 str(tmp_path / "x.parquet")]) == 2
+    assert "--shard" in capsys.readouterr().err
+    assert main(["generate", "--model", BASE, "--energy", "1", "--events", "1500", "--shard", "1/5", "-o",
+                 str(tmp_path / "x.parquet")]) == 2
+    assert "at most 2 shards" in capsys.readouterr().err
 

@@ -31,6 +31,17 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shard(text: str) -> tuple[int, int]:
+    """``K/N`` with 1 <= K <= N."""
+    try:
+        k, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give the shard as K/N, e.g. 3/10") from None
+    if not 1 <= k <= n:
+        raise argparse.ArgumentTypeError(f"{text}: need 1 <= K <= N")
+    return k, n
+
+
 def _cmd_generate(args: argparse.Namespace) -> int:
     from aiva.training.run import ensemble_histograms_to_file, generate_to_file
 
@@ -49,7 +60,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     generate_to_file(model=args.model, output=args.output, n_events=args.events, seed=args.seed,
                      energy=args.energy, energy_range=args.energy_range, flux=args.flux,
                      flux_range=args.flux_range, flux_content=args.flux_content,
-                     allow_extrapolation=args.allow_extrapolation, float64=args.float64, device=args.device)
+                     allow_extrapolation=args.allow_extrapolation, float64=args.float64, device=args.device,
+                     shard=args.shard)
     return 0
 
 
@@ -181,6 +193,9 @@ def add(sub) -> None:
     g.add_argument("--allow-extrapolation", action="store_true", help="allow energies outside the trained range")
     g.add_argument("--float64", action="store_true", help="run the network in double precision")
     g.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    g.add_argument("--shard", type=_shard, metavar="K/N",
+                   help="make only shard K of N of the run (blocks of 100k events seeded by (seed, block)): the "
+                        "shards' events, in shard order, are the whole run's, whatever N")
     g.set_defaults(func=_cmd_generate)
 
     v = sub.add_parser("evaluate", help="compare a generator with reference events: metrics, figures, report")

@@ -254,7 +254,7 @@ def _energies(n, rng, energy, energy_range):
 
 def generate_to_file(*, model, output, n_events, seed, energy=None, energy_range=None, flux=None,
                      flux_range=None, flux_content="integral", allow_extrapolation=False, float64=False,
-                     device="auto"):
+                     device="auto", shard: tuple[int, int] | None = None):
     """Generate events with a model; with a flux, E_ν ~ Φσ and every event carries the weight
     ⟨σ⟩_Φ/N (10⁻³⁸ cm² per nucleon), see :func:`aiva.models.generate.generate_with_flux`."""
     from aiva.models.generate import generate_events, generate_with_flux
@@ -264,8 +264,12 @@ def generate_to_file(*, model, output, n_events, seed, energy=None, energy_range
         raise AivaInputError(f"number of events must be positive, got {n_events}")
     from aiva.utils import check_fits_in_memory
 
-    streamed = n_events > STREAM_CHUNK and Path(output).suffix.lower() in (".parquet", ".pq")
-    check_fits_in_memory(STREAM_CHUNK if streamed else n_events, 256)  # energies, proxies, table, file buffers
+    if shard is not None:
+        blocks = shard_blocks(n_events, shard)
+        check_fits_in_memory(len(blocks) * BLOCK, 256)
+    streamed = shard is None and n_events > STREAM_CHUNK and Path(output).suffix.lower() in (".parquet", ".pq")
+    if shard is None:
+        check_fits_in_memory(BLOCK if streamed else n_events, 256)  # energies, proxies, table, file buffers
     if streamed:
         from aiva.utils import check_fits_on_disk
 
@@ -273,6 +277,9 @@ def generate_to_file(*, model, output, n_events, seed, energy=None, energy_range
     dev = pick_device(device)
     net, card = load_model(model, device=dev)
     kw = {"allow_extrapolation": allow_extrapolation, "float64": float64, "device": dev}
+    if shard is not None:
+        return _generate_sharded(net, card, output, n_events, seed, energy, energy_range, flux, flux_range,
+                                 flux_content, kw, shard)
     if streamed:
         return _generate_streamed(net, card, output, n_events, seed, energy, energy_range, flux, flux_range,
                                   flux_content, kw)
@@ -298,56 +305,108 @@ def generate_to_file(*, model, output, n_events, seed, energy=None, energy_range
     return table
 
 
-#: above this many events ``aiva generate`` to Parquet is made and written in chunks of this size
+#: above this many events ``aiva generate`` to Parquet is made and written block by block
 STREAM_CHUNK = 4_000_000
+#: events per block of a blocked run (streamed or sharded): block b is seeded by SeedSequence([seed, b])
+BLOCK = 100_000
+
+
+def _block_seed(seed: int, b: int) -> int:
+    return int(np.random.SeedSequence([seed, b]).generate_state(1)[0])
+
+
+def _block_table(net, card, b: int, n_total: int, seed: int, energy, energy_range, fx, removed: float, kw):
+    """Block ``b`` of a blocked run of ``n_total`` events: its own seed, its own energies, and (with
+    a flux) per-event weights ⟨σ⟩_Φ/n_total of the whole run."""
+    from aiva.models.generate import generate_events, generate_with_flux
+
+    n = min(BLOCK, n_total - b * BLOCK)
+    s = _block_seed(seed, b)
+    if fx is not None:
+        t = generate_with_flux(net, card, fx, n, s, removed=removed, **kw)
+        t.columns["weight"] = t["weight"] * (n / n_total)
+        return t
+    return generate_events(net, card, _energies(n, np.random.default_rng(s), energy, energy_range), s, **kw)
+
+
+def shard_blocks(n_events: int, shard: tuple[int, int]) -> range:
+    """The blocks of shard K of N (1-based): a contiguous share of the run's blocks, so that the
+    shards' events, concatenated in shard order, are the events of the whole run, whatever N."""
+    k, n = shard
+    n_blocks = (n_events + BLOCK - 1) // BLOCK
+    if not 1 <= k <= n:
+        raise AivaInputError(f"--shard {k}/{n}: need 1 <= K <= N")
+    if n > n_blocks:
+        raise AivaInputError(f"--shard {k}/{n}: {n_events} events make {n_blocks} blocks of {BLOCK}; use at most "
+                             f"{n_blocks} shards")
+    return range((k - 1) * n_blocks // n, k * n_blocks // n)
+
+
+def _model_flux(card, flux, flux_range, flux_content, kw):
+    from aiva.models.xsec import model_flux
+
+    if flux is None:
+        return None, 0.0
+    return model_flux(card, flux, flux_range=flux_range, flux_content=flux_content,
+                      allow_extrapolation=kw["allow_extrapolation"])
+
+
+def _generate_sharded(net, card, output, n_events, seed, energy, energy_range, flux, flux_range, flux_content, kw,
+                      shard: tuple[int, int]):
+    """Shard K/N of a blocked run (for batch systems): its blocks only, written to ``output``."""
+    from aiva.events import EventTable
+    from aiva.models.xsec import writer_options
+
+    fx, removed = _model_flux(card, flux, flux_range, flux_content, kw)
+    blocks = shard_blocks(n_events, shard)
+    tables = [_block_table(net, card, b, n_events, seed, energy, energy_range, fx, removed, kw) for b in blocks]
+    table = EventTable.concatenate(tables)
+    table.metadata.update({"seed": seed, "n_redrawn": sum(int(t.metadata["n_redrawn"]) for t in tables),
+                           "shard": {"k": shard[0], "of": shard[1], "blocks": [blocks.start, blocks.stop],
+                                     "block_events": BLOCK, "run_events": n_events,
+                                     "block_seeds": "SeedSequence([seed, block])"}})
+    path = write_events(table, output, **writer_options(table, output))
+    log.info(f"shard {shard[0]}/{shard[1]}: blocks {blocks.start}-{blocks.stop - 1} of the {n_events}-event run, "
+             f"{len(table)} events to {path}")
+    return table
 
 
 def _generate_streamed(net, card, output, n_events, seed, energy, energy_range, flux, flux_range, flux_content,
                        kw) -> None:
-    """``n_events`` in chunks of :data:`STREAM_CHUNK` (chunk k seeded by ``SeedSequence([seed, k])``),
-    appended to one Parquet file (row group per chunk) and renamed into place at the end, so that
-    memory holds one chunk. Flux weights stay ⟨σ⟩_Φ/N of the whole request. The same seed gives
-    the same file; the events differ from an unchunked run of the same size (which is refused
-    only when it does not fit in memory)."""
+    """``n_events`` block by block (:data:`BLOCK` events, block b seeded by ``SeedSequence([seed, b])``),
+    appended to one Parquet file (a row group per block) and renamed into place at the end, so
+    that memory holds one block. Flux weights stay ⟨σ⟩_Φ/N of the whole request. The same seed
+    gives the same file, and the same events as the shards of ``--shard K/N`` concatenated."""
     import json
 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from aiva.models.generate import generate_events, generate_with_flux
-    from aiva.models.xsec import model_flux
     from aiva.utils import atomic_path, json_default
 
     t0 = time.perf_counter()
-    fx, removed = (model_flux(card, flux, flux_range=flux_range, flux_content=flux_content,
-                              allow_extrapolation=kw["allow_extrapolation"]) if flux is not None else (None, 0.0))
-    n_chunks = (n_events + STREAM_CHUNK - 1) // STREAM_CHUNK
-    writer, redrawn, meta = None, 0, {}
+    fx, removed = _model_flux(card, flux, flux_range, flux_content, kw)
+    n_blocks = (n_events + BLOCK - 1) // BLOCK
+    writer, redrawn, schema = None, 0, None
     with atomic_path(Path(output)) as tmp:
         try:
-            for k in range(n_chunks):
-                n = min(STREAM_CHUNK, n_events - k * STREAM_CHUNK)
-                s = int(np.random.SeedSequence([seed, k]).generate_state(1)[0])
-                if fx is not None:
-                    t = generate_with_flux(net, card, fx, n, s, removed=removed, **kw)
-                    t.columns["weight"] = t["weight"] * (n / n_events)  # <sigma>/N of the whole request
-                else:
-                    t = generate_events(net, card, _energies(n, np.random.default_rng(s), energy, energy_range), s,
-                                        **kw)
+            for b in range(n_blocks):
+                t = _block_table(net, card, b, n_events, seed, energy, energy_range, fx, removed, kw)
                 redrawn += int(t.metadata["n_redrawn"])
                 if writer is None:
-                    meta = {**t.metadata, "seed": seed, "streamed": {"chunks": n_chunks, "chunk_events": STREAM_CHUNK,
-                                                                    "chunk_seeds": "SeedSequence([seed, k])"}}
+                    meta = {**t.metadata, "seed": seed, "streamed": {"blocks": n_blocks, "block_events": BLOCK,
+                                                                    "block_seeds": "SeedSequence([seed, block])"}}
                     schema = pa.table(t.columns).schema.with_metadata(
                         {b"aiva": json.dumps(meta, default=json_default).encode()})
                     writer = pq.ParquetWriter(str(tmp), schema, compression="zstd")
                 writer.write_table(pa.table(t.columns, schema=schema))
-                log.info(f"chunk {k + 1}/{n_chunks}: {n} events")
+                if (b + 1) % 10 == 0 or b + 1 == n_blocks:
+                    log.info(f"{(b + 1) * BLOCK if b + 1 < n_blocks else n_events} of {n_events} events")
         finally:
             if writer is not None:
                 writer.close()
     log.info(f"wrote {n_events} events from {card['name']} to {output} in {time.perf_counter() - t0:.2f} s, "
-             f"{n_chunks} chunks ({redrawn} out-of-range proxies redrawn)")
+             f"{n_blocks} blocks ({redrawn} out-of-range proxies redrawn)")
     return None
 
 
