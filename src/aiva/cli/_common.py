@@ -49,13 +49,6 @@ def _selection(args: argparse.Namespace):
     return Selection(cc_only=args.cc_only, target=args.select_target, probe=args.select_probe, nucleons=args.nucleons)
 
 
-def _report_selection(table, path) -> None:
-    for step in table.metadata.get("selection") or []:
-        print(f"{path}: {step['filter']} removed {step['removed']} events, kept {step['kept']}")
-    for why, n in (table.metadata.get("dropped") or {}).items():
-        print(f"{path}: skipped {n} events: {why}")
-
-
 def _flux_args(parser, group) -> None:
     group.add_argument("--flux", help="shipped flux name (see `aiva fluxes`), CSV (x_low,x_high,content, GeV) or "
                                       "FILE.root:HIST; E drawn from flux x sigma, events weighted to 1e-38 cm2/nucleon")

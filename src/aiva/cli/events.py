@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from aiva.cli._common import _count, _finite, _flux_args, _positive, _report_selection, _seed, _selection, _selection_args
+from aiva.cli._common import _count, _finite, _flux_args, _positive, _seed, _selection, _selection_args
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
@@ -17,7 +17,6 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     sel = _selection(args)
     a, b = read_events(args.a, select=sel), read_events(args.b, select=sel)
     for t, path in ((a, args.a), (b, args.b)):
-        _report_selection(t, path)
         require_single(t, str(path))
     res = compare_tables(a, b, c2st=not args.no_c2st, seed=args.seed)
     res["files"] = [str(args.a), str(args.b)]

@@ -19,15 +19,12 @@ weights to it (:func:`aiva.events.select.normalise_to`).
 """
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
 
 from aiva.errors import EventFileError
 from aiva.events.table import EventTable
-
-log = logging.getLogger(__name__)
 
 TREE = "gst"
 _REQUIRED = ["neu", "fspl", "Ev", "El", "cthl", "A", "Z", "qel", "res", "dis", "coh", "cc", "nc"]
@@ -91,6 +88,5 @@ def read_gst(tree, path: Path, root=None) -> EventTable:
                                      "section (aiva predict --xsec)"}}
     if dropped:
         meta["dropped"] = dropped
-        log.info("%s: skipped %s", path, dropped)
     table = EventTable({k: np.asarray(v)[keep] for k, v in cols.items()}, meta)
     return table

@@ -64,7 +64,7 @@ from collections.abc import Callable
 import numpy as np
 
 from aiva.errors import EventFileError
-from aiva.events.table import EventTable, _lepton_mass_column
+from aiva.events.table import EventTable, lepton_momenta
 from aiva.physics.constants import ATOMIC_MASS_UNIT
 from aiva.physics.targets import nuclear_pdg
 from aiva.utils import atomic_path
@@ -225,7 +225,6 @@ def write_nuhepmc(table: EventTable, path: str | os.PathLike, *, flux_averaged_x
     A0 = int(A_all[0])
     to_file = (A0 if per_atom else 1.0) / XS_UNITS["pb"]  # 1e-38 cm2/nucleon -> pb per atom (or nucleon)
     seed = int(seed if seed is not None else meta.get("seed", 0) or 0)
-    phi = np.random.default_rng([seed, 0x4E48]).uniform(0.0, 2 * np.pi, n)
 
     used = sorted({PROCESSES[m][0] for m in np.unique(modes).tolist()})
     conventions = ["G.C.2", "G.C.4", "E.C.1", "P.C.2"] + (["E.C.2"] if sig is not None else []) \
@@ -273,11 +272,8 @@ def write_nuhepmc(table: EventTable, path: str | os.PathLike, *, flux_averaged_x
         if v is not None:
             a[f"NuHepMC.Provenance.aiva.{k}"] = str(v)
 
-    E, El, cos = table["Enu_true"], table["ELep"], table["CosLep"]
-    ml = _lepton_mass_column(table["PDGLep"]) * np.ones(n)
-    p = np.sqrt(np.maximum(El ** 2 - ml ** 2, 0.0))
-    sin = np.sqrt(np.maximum(1 - cos ** 2, 0.0))
-    px, py, pz = p * sin * np.cos(phi), p * sin * np.sin(phi), p * cos
+    E, El = table["Enu_true"], table["ELep"]
+    px, py, pz = lepton_momenta(table, [seed, 0x4E48])
     with atomic_path(path) as tmp:
         tmp_gz = tmp.with_name(tmp.name + ".gz") if path.suffix.lower() == ".gz" else tmp
         with hp.open(str(tmp_gz), "w") as f:

@@ -18,6 +18,7 @@ Every reader validates the table (:func:`aiva.events.table.validate`) before ret
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,8 @@ from aiva.utils import atomic_path, json_default
 
 if TYPE_CHECKING:
     from aiva.events.select import Selection
+
+log = logging.getLogger(__name__)
 
 _META_KEY = b"aiva"
 
@@ -50,6 +53,8 @@ def read_events(path: str | os.PathLike, *, validate_table: bool = True, select:
         if exc.path != "<memory>":
             raise
         raise EventFileError(str(path), exc.problem, exc.column, exc.n_rows) from None
+    for why, n in (table.metadata.get("dropped") or {}).items():  # every reader's skips, said in one place
+        log.info(f"{path}: skipped {n} events: {why}")
     if validate_table:
         validate(table, str(path))
     if select is not None:

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from aiva.errors import EventFileError
+from aiva.events.select import NEUTRINOS, is_cc
 from aiva.events.table import EventTable, cross_section_weights, lepton_momenta
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,6 @@ _SCALARS = {"Mode": np.int32, "cc": np.int8, "PDGnu": np.int32, "Enu_true": np.f
             "flagCCINC": np.bool_, "flagNCINC": np.bool_}
 _CM2 = 1e-38  #: aiva's cross-section unit in cm²
 _M_PROTON = 0.93827208816  #: GeV (PDG 2024); NUISANCE's W_nuc_rest uses the proton mass
-_NEUTRINOS = (12, 14, 16)
 
 
 def za_from_pdg(code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -113,7 +113,7 @@ def read_flattree(tree, path: Path, root=None) -> EventTable:
                             "n_entries": int(n_all), "particle_lists": "not read (aiva's table holds the lepton)"}
     if "cc" in b:
         cc = b["cc"].astype(bool)
-        inconsistent = cc & np.isin(np.abs(b["PDGLep"]), _NEUTRINOS)
+        inconsistent = cc & np.isin(np.abs(b["PDGLep"]), NEUTRINOS)
         if inconsistent.any():
             raise EventFileError(str(path), "cc = 1 but the lepton is a neutrino", column="cc",
                                  n_rows=int(inconsistent.sum()))
@@ -125,7 +125,6 @@ def read_flattree(tree, path: Path, root=None) -> EventTable:
     if no_lep.any():
         table = table.select(~no_lep)
         table.metadata["dropped"] = {"no outgoing lepton (PDGLep = 0)": int(no_lep.sum())}
-        log.info("%s: %d entries without an outgoing lepton dropped", path, int(no_lep.sum()))
         if len(table) == 0:
             raise EventFileError(str(path), "no entry has an outgoing lepton", column="PDGLep", n_rows=n_all)
     return table
@@ -206,7 +205,7 @@ def write_flattree(table: EventTable, path: str | os.PathLike, *, seed: int | No
     Q2 = q3 ** 2 - q0 ** 2
     w_rest = np.sqrt(np.maximum(-Q2 + 2 * _M_PROTON * q0 + _M_PROTON ** 2, 0.0))
     lep = table["PDGLep"]
-    cc = ~np.isin(np.abs(lep), _NEUTRINOS) & (np.abs(table["Mode"]) < 30)
+    cc = is_cc(table)
     data: dict[str, Any] = {
         "Mode": table["Mode"], "cc": cc.astype(np.int8), "PDGnu": table["PDGnu"], "Enu_true": E,
         "tgt": _nuclear_pdg_vec(table["tgtz"], table["tgta"]),

@@ -21,7 +21,8 @@ from aiva.events.table import EventTable, cross_section_weights
 
 log = logging.getLogger(__name__)
 
-_NEUTRINOS = (12, 14, 16)
+#: PDG codes of the neutrinos (the "lepton" of an NC event in a NUISANCE tree)
+NEUTRINOS = (12, 14, 16)
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class Selection:
 
 def is_cc(table: EventTable) -> np.ndarray:
     """True for charged-current events: a charged lepton out and |Mode| < 30 (NEUT codes)."""
-    return ~np.isin(np.abs(table["PDGLep"]), _NEUTRINOS) & (np.abs(table["Mode"]) < 30)
+    return ~np.isin(np.abs(table["PDGLep"]), NEUTRINOS) & (np.abs(table["Mode"]) < 30)
 
 
 def select_events(table: EventTable, sel: Selection | None, path: str = "<events>") -> EventTable:
@@ -60,7 +61,7 @@ def select_events(table: EventTable, sel: Selection | None, path: str = "<events
         keep &= mask
         removed = before - int(keep.sum())
         steps.append({"filter": name, "removed": removed, "kept": int(keep.sum())})
-        log.info("%s: %s removed %d of %d events", path, name, removed, before)
+        log.info("%s: %s removed %d events, kept %d", path, name, removed, int(keep.sum()))
         if not keep.any():
             raise EventFileError(path, f"{name} removes every event ({before} before it)", column=column)
 

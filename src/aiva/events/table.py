@@ -218,10 +218,11 @@ def cross_section_weights(table: EventTable) -> np.ndarray | None:
     return None
 
 
-def lepton_momenta(table: EventTable, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def lepton_momenta(table: EventTable, seed: int | list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(p_x, p_y, p_z) of the lepton [GeV] with the beam along +z and the azimuth φ drawn uniformly
-    in [0, 2π) from ``numpy.random.default_rng(seed)``: the models and the reference MC give
-    (E_l, cos θ) only, and the cross section does not depend on φ for an unpolarised target."""
+    in [0, 2π) from ``numpy.random.default_rng(seed)`` (an int or a list of ints): the models and the
+    reference MC give (E_l, cos θ) only, and the cross section does not depend on φ for an
+    unpolarised target."""
     m = _lepton_mass_column(table["PDGLep"])
     El, cos = table["ELep"], table["CosLep"]
     p = np.sqrt(np.maximum(El ** 2 - np.asarray(m) ** 2, 0.0))

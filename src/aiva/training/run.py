@@ -154,16 +154,6 @@ def _card(name, out, info, source: tuple[str, str], table, lo=0.3, hi=10.0, pare
     return card
 
 
-def _report_read(table, path, progress: bool) -> None:
-    """Say what reading and the --cc-only/--target/--probe filters removed (never silent)."""
-    if not progress:
-        return
-    for step in table.metadata.get("selection") or []:
-        log.info(f"{path}: {step['filter']} removed {step['removed']} events, kept {step['kept']}")
-    for why, n in (table.metadata.get("dropped") or {}).items():
-        log.info(f"{path}: skipped {n} events: {why}")
-
-
 def _fit(family, X, refs, out, *, mcfg=None, tcfg, card, resume, progress, init=None, freeze=None) -> dict:
     """One training into ``out``, holding the folder's lock (a second run into it is refused)."""
     from aiva.training.checkpoint import run_lock
@@ -185,7 +175,6 @@ def train_from_files(*, data, out, config=None, epochs=None, name=None, val_even
     seed, seed+1, …, each on its own bootstrap resample of the training events) in
     ``out/member-k`` and the manifest ``out/ensemble.json`` (see :mod:`aiva.models.ensemble`)."""
     table = read_events(data, select=select)
-    _report_read(table, data, progress)
     return train_table(table, out=out, source=(Path(data).name, sha256_file(data)), label=str(data), config=config,
                        epochs=epochs, name=name, val_events=val_events, resume=resume, max_minutes=max_minutes,
                        cpu_minutes=cpu_minutes, threads=threads, seed=seed, family=family, ensemble=ensemble,
@@ -479,7 +468,6 @@ def transfer_from_files(*, base, data, out, freeze=None, config=None, epochs=Non
     if getattr(parent, "family", "gan") == "mixture":
         raise AivaInputError(f"{base}: a mixture cannot be a transfer base; fine-tune one of its members")
     table = read_events(data, select=select)
-    _report_read(table, data, progress)
     return transfer_table(parent, pcard, table, out=out, source=(Path(data).name, sha256_file(data)),
                           label=str(data), freeze=freeze, config=config, epochs=epochs, max_minutes=max_minutes,
                           seed=seed, name=name, val_events=val_events, resume=resume, progress=progress,
