@@ -100,13 +100,13 @@ def generate(model, n_events: int, *, energy: float | None = None, energy_range:
     ``energy``, uniform in ``energy_range``, or folded with ``flux`` (E_ν drawn from Φσ with the
     card's σ(E); each event weighs ⟨σ⟩_Φ/N in 10⁻³⁸ cm² per nucleon)."""
     from aiva.errors import AivaInputError
-    from aiva.models.generate import generate_events, generate_with_flux
+    from aiva.models.generate import BYTES_PER_EVENT, energies_for, generate_events, generate_with_flux
     from aiva.models.xsec import model_flux
     from aiva.utils import check_fits_in_memory
 
     if n_events <= 0:
         raise AivaInputError(f"number of events must be positive, got {n_events}")
-    check_fits_in_memory(n_events, 256, "n_events")
+    check_fits_in_memory(n_events, BYTES_PER_EVENT, "n_events")
     net, card = _model(model)
     if sum(x is not None for x in (energy, energy_range, flux)) != 1:
         raise AivaInputError("give exactly one of energy, energy_range or flux")
@@ -114,14 +114,7 @@ def generate(model, n_events: int, *, energy: float | None = None, energy_range:
         fx, removed = model_flux(card, flux, flux_range=flux_range, allow_extrapolation=allow_extrapolation)
         return generate_with_flux(net, card, fx, n_events, seed, removed=removed,
                                   allow_extrapolation=allow_extrapolation, device=device)
-    rng = np.random.default_rng(seed)
-    if energy is not None:
-        E = np.full(n_events, float(energy))
-    else:
-        lo, hi = energy_range  # type: ignore[misc]
-        if not lo < hi:
-            raise AivaInputError(f"energy range [{lo}, {hi}]: need EMIN < EMAX")
-        E = lo + (hi - lo) * rng.random(n_events)
+    E = energies_for(n_events, np.random.default_rng(seed), energy, energy_range)
     return generate_events(net, card, E, seed, allow_extrapolation=allow_extrapolation, device=device)
 
 

@@ -101,3 +101,22 @@ def generate_with_flux(model, card: dict, flux, n: int, seed: int, *, removed: f
                                             "source": curve.source}
     table.metadata["weight"] = "10^-38 cm^2 per nucleon per event: sum over a bin = flux-averaged cross section"
     return table
+
+
+#: peak memory per generated event (energies, proxies, the table and a writer's buffers), for
+#: :func:`aiva.utils.check_fits_in_memory`
+BYTES_PER_EVENT = 256
+
+
+def energies_for(n: int, rng: np.random.Generator, energy: float | None,
+                 energy_range: tuple[float, float] | None) -> np.ndarray:
+    """E_ν [GeV] of ``n`` events: all at ``energy``, or uniform in ``energy_range`` drawn from ``rng``."""
+    if energy is not None:
+        return np.full(n, float(energy))
+    if energy_range is None:
+        raise AivaInputError("give one of energy, energy_range or flux")
+    lo, hi = energy_range
+    if not lo < hi:
+        raise AivaInputError(f"energy range [{lo}, {hi}]: need EMIN < EMAX")
+    return lo + (hi - lo) * rng.random(n)
+

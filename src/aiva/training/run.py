@@ -11,6 +11,7 @@ import numpy as np
 from aiva.errors import AivaInputError
 from aiva.events import read_events, write_events
 from aiva.models.base import energy_range
+from aiva.models.generate import BYTES_PER_EVENT, energies_for
 from aiva.models.io import load_model, save_model, sha256_file
 from aiva.physics.targets import target_from_za
 from aiva.training.data import MAX_DROPPED_FRACTION, proxy_domain, reference_sets, training_proxies
@@ -230,17 +231,6 @@ def _train_ensemble(family, k, X, refs, out: Path, mcfg, tcfg, card, resume, pro
     return {"ensemble": str(manifest), "members": results}
 
 
-def _energies(n, rng, energy, energy_range):
-    if energy is not None:
-        return np.full(n, float(energy))
-    if energy_range is None:
-        raise AivaInputError("give one of energy, energy_range or flux")
-    lo, hi = energy_range
-    if not lo < hi:
-        raise AivaInputError(f"energy range [{lo}, {hi}]: need EMIN < EMAX")
-    return lo + (hi - lo) * rng.random(n)
-
-
 def generate_to_file(*, model, output, n_events, seed, energy=None, energy_range=None, flux=None,
                      flux_range=None, flux_content="integral", allow_extrapolation=False, float64=False,
                      device="auto", shard: tuple[int, int] | None = None):
@@ -255,10 +245,10 @@ def generate_to_file(*, model, output, n_events, seed, energy=None, energy_range
 
     if shard is not None:
         blocks = shard_blocks(n_events, shard)
-        check_fits_in_memory(len(blocks) * BLOCK, 256)
+        check_fits_in_memory(len(blocks) * BLOCK, BYTES_PER_EVENT)
     streamed = shard is None and n_events > STREAM_CHUNK and Path(output).suffix.lower() in (".parquet", ".pq")
     if shard is None:
-        check_fits_in_memory(BLOCK if streamed else n_events, 256)  # energies, proxies, table, file buffers
+        check_fits_in_memory(BLOCK if streamed else n_events, BYTES_PER_EVENT)
     if streamed:
         from aiva.utils import check_fits_on_disk
 
@@ -278,7 +268,7 @@ def generate_to_file(*, model, output, n_events, seed, energy=None, energy_range
                                  allow_extrapolation=allow_extrapolation)
         table = generate_with_flux(net, card, fx, n_events, seed, removed=removed, **kw)
     else:
-        E = _energies(n_events, np.random.default_rng(seed), energy, energy_range)
+        E = energies_for(n_events, np.random.default_rng(seed), energy, energy_range)
         table = generate_events(net, card, E, seed, **kw)
     from aiva.models.xsec import writer_options
 
@@ -315,7 +305,7 @@ def _block_table(net, card, b: int, n_total: int, seed: int, energy, energy_rang
         t = generate_with_flux(net, card, fx, n, s, removed=removed, **kw)
         t.columns["weight"] = t["weight"] * (n / n_total)
         return t
-    return generate_events(net, card, _energies(n, np.random.default_rng(s), energy, energy_range), s, **kw)
+    return generate_events(net, card, energies_for(n, np.random.default_rng(s), energy, energy_range), s, **kw)
 
 
 def shard_blocks(n_events: int, shard: tuple[int, int]) -> range:
