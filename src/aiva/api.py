@@ -178,8 +178,9 @@ def predict(measurement: str, events: EventTable) -> Prediction:
     """The prediction of weighted ``events`` (10⁻³⁸ cm² per nucleon per event, e.g. from
     :func:`generate` or :func:`simulate` with a flux) for a shipped measurement, with χ²."""
     from aiva.measurements import chi2, load_measurement, predict_bins
+    from aiva.measurements.run import events_ready
 
     m = load_measurement(measurement)
-    pred = predict_bins(events, m)
+    pred = predict_bins(events_ready(events, m), m)  # the file route's checks: one CC target and probe, weights
     c2 = chi2(m, pred)
     return Prediction(measurement=m.name, values=pred, data=m.values, chi2=c2, ndf=len(m.values))

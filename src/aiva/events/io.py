@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -170,14 +171,41 @@ def _read_root(path: Path) -> EventTable:
 # ---------------------------------------------------------------------------------------- write
 def write_parquet(table: EventTable, path: str | os.PathLike) -> Path:
     """Write Parquet atomically (temporary file in the same folder, then rename)."""
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     path = Path(path)
-    t = pa.table(table.columns)
-    t = t.replace_schema_metadata({_META_KEY: json.dumps(table.metadata, default=json_default).encode()})
+    t = _arrow(table, table.metadata)
     with atomic_path(path) as tmp:
         pq.write_table(t, tmp, compression="zstd")
+    return path
+
+
+def _arrow(table: EventTable, metadata: dict):
+    """The table as Arrow, aiva's metadata as JSON under the schema key ``aiva``."""
+    import pyarrow as pa
+
+    t = pa.table(table.columns)
+    return t.replace_schema_metadata({_META_KEY: json.dumps(metadata, default=json_default).encode()})
+
+
+def write_parquet_stream(path: str | os.PathLike, tables: Iterable[EventTable], extra_metadata: dict | None = None
+                         ) -> Path:
+    """Write the tables one after the other as row groups of one Parquet file (memory holds one
+    table), atomically; the file's metadata are the first table's updated with ``extra_metadata``."""
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    writer = schema = None
+    with atomic_path(path) as tmp:
+        try:
+            for t in tables:
+                if writer is None:
+                    schema = _arrow(t, {**t.metadata, **(extra_metadata or {})}).schema
+                    writer = pq.ParquetWriter(str(tmp), schema, compression="zstd")
+                writer.write_table(_arrow(t, {}).cast(schema))
+        finally:
+            if writer is not None:
+                writer.close()
     return path
 
 

@@ -39,14 +39,22 @@ def events_for_measurement(path, m: Measurement, *, select=None, xsec: float | N
     (``Weight`` × ``fScaleFactor`` of a NUISANCE tree, FATX of NuHepMC, aiva's own weights, or
     relative weights scaled to ``xsec``, the run's flux-averaged σ per nucleon)."""
     from aiva.events import read_events
+
+    return events_ready(read_events(path, select=select), m, label=str(path), xsec=xsec)
+
+
+def events_ready(ev, m: Measurement, *, label: str = "events", xsec: float | None = None):
+    """An event table ready for :func:`predict_bins` (see :func:`events_for_measurement`); the
+    caller's table is not changed."""
+    from aiva.events import EventTable
     from aiva.events.select import normalise_to, require_single
     from aiva.events.table import cross_section_weights
     from aiva.physics.targets import get_probe, get_target
 
-    ev = read_events(path, select=select)
+    path = label
     if xsec is not None:
-        ev = normalise_to(ev, xsec, str(path))
-    require_single(ev, str(path))
+        ev = normalise_to(ev, xsec, path)
+    require_single(ev, path)
     want_t, want_p = m.meta.get("target"), m.meta.get("probe")
     if want_t:
         t = get_target(want_t)
@@ -61,8 +69,7 @@ def events_for_measurement(path, m: Measurement, *, select=None, xsec: float | N
         why = (ev.metadata.get("normalisation") or {}).get("why", "no cross-section weights")
         raise AivaInputError(f"{path}: column 'weight': {why}; make flux-folded events (aiva simulate/generate "
                              "--flux) or give the run's flux-averaged cross section with --xsec")
-    ev.columns["weight"] = np.asarray(w, dtype=np.float64)
-    return ev
+    return EventTable({**ev.columns, "weight": np.asarray(w, dtype=np.float64)}, dict(ev.metadata))
 
 
 def predict_to_dir(*, measurement: str, out, models=(), events=(), flux=None, flux_range=None,

@@ -1,8 +1,8 @@
 """File-level entry points used by the CLI: train, generate, evaluate."""
 from __future__ import annotations
 
-import logging
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -356,34 +356,24 @@ def _generate_streamed(net, card, output, n_events, seed, energy, energy_range, 
     appended to one Parquet file (a row group per block) and renamed into place at the end, so
     that memory holds one block. Flux weights stay ⟨σ⟩_Φ/N of the whole request. The same seed
     gives the same file, and the same events as the shards of ``--shard K/N`` concatenated."""
-    import json
-
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from aiva.utils import atomic_path, json_default
+    from aiva.events.io import write_parquet_stream
 
     t0 = time.perf_counter()
     fx, removed = _model_flux(card, flux, flux_range, flux_content, kw)
     n_blocks = (n_events + BLOCK - 1) // BLOCK
-    writer, redrawn, schema = None, 0, None
-    with atomic_path(Path(output)) as tmp:
-        try:
-            for b in range(n_blocks):
-                t = _block_table(net, card, b, n_events, seed, energy, energy_range, fx, removed, kw)
-                redrawn += int(t.metadata["n_redrawn"])
-                if writer is None:
-                    meta = {**t.metadata, "seed": seed, "streamed": {"blocks": n_blocks, "block_events": BLOCK,
-                                                                    "block_seeds": "SeedSequence([seed, block])"}}
-                    schema = pa.table(t.columns).schema.with_metadata(
-                        {b"aiva": json.dumps(meta, default=json_default).encode()})
-                    writer = pq.ParquetWriter(str(tmp), schema, compression="zstd")
-                writer.write_table(pa.table(t.columns, schema=schema))
-                if (b + 1) % 10 == 0 or b + 1 == n_blocks:
-                    log.info(f"{(b + 1) * BLOCK if b + 1 < n_blocks else n_events} of {n_events} events")
-        finally:
-            if writer is not None:
-                writer.close()
+    redrawn = 0
+
+    def blocks():
+        nonlocal redrawn
+        for b in range(n_blocks):
+            t = _block_table(net, card, b, n_events, seed, energy, energy_range, fx, removed, kw)
+            redrawn += int(t.metadata["n_redrawn"])
+            if (b + 1) % 10 == 0 or b + 1 == n_blocks:
+                log.info(f"{(b + 1) * BLOCK if b + 1 < n_blocks else n_events} of {n_events} events")
+            yield t
+
+    write_parquet_stream(output, blocks(), {"seed": seed, "streamed": {
+        "blocks": n_blocks, "block_events": BLOCK, "block_seeds": "SeedSequence([seed, block])"}})
     log.info(f"wrote {n_events} events from {card['name']} to {output} in {time.perf_counter() - t0:.2f} s, "
              f"{n_blocks} blocks ({redrawn} out-of-range proxies redrawn)")
     return None
