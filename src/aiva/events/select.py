@@ -18,6 +18,7 @@ import numpy as np
 
 from aiva.errors import AivaInputError, EventFileError
 from aiva.events.table import EventTable, cross_section_weights
+from aiva.physics.targets import get_probe, get_target
 
 log = logging.getLogger(__name__)
 
@@ -65,26 +66,19 @@ def select_events(table: EventTable, sel: Selection | None, path: str = "<events
         if not keep.any():
             raise EventFileError(path, f"{name} removes every event ({before} before it)", column=column)
 
+    tgt = get_target(sel.target) if sel.target else None
     if sel.cc_only:
         apply("--cc-only", is_cc(table), "PDGLep")
-    if sel.target:
-        from aiva.physics.targets import get_target
-
-        t = get_target(sel.target)
-        apply(f"--target {t.name}", (table["tgta"] == t.A) & (table["tgtz"] == t.Z), "tgta")
+    if tgt is not None:
+        apply(f"--target {tgt.name}", (table["tgta"] == tgt.A) & (table["tgtz"] == tgt.Z), "tgta")
     if sel.probe:
-        from aiva.physics.targets import get_probe
-
         p = get_probe(sel.probe)
         apply(f"--probe {p.name}", table["PDGnu"] == p.pdg, "PDGnu")
     out = table.select(keep)
     out.metadata["selection"] = (table.metadata.get("selection") or []) + steps
-    if sel.target and sel.nucleons and "weight" in out.columns:
-        from aiva.physics.targets import get_target
-
-        out.columns["weight"] = out["weight"] * (sel.nucleons / get_target(sel.target).A)
-        out.metadata["normalisation"] = {**(out.metadata.get("normalisation") or {}),
-                                         "per_nucleon_of": get_target(sel.target).name}
+    if tgt is not None and sel.nucleons and "weight" in out.columns:
+        out.columns["weight"] = out["weight"] * (sel.nucleons / tgt.A)
+        out.metadata["normalisation"] = {**(out.metadata.get("normalisation") or {}), "per_nucleon_of": tgt.name}
     return out
 
 
