@@ -52,7 +52,7 @@ def select_events(table: EventTable, sel: Selection | None, path: str = "<events
         return table
     w = cross_section_weights(table)
     if w is not None and "weight" not in table.columns:  # σ/N per event must stay that of the whole file
-        table = EventTable({**table.columns, "weight": w}, dict(table.metadata))
+        table = table.with_columns(weight=w)
     steps: list[dict] = []
     keep = np.ones(len(table), dtype=bool)
 
@@ -114,7 +114,7 @@ def normalise_to(table: EventTable, xsec_per_nucleon: float, path: str = "<event
                              f"this file's weights are already in {norm.get('unit', '1e-38 cm2 per nucleon')}")
     w = table["weight"] if "weight" in table.columns else np.ones(len(table))
     total = float(norm.get("sum_weight_all_entries", w.sum()))
-    out = EventTable({**table.columns, "weight": w * (xsec_per_nucleon / total)}, dict(table.metadata))
+    out = table.with_columns(weight=w * (xsec_per_nucleon / total))
     out.metadata["normalisation"] = {**norm, "unit": "1e-38 cm2 per nucleon",
                                      "flux_averaged_xsec_per_nucleon": xsec_per_nucleon, "how": "--xsec"}
     return out

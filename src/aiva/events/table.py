@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 
 from aiva.errors import EventFileError
+from aiva.events.particles import FIELDS as _PARTICLE_FIELDS
+from aiva.events.particles import ParticleList
 
 REQUIRED_COLUMNS: dict[str, type] = {
     "Enu_true": np.float64,
@@ -65,9 +67,13 @@ class EventTable:
 
     columns: dict[str, np.ndarray]
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: per-event particle lists of whole events (see :mod:`aiva.events.particles`): ``"fsp"``
+    #: (final state after FSI, lepton first) and ``"vert"`` (primary vertex, before FSI)
+    particles: dict[str, ParticleList] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         lengths = {k: len(v) for k, v in self.columns.items()}
+        lengths.update({f"particles[{k}]": len(v) for k, v in self.particles.items()})
         if len(set(lengths.values())) > 1:
             raise ValueError(f"columns have different lengths: {lengths}")
         for name, dtype in {**REQUIRED_COLUMNS, **OPTIONAL_COLUMNS}.items():
@@ -88,7 +94,13 @@ class EventTable:
         return list(self.columns)
 
     def select(self, mask: np.ndarray) -> EventTable:
-        return EventTable({k: v[mask] for k, v in self.columns.items()}, dict(self.metadata))
+        """Events chosen by a boolean mask or an index array (particle lists follow)."""
+        return EventTable({k: v[mask] for k, v in self.columns.items()}, dict(self.metadata),
+                          {k: p.take(mask) for k, p in self.particles.items()})
+
+    def with_columns(self, **columns: np.ndarray) -> EventTable:
+        """A new table with columns added or replaced; metadata and particle lists kept."""
+        return EventTable({**self.columns, **columns}, dict(self.metadata), dict(self.particles))
 
     @property
     def theta(self) -> np.ndarray:
@@ -114,7 +126,9 @@ class EventTable:
     @staticmethod
     def concatenate(tables: list[EventTable]) -> EventTable:
         names = tables[0].names
-        return EventTable({k: np.concatenate([t[k] for t in tables]) for k in names}, dict(tables[0].metadata))
+        lists = {k: ParticleList.concatenate([t.particles[k] for t in tables]) for k in tables[0].particles}
+        return EventTable({k: np.concatenate([t[k] for t in tables]) for k in names}, dict(tables[0].metadata),
+                          lists)
 
 
 def exact_cast(name: str, values, dtype, path: str = "<memory>") -> np.ndarray:
@@ -241,5 +255,10 @@ def table_sha256(table: EventTable) -> str:
         a = np.ascontiguousarray(col)
         h.update(f"{name}:{a.dtype.str}:{a.shape}".encode())
         h.update(a.tobytes())
+    for lname, plist in table.particles.items():  # whole events: the particle lists too
+        for f in ("counts", *_PARTICLE_FIELDS):
+            a = np.ascontiguousarray(getattr(plist, f))
+            h.update(f"{lname}.{f}:{a.dtype.str}:{a.shape}".encode())
+            h.update(a.tobytes())
     return h.hexdigest()
 

@@ -69,7 +69,7 @@ def events_ready(ev, m: Measurement, *, label: str = "events", xsec: float | Non
         why = (ev.metadata.get("normalisation") or {}).get("why", "no cross-section weights")
         raise AivaInputError(f"{path}: column 'weight': {why}; make flux-folded events (aiva simulate/generate "
                              "--flux) or give the run's flux-averaged cross section with --xsec")
-    return EventTable({**ev.columns, "weight": np.asarray(w, dtype=np.float64)}, dict(ev.metadata))
+    return ev.with_columns(weight=np.asarray(w, dtype=np.float64))
 
 
 def predict_to_dir(*, measurement: str, out, models=(), events=(), flux=None, flux_range=None,
