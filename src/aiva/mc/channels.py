@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from aiva.events.particles import ParticleList
 from aiva.mc import delta as _delta
 from aiva.mc import dis as _dis
 from aiva.mc import qe as _qe
@@ -33,6 +34,15 @@ GEV2 = C.GEV2_TO_1E38CM2
 
 @dataclass
 class Candidates:
+    """Weighted candidates of one channel; the vertex fields feed the whole-event stage.
+
+    Lab frame, beam along +z, GeV. ``pl`` is the lepton 3-momentum, ``P`` the struck nucleon's
+    4-momentum (energy off shell: √(M² + p²) − ε_B; for coherent scattering the nucleus at rest),
+    so that the hadronic system is P_had = k + P − k′ with invariant mass ``W``; ``hit_p`` says
+    whether the struck nucleon is a proton. Channels whose hadrons are not a function of P_had
+    alone (coherent π, 2p2h) give them in ``hadrons`` (one list per candidate, lab frame).
+    """
+
     El: np.ndarray
     cos: np.ndarray
     weight: np.ndarray
@@ -40,6 +50,19 @@ class Candidates:
     Q2: np.ndarray
     q0: np.ndarray
     W: np.ndarray
+    pl: np.ndarray | None = None  #: (3, n) lepton momentum
+    P: np.ndarray | None = None  #: (4, n) struck nucleon (E, px, py, pz)
+    hit_p: np.ndarray | None = None  #: (n,) struck nucleon is a proton
+    hadrons: ParticleList | None = None  #: primary hadrons made by the channel itself
+
+    def take(self, idx: np.ndarray) -> Candidates:
+        """The candidates at ``idx`` (an index array or boolean mask)."""
+        def cut(a):
+            return None if a is None else a[..., idx]
+
+        return Candidates(self.El[idx], self.cos[idx], self.weight[idx], self.mode[idx], self.Q2[idx], self.q0[idx],
+                          self.W[idx], cut(self.pl), cut(self.P), cut(self.hit_p),
+                          None if self.hadrons is None else self.hadrons.take(idx))
 
 
 def smoothstep(x, lo: float, hi: float):
@@ -62,11 +85,13 @@ def _lepton_frame(E, nuc, m_l, MX, rng, q2_scale):
     return tb, kP, flux
 
 
-def _finish(tb, w, mode, W):
+def _finish(tb, w, mode, W, nuc=None, hit_p=None):
     pl = np.sqrt(np.sum(tb.pl * tb.pl, axis=0))
     cos = np.where(pl > 0, tb.pl[2] / np.where(pl > 0, pl, 1), 1.0)
     w = np.where(tb.valid & np.isfinite(w), w, 0.0)
-    return Candidates(tb.El, np.clip(cos, -1.0, 1.0), w, mode, tb.Q2, tb.omega, W)
+    P = None if nuc is None else np.vstack([nuc.P0[None, :], nuc.P])
+    hit = None if hit_p is None else np.broadcast_to(np.asarray(hit_p, dtype=bool), W.shape).copy()
+    return Candidates(tb.El, np.clip(cos, -1.0, 1.0), w, mode, tb.Q2, tb.omega, W, tb.pl, P, hit)
 
 
 def qe(E, target: Target, probe: Probe, cfg: PhysicsConfig, rng) -> Candidates:
@@ -86,7 +111,7 @@ def qe(E, target: Target, probe: Probe, cfg: PhysicsConfig, rng) -> Candidates:
     pauli = np.sqrt(np.sum(pf * pf, axis=0)) > nuc.kF_final
     w = count * d * tb.q2_weight * flux * pauli * GEV2
     W = np.full(n, Mf)
-    return _finish(tb, w, np.full(n, -1 if anti else 1, dtype=np.int32), W)
+    return _finish(tb, w, np.full(n, -1 if anti else 1, dtype=np.int32), W, nuc, struck_p)
 
 
 def _w_upper(E, nuc, m):
@@ -125,7 +150,7 @@ def res(E, target: Target, probe: Probe, cfg: PhysicsConfig, rng) -> Candidates:
     single = (~is_p) if anti else is_p
     r = rng.random(n)
     mode = np.where(single, 11, np.where(r < 2 / 3, 12, 13)).astype(np.int32)
-    return _finish(tb, w, -mode if anti else mode, W)
+    return _finish(tb, w, -mode if anti else mode, W, nuc, is_p)
 
 
 def dis(E, target: Target, probe: Probe, cfg: PhysicsConfig, rng) -> Candidates:
@@ -143,7 +168,7 @@ def dis(E, target: Target, probe: Probe, cfg: PhysicsConfig, rng) -> Candidates:
     d = _dis.dsigma_dQ2dW(kP / _M, tb.Q2, W, anti, is_p)
     w = target.A * d * tb.q2_weight * (w_hi - w_lo) * flux * smoothstep(W, cfg.dis_w_lo, cfg.dis_w_hi) * ok * GEV2
     mode = np.where(W < 2.0, 21, 26).astype(np.int32)
-    return _finish(tb, w, -mode if anti else mode, W)
+    return _finish(tb, w, -mode if anti else mode, W, nuc, is_p)
 
 
 #: Empirical 2p2h ("mec"): strength relative to the QE cross section and the Gaussian in the
@@ -181,7 +206,7 @@ def mec(E, target: Target, probe: Probe, cfg: PhysicsConfig, rng) -> Candidates:
     d = _qe.dsigma_dQ2(kP / _M, tb.Q2, 2 * (kP + kpP) - m * m, m, cfg.qe_MA, anti, cfg.vector_ff)
     # the Gaussian is a probability density in W already normalised over [lo, hi] by (b - a)
     w = MEC_STRENGTH * target.A / 2 * d * tb.q2_weight * (b - a) * flux * ok * GEV2 * (target.A > 2)
-    return _finish(tb, w, np.full(n, -2 if anti else 2, dtype=np.int32), W)
+    return _finish(tb, w, np.full(n, -2 if anti else 2, dtype=np.int32), W, nuc, is_p)
 
 
 CHANNELS = {"qe": qe, "res": res, "dis": dis, "mec": mec}
