@@ -103,13 +103,15 @@ class ParticleList:
         """Events selected by a boolean mask (n_events,) or an index array, in that order."""
         which = np.asarray(which)
         idx = np.flatnonzero(which) if which.dtype == bool else which.astype(np.int64)
-        off = self.offsets
+        return ParticleList(self.counts[idx], *(getattr(self, f)[self.positions(idx)] for f in FIELDS))
+
+    def positions(self, idx: np.ndarray) -> np.ndarray:
+        """Positions in the flat arrays of the particles of events ``idx`` (an index array), event
+        by event: what :meth:`take` gathers, for carrying per-particle flags along."""
         counts = self.counts[idx]
-        starts = off[idx]
-        # particle positions: for each selected event, starts[i] + 0..counts[i]-1
+        starts = self.offsets[idx]
         rep = np.repeat(starts - np.concatenate([[0], np.cumsum(counts, dtype=np.int64)[:-1]]), counts)
-        pos = rep + np.arange(int(counts.sum()), dtype=np.int64)
-        return ParticleList(counts, *(getattr(self, f)[pos] for f in FIELDS))
+        return rep + np.arange(int(counts.sum()), dtype=np.int64)
 
     def filter(self, keep: np.ndarray) -> ParticleList:
         """Particles kept by a boolean mask (m,); events keep their places."""

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from aiva.errors import AivaInputError
+from aiva.events.particles import ParticleList
 from aiva.events.table import EventTable
 from aiva.mc import channels as _ch
 from aiva.mc.config import PhysicsConfig, get_config
@@ -34,6 +35,7 @@ from aiva.mc.flux import Flux
 from aiva.physics.targets import Probe, Target, get_probe, get_target
 
 MC_VERSION = 1  #: bump when physics changes, to invalidate cached tables
+HADRON_STREAM = 0x68616472  #: second word of the hadron stage's seed, SeedSequence([seed, HADRON_STREAM])
 CHUNK = 100_000
 GRID = np.geomspace(0.1, 50.0, 61)
 PILOT = 20_000
@@ -123,9 +125,10 @@ def _check_channels(chans) -> tuple[str, ...]:
 
 
 def _sample_channel(ch, E, target, probe, cfg, tab: XsecTable, rng, max_rounds: int = 100_000):
+    """Accept–reject for the events at energies ``E``: (accepted candidates in the order of E,
+    number of candidates above the bound)."""
     n = len(E)
-    out = {k: np.empty(n) for k in ("El", "cos", "Q2", "q0", "W")}
-    mode = np.empty(n, dtype=np.int32)
+    parts: list[tuple[np.ndarray, _ch.Candidates]] = []
     pending = np.arange(n)
     n_over = 0
     rounds = 0
@@ -139,12 +142,24 @@ def _sample_channel(ch, E, target, probe, cfg, tab: XsecTable, rng, max_rounds: 
         wh = tab.w_hat(ch, Ep)
         n_over += int(np.sum(c.weight > wh))
         acc = rng.random(pending.size) * wh < c.weight
-        idx = pending[acc]
-        out["El"][idx], out["cos"][idx], out["Q2"][idx] = c.El[acc], c.cos[acc], c.Q2[acc]
-        out["q0"][idx], out["W"][idx] = c.q0[acc], c.W[acc]
-        mode[idx] = c.mode[acc]
+        parts.append((pending[acc], c.take(np.flatnonzero(acc))))
         pending = pending[~acc]
-    return out, mode, n_over
+    idx = np.concatenate([p[0] for p in parts])
+    inverse = np.empty(n, dtype=np.int64)
+    inverse[idx] = np.arange(n)
+    return _concat_candidates([p[1] for p in parts]).take(inverse), n_over
+
+
+def _concat_candidates(cs: list[_ch.Candidates]) -> _ch.Candidates:
+    def cat(name, axis=-1):
+        vals = [getattr(c, name) for c in cs]
+        return None if any(v is None for v in vals) else np.concatenate(vals, axis=axis)
+
+    had = [c.hadrons for c in cs]
+    from aiva.events.particles import ParticleList
+
+    return _ch.Candidates(*(cat(k) for k in ("El", "cos", "weight", "mode", "Q2", "q0", "W", "pl", "P", "hit_p")),
+                          hadrons=None if any(h is None for h in had) else ParticleList.concatenate(had))  # type: ignore
 
 
 def _energies(n, rng, energy, energy_range, flux: Flux | None, tab: XsecTable, chans):
@@ -171,7 +186,7 @@ def sample_flux_times_sigma(flux: Flux, tab: XsecTable, chans, n: int, rng) -> n
 
 
 def _generate_chunk(args):
-    (n, seed_seq, target, probe, cfg, chans, energy, energy_range, flux) = args
+    (n, seed_seq, target, probe, cfg, chans, energy, energy_range, flux, whole) = args
     rng = np.random.default_rng(seed_seq)
     tab = get_table(target, probe, cfg, chans)
     E = _energies(n, rng, energy, energy_range, flux, tab, chans)
@@ -188,25 +203,40 @@ def _generate_chunk(args):
     cols = {k: np.empty(n) for k in ("ELep", "CosLep", "Q2", "q0", "W")}
     mode = np.empty(n, dtype=np.int32)
     n_over = 0
+    sels, cands = [], []
     for i, ch in enumerate(chans):
         sel = np.flatnonzero(which == i)
+        sels.append(sel)
         if sel.size == 0:
+            cands.append(None)
             continue
-        o, md, nov = _sample_channel(ch, E[sel], target, probe, cfg, tab, rng)
-        cols["ELep"][sel], cols["CosLep"][sel] = o["El"], o["cos"]
-        cols["Q2"][sel], cols["q0"][sel], cols["W"][sel] = o["Q2"], o["q0"], o["W"]
-        mode[sel] = md
+        c, nov = _sample_channel(ch, E[sel], target, probe, cfg, tab, rng)
+        cands.append(c)
+        cols["ELep"][sel], cols["CosLep"][sel] = c.El, c.cos
+        cols["Q2"][sel], cols["q0"][sel], cols["W"][sel] = c.Q2, c.q0, c.W
+        mode[sel] = c.mode
         n_over += nov
-    return E, cols, mode, n_over
+    events = None
+    if whole is not None:  # (seed sequence of the hadron stage, fsi)
+        from aiva.mc.whole import assemble
+
+        lep_pdg = np.where(np.abs(mode) >= 30, probe.pdg, probe.lepton_pdg).astype(np.int32)
+        events = assemble(E, which, chans, cands, sels, lep_pdg, target, probe, np.random.default_rng(whole[0]),
+                          fsi=whole[1])
+    return E, cols, mode, n_over, events
 
 
 def simulate(target: str | Target = "C12", probe: str | Probe = "numu", n_events: int = 100_000, *,
              config: str | PhysicsConfig = "default", seed: int = 1, energy: float | None = None,
              energy_range: tuple[float, float] | None = None, flux: Flux | str | os.PathLike | None = None,
-             channels=DEFAULT_CHANNELS, workers: int = 1, progress: bool = False) -> EventTable:
-    """Generate ``n_events`` unweighted CC events; returns an :class:`~aiva.events.EventTable`.
+             channels=DEFAULT_CHANNELS, workers: int = 1, progress: bool = False, whole_events: bool = False,
+             fsi: bool = True) -> EventTable:
+    """Generate ``n_events`` unweighted events; returns an :class:`~aiva.events.EventTable`.
 
     Exactly one of ``energy`` (GeV), ``energy_range`` (GeV, GeV) or ``flux`` must be given.
+    With ``whole_events`` the table carries the particle lists ``particles["vert"]`` (primary
+    vertex) and ``particles["fsp"]`` (after the intranuclear cascade; the vertex itself when
+    ``fsi`` is False), see :mod:`aiva.mc.whole`; the lepton columns are the same either way.
     """
     from aiva._version import __version__
 
@@ -243,17 +273,24 @@ def simulate(target: str | Target = "C12", probe: str | Probe = "numu", n_events
 
     n_chunks = (n_events + CHUNK - 1) // CHUNK
     seqs = np.random.SeedSequence(seed).spawn(n_chunks)
+    # the hadron stage draws from its own streams, so the lepton columns do not depend on it
+    hseqs = np.random.SeedSequence([seed, HADRON_STREAM]).spawn(n_chunks)
     sizes = [min(CHUNK, n_events - i * CHUNK) for i in range(n_chunks)]
-    jobs = [(sz, sq, tgt, prb, cfg, chans, energy, energy_range, flux) for sz, sq in zip(sizes, seqs)]
+    jobs = [(sz, sq, tgt, prb, cfg, chans, energy, energy_range, flux, (hs, fsi) if whole_events else None)
+            for sz, sq, hs in zip(sizes, seqs, hseqs)]
     results = _run_jobs(jobs, workers, progress)
     E = np.concatenate([r[0] for r in results])
     cols = {k: np.concatenate([r[1][k] for r in results]) for k in results[0][1]}
     mode = np.concatenate([r[2] for r in results])
     n_over = sum(r[3] for r in results)
     n = len(E)
+    particles: dict[str, ParticleList] = {}
+    if whole_events:
+        particles = {k: ParticleList.concatenate([getattr(r[4], k) for r in results]) for k in ("vert", "fsp")}
     data = {
         "Enu_true": E, "PDGnu": np.full(n, prb.pdg, np.int32), "tgta": np.full(n, tgt.A, np.int32),
-        "tgtz": np.full(n, tgt.Z, np.int32), "PDGLep": np.full(n, prb.lepton_pdg, np.int32),
+        "tgtz": np.full(n, tgt.Z, np.int32),
+        "PDGLep": np.where(np.abs(mode) >= 30, prb.pdg, prb.lepton_pdg).astype(np.int32),
         "ELep": cols["ELep"], "CosLep": cols["CosLep"], "Mode": mode, "Q2": cols["Q2"], "q0": cols["q0"],
         "W": cols["W"],
     }
@@ -272,7 +309,15 @@ def simulate(target: str | Target = "C12", probe: str | Probe = "numu", n_events
         "n_overweight": int(n_over),
         "W_column": "true invariant mass of the hadronic system (struck nucleon + q)",
     }
-    return EventTable(data, meta)
+    if whole_events:
+        stats: dict[str, int] = {}
+        for r in results:
+            for k, v in r[4].stats.items():
+                stats[k] = stats.get(k, 0) + v
+        meta["whole_events"] = {"fsi": bool(fsi), "lists": {"vert": "primary vertex, lepton first",
+                                                            "fsp": "final state after FSI, lepton first"},
+                                "stats": stats}
+    return EventTable(data, meta, particles)
 
 
 def _run_jobs(jobs, workers: int, progress: bool):

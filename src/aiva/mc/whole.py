@@ -1,0 +1,116 @@
+"""Whole events: the particles of accepted candidates, at the primary vertex and after FSI.
+
+For each accepted event the channel gives, in the lab frame (beam along +z, GeV), the lepton
+momentum k′, the struck nucleon's 4-momentum P (energy off shell) and the hadronic invariant
+mass W. The hadronic system P_had = k + P − k′ (W² = P_had²) becomes primary hadrons by channel:
+
+* QE: the nucleon P_had (:func:`aiva.mc.hadrons.qe_nucleon`);
+* Δ (RES): N π by the NEUT mode the channel drew (:func:`aiva.mc.hadrons.delta_decay`);
+* DIS: KNO-type multiplicities at low W, PYTHIA 8 strings above (:func:`aiva.mc.hadronise.hadronise`);
+* 2p2h and coherent π: the channel's own hadrons (two nucleons; one pion).
+
+All primary hadrons start at one interaction point drawn from the nuclear density and go through
+the intranuclear cascade (:func:`aiva.mc.cascade.run_cascade`), except the coherent pion (the
+nucleus stays in its ground state, as in NuWro and GENIE). With ``fsi=False`` the final state is
+the primary vertex. The lepton is the first particle of both lists.
+
+Randomness: the hadron stage has its own generator (its seeds are spawned apart from the lepton's),
+so the lepton columns of a sample do not depend on whether whole events are made.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from aiva.events.particles import ParticleList
+from aiva.mc.channels import Candidates
+from aiva.physics.targets import Probe, Target
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WholeEvents:
+    vert: ParticleList  #: primary vertex, lepton first
+    fsp: ParticleList  #: final state after FSI, lepton first
+    stats: dict  #: counts from the hadron and cascade stages (for the metadata)
+
+
+def lepton_list(c: Candidates, lepton_pdg: np.ndarray) -> ParticleList:
+    assert c.pl is not None
+    return ParticleList.from_fixed(lepton_pdg, np.vstack([c.El[None, :], c.pl]))
+
+
+def hadronic_system(E: np.ndarray, c: Candidates) -> np.ndarray:
+    """P_had = k + P − k′ (4, n)."""
+    assert c.P is not None and c.pl is not None
+    k = np.vstack([E[None, :], np.zeros((2, len(E))), E[None, :]])
+    kp = np.vstack([c.El[None, :], c.pl])
+    return k + c.P - kp
+
+
+def primary_hadrons(channel: str, E: np.ndarray, c: Candidates, probe: Probe, rng) -> ParticleList:
+    """Primary hadrons of the accepted candidates ``c`` of one channel."""
+    if c.hadrons is not None:
+        return c.hadrons
+    n = len(E)
+    if n == 0:
+        return ParticleList.empty(0)
+    P_had = hadronic_system(E, c)
+    assert c.hit_p is not None
+    nc = channel.startswith("nc")
+    if channel in ("qe", "ncel"):
+        from aiva.mc.hadrons import qe_nucleon
+
+        final_p = c.hit_p if nc else np.full(n, not probe.is_antineutrino)
+        return qe_nucleon(P_had, final_p)
+    if channel in ("res", "ncres"):
+        from aiva.mc.hadrons import delta_decay
+
+        q = np.vstack([E[None, :], np.zeros((2, n)), E[None, :]]) - np.vstack([c.El[None, :], c.pl])
+        return delta_decay(P_had, c.mode, q, rng)
+    if channel in ("dis", "ncdis"):
+        from aiva.mc.hadronise import hadronise
+
+        return hadronise(P_had, c.W, c.hit_p, probe.pdg, "nc" if nc else "cc", rng)
+    raise ValueError(f"channel {channel!r} gives no hadrons")
+
+
+def assemble(E: np.ndarray, channel_of: np.ndarray, chans: tuple[str, ...], cands: list[Candidates | None],
+             sel: list[np.ndarray], lepton_pdg: np.ndarray, target: Target, probe: Probe, rng,
+             fsi: bool = True) -> WholeEvents:
+    """Whole events of one chunk: ``cands[i]`` are channel ``chans[i]``'s accepted candidates for
+    the events ``sel[i]`` (in that order)."""
+    n = len(E)
+    order = np.concatenate([s for s in sel]) if sel else np.zeros(0, np.int64)
+    inverse = np.empty(n, dtype=np.int64)
+    inverse[order] = np.arange(n)
+    leptons, hadrons, no_fsi = [], [], []
+    for ch, c, s in zip(chans, cands, sel):
+        if c is None or len(s) == 0:
+            continue
+        leptons.append(lepton_list(c, lepton_pdg[s]))
+        h = primary_hadrons(ch, E[s], c, probe, rng)
+        hadrons.append(h)
+        no_fsi.append(np.full(len(h.pdg), ch == "coh"))
+    lep = ParticleList.concatenate(leptons).take(inverse)
+    prim = ParticleList.concatenate(hadrons)
+    coh_mask = np.concatenate(no_fsi) if no_fsi else np.zeros(0, bool)
+    # reorder events (and the per-particle coherent flag with them)
+    perm_particles = prim.positions(inverse)
+    prim = prim.take(inverse)
+    coh_mask = coh_mask[perm_particles]
+    stats: dict = {}
+    if fsi and target.is_nucleus:
+        from aiva.mc.cascade import run_cascade, sample_vertex
+
+        to_cascade = prim.filter(~coh_mask)
+        res = run_cascade(to_cascade, sample_vertex(target, n, rng), target, rng)
+        final = ParticleList.merge([res.final, prim.filter(coh_mask)])
+        stats = {k: int(v) for k, v in vars(res).items() if k != "final" and np.isscalar(v)}
+    else:
+        final = prim
+    return WholeEvents(ParticleList.merge([lep, prim]), ParticleList.merge([lep, final]), stats)
+
