@@ -162,68 +162,124 @@ def _concat_candidates(cs: list[_ch.Candidates]) -> _ch.Candidates:
                           hadrons=None if any(h is None for h in had) else ParticleList.concatenate(had))  # type: ignore
 
 
-def _energies(n, rng, energy, energy_range, flux: Flux | None, tab: XsecTable, chans):
+def _energies(n, rng, energy, energy_range, flux: Flux | None, tabs: list[tuple[XsecTable, int]], chans):
     if energy is not None:
         return np.full(n, float(energy))
     if energy_range is not None:
         lo, hi = energy_range
         return lo + (hi - lo) * rng.random(n)
     assert flux is not None  # one of energy, energy_range and flux is given (checked by simulate)
-    return sample_flux_times_sigma(flux, tab, chans, n, rng)
+    return sample_flux_times_sigma(flux, tabs, chans, n, rng)
 
 
-def sample_flux_times_sigma(flux: Flux, tab: XsecTable, chans, n: int, rng) -> np.ndarray:
-    """E_ν drawn from Φ(E)σ_tot(E): piecewise-constant flux, accept–reject on σ_tot."""
+def _sigma_total(tabs: list[tuple[XsecTable, int]], chans, E) -> np.ndarray:
+    """Σ over the nuclei (× their count per molecule) and channels of σ_c(E)."""
+    return sum(cnt * sum(tab.sigma(c, E) for c in chans) for tab, cnt in tabs)  # type: ignore[return-value]
+
+
+def sample_flux_times_sigma(flux: Flux, tabs: XsecTable | list[tuple[XsecTable, int]], chans, n: int,
+                            rng) -> np.ndarray:
+    """E_ν drawn from Φ(E)σ_tot(E): piecewise-constant flux, accept–reject on σ_tot (for a compound
+    target σ_tot = Σ_i n_i σ_i, the nuclei of one molecule)."""
+    if isinstance(tabs, XsecTable):
+        tabs = [(tabs, 1)]
     e_grid = np.geomspace(max(flux.edges[0], GRID[0]), flux.edges[-1], 400)
-    smax = np.nanmax(sum(tab.sigma(c, e_grid) for c in chans)) * 1.05
+    smax = np.nanmax(_sigma_total(tabs, chans, e_grid)) * 1.05
     out = np.empty(0)
     while out.size < n:
         m = 2 * (n - out.size) + 100
         E = flux.sample(m, rng)
-        s = sum(tab.sigma(c, E) for c in chans)
+        s = _sigma_total(tabs, chans, E)
         out = np.concatenate([out, E[rng.random(m) * smax < s]])
     return out[:n]
 
 
 def _generate_chunk(args):
-    (n, seed_seq, target, probe, cfg, chans, energy, energy_range, flux, whole) = args
+    """One chunk of events on the nuclei ``comps`` [(Target, count per molecule)]: each event's
+    nucleus and channel are drawn together with probability n_i σ_{i,c}(E) / Σ."""
+    (n, seed_seq, comps, probe, cfg, chans, energy, energy_range, flux, whole) = args
     rng = np.random.default_rng(seed_seq)
-    tab = get_table(target, probe, cfg, chans)
-    E = _energies(n, rng, energy, energy_range, flux, tab, chans)
-    sig = np.vstack([tab.sigma(c, E) for c in chans])
+    tabs = [(get_table(t, probe, cfg, chans), cnt) for t, cnt in comps]
+    E = _energies(n, rng, energy, energy_range, flux, tabs, chans)
+    sig = np.vstack([cnt * tab.sigma(c, E) for tab, cnt in tabs for c in chans])
     if not np.all(np.isfinite(sig)):
         raise AivaInputError(f"neutrino energies above {GRID[-1]} GeV are outside the Monte Carlo's tables")
     tot = sig.sum(axis=0)
     if np.any(tot <= 0):
         raise AivaInputError(f"no channel is open at E = {E[tot <= 0].min():.3f} GeV for "
-                             f"{probe.name} on {target.name}")
+                             f"{probe.name} on {'+'.join(t.name for t, _ in comps)}")
     cum = np.cumsum(sig / tot, axis=0)
     which = (rng.random(n)[None, :] > cum).sum(axis=0)
-    which = np.minimum(which, len(chans) - 1)
+    which = np.minimum(which, len(sig) - 1)
     cols = {k: np.empty(n) for k in ("ELep", "CosLep", "Q2", "q0", "W")}
     mode = np.empty(n, dtype=np.int32)
+    nucleus = which // len(chans)
     n_over = 0
-    sels, cands = [], []
-    for i, ch in enumerate(chans):
-        sel = np.flatnonzero(which == i)
-        sels.append(sel)
-        if sel.size == 0:
-            cands.append(None)
-            continue
-        c, nov = _sample_channel(ch, E[sel], target, probe, cfg, tab, rng)
-        cands.append(c)
-        cols["ELep"][sel], cols["CosLep"][sel] = c.El, c.cos
-        cols["Q2"][sel], cols["q0"][sel], cols["W"][sel] = c.Q2, c.q0, c.W
-        mode[sel] = c.mode
-        n_over += nov
+    pieces = []  # per nucleus: (its events, their accepted candidates by channel)
+    for k, (target, _) in enumerate(comps):
+        sels, cands = [], []
+        for i, ch in enumerate(chans):
+            sel = np.flatnonzero(which == k * len(chans) + i)
+            sels.append(sel)
+            if sel.size == 0:
+                cands.append(None)
+                continue
+            c, nov = _sample_channel(ch, E[sel], target, probe, cfg, tabs[k][0], rng)
+            cands.append(c)
+            cols["ELep"][sel], cols["CosLep"][sel] = c.El, c.cos
+            cols["Q2"][sel], cols["q0"][sel], cols["W"][sel] = c.Q2, c.q0, c.W
+            mode[sel] = c.mode
+            n_over += nov
+        pieces.append((sels, cands))
     events = None
     if whole is not None:  # (seed sequence of the hadron stage, fsi)
         from aiva.mc.whole import assemble
 
+        hrng = np.random.default_rng(whole[0])
         lep_pdg = np.where(np.abs(mode) >= 30, probe.pdg, probe.lepton_pdg).astype(np.int32)
-        events = assemble(E, which, chans, cands, sels, lep_pdg, target, probe, np.random.default_rng(whole[0]),
-                          fsi=whole[1])
-    return E, cols, mode, n_over, events
+        parts, where = [], []
+        for (target, _), (sels, cands) in zip(comps, pieces):
+            idx = np.concatenate(sels)
+            if idx.size == 0:
+                continue
+            local = np.empty(n, dtype=np.int64)
+            local[idx] = np.arange(idx.size)
+            parts.append(assemble(E[idx], chans, cands, [local[s] for s in sels], lep_pdg[idx], target, probe, hrng,
+                                  fsi=whole[1]))
+            where.append(idx)
+        events = _join_events(parts, where, n)
+    return E, cols, mode, n_over, events, nucleus
+
+
+def _join_events(parts, where, n):
+    from aiva.mc.whole import WholeEvents
+
+    if len(parts) == 1 and np.array_equal(where[0], np.arange(n)):
+        return parts[0]
+    idx = np.concatenate(where)
+    inverse = np.empty(n, dtype=np.int64)
+    inverse[idx] = np.arange(n)
+    stats: dict[str, int] = {}
+    for p in parts:
+        for k, v in p.stats.items():
+            stats[k] = stats.get(k, 0) + v
+    return WholeEvents(ParticleList.concatenate([p.vert for p in parts]).take(inverse),
+                       ParticleList.concatenate([p.fsp for p in parts]).take(inverse), stats)
+
+
+def _components(target) -> tuple[str, list[tuple[Target, int]]]:
+    """(name, [(nucleus, count per molecule)]) of a target or compound (``CH``, ``H2O``)."""
+    if isinstance(target, Target):
+        return target.name, [(target, 1)]
+    try:
+        return get_target(target).name, [(get_target(target), 1)]
+    except AivaInputError as err:
+        from aiva.physics import targets as _targets
+
+        if not hasattr(_targets, "get_compound") or not _targets.is_compound(target):
+            raise err from None
+        comp = _targets.get_compound(target)
+        return comp.name, [(t, int(c)) for t, c in comp.components]
 
 
 def simulate(target: str | Target = "C12", probe: str | Probe = "numu", n_events: int = 100_000, *,
@@ -240,7 +296,7 @@ def simulate(target: str | Target = "C12", probe: str | Probe = "numu", n_events
     """
     from aiva._version import __version__
 
-    tgt = target if isinstance(target, Target) else get_target(target)
+    tgt_name, comps = _components(target)
     prb = probe if isinstance(probe, Probe) else get_probe(probe)
     if prb.name not in ("numu", "numubar"):
         raise AivaInputError(f"the reference Monte Carlo simulates numu and numubar CC, not {prb.name!r}")
@@ -265,41 +321,44 @@ def simulate(target: str | Target = "C12", probe: str | Probe = "numu", n_events
         flux = load_flux(flux)
     if flux is not None and flux.edges[-1] > GRID[-1]:
         raise AivaInputError(f"flux extends to {flux.edges[-1]} GeV, above the tables' {GRID[-1]} GeV")
-    tab = get_table(tgt, prb, cfg, chans)
+    tabs = [(get_table(t, prb, cfg, chans), cnt) for t, cnt in comps]
     if energy is not None:
-        total = sum(tab.sigma(c, energy) for c in chans)
+        total = _sigma_total(tabs, chans, energy)
         if total <= 0:
-            raise AivaInputError(f"E = {energy} GeV is below threshold for {prb.name} on {tgt.name}")
+            raise AivaInputError(f"E = {energy} GeV is below threshold for {prb.name} on {tgt_name}")
 
     n_chunks = (n_events + CHUNK - 1) // CHUNK
     seqs = np.random.SeedSequence(seed).spawn(n_chunks)
     # the hadron stage draws from its own streams, so the lepton columns do not depend on it
     hseqs = np.random.SeedSequence([seed, HADRON_STREAM]).spawn(n_chunks)
     sizes = [min(CHUNK, n_events - i * CHUNK) for i in range(n_chunks)]
-    jobs = [(sz, sq, tgt, prb, cfg, chans, energy, energy_range, flux, (hs, fsi) if whole_events else None)
+    jobs = [(sz, sq, comps, prb, cfg, chans, energy, energy_range, flux, (hs, fsi) if whole_events else None)
             for sz, sq, hs in zip(sizes, seqs, hseqs)]
     results = _run_jobs(jobs, workers, progress)
     E = np.concatenate([r[0] for r in results])
     cols = {k: np.concatenate([r[1][k] for r in results]) for k in results[0][1]}
     mode = np.concatenate([r[2] for r in results])
     n_over = sum(r[3] for r in results)
+    nucleus = np.concatenate([r[5] for r in results])
+    A = np.array([t.A for t, _ in comps], np.int32)
+    Z = np.array([t.Z for t, _ in comps], np.int32)
     n = len(E)
     particles: dict[str, ParticleList] = {}
     if whole_events:
         particles = {k: ParticleList.concatenate([getattr(r[4], k) for r in results]) for k in ("vert", "fsp")}
     data = {
-        "Enu_true": E, "PDGnu": np.full(n, prb.pdg, np.int32), "tgta": np.full(n, tgt.A, np.int32),
-        "tgtz": np.full(n, tgt.Z, np.int32),
+        "Enu_true": E, "PDGnu": np.full(n, prb.pdg, np.int32), "tgta": A[nucleus], "tgtz": Z[nucleus],
         "PDGLep": np.where(np.abs(mode) >= 30, prb.pdg, prb.lepton_pdg).astype(np.int32),
         "ELep": cols["ELep"], "CosLep": cols["CosLep"], "Mode": mode, "Q2": cols["Q2"], "q0": cols["q0"],
         "W": cols["W"],
     }
-    xs = _summary_xsec(tab, chans, tgt, energy, energy_range, flux)
+    xs = _summary_xsec(tabs, chans, comps, energy, energy_range, flux)
     if flux is not None:  # flux-folded sample: Σ weights = ⟨σ⟩_Φ per nucleon, whatever n (see models.xsec)
         data["weight"] = np.full(n, xs["total_per_nucleon"] / n)
     meta = {
         "producer": "aiva.mc", "version": __version__, "mc_version": MC_VERSION, "seed": seed,
-        "target": tgt.name, "probe": prb.name, "config": cfg.to_dict(), "channels": list(chans),
+        "target": tgt_name, **({"target_nuclei": {t.name: cnt for t, cnt in comps}} if len(comps) > 1 else {}),
+        "probe": prb.name, "config": cfg.to_dict(), "channels": list(chans),
         "energy": {"fixed": energy} if energy is not None else (
             {"uniform": list(energy_range)} if energy_range is not None
             else {"flux": flux.describe()}),  # type: ignore[union-attr]
@@ -345,11 +404,15 @@ def _run_jobs(jobs, workers: int, progress: bool):
     return results
 
 
-def _summary_xsec(tab: XsecTable, chans, tgt: Target, energy, energy_range, flux) -> dict:
-    """Per-channel σ (per nucleus and per nucleon): at the fixed energy, averaged over the uniform
-    range, or flux-averaged ∫σΦ/∫Φ."""
+def _summary_xsec(tabs: list[tuple[XsecTable, int]], chans, comps: list[tuple[Target, int]], energy, energy_range,
+                  flux) -> dict:
+    """Per-channel σ (per nucleus — per molecule for a compound — and per nucleon): at the fixed
+    energy, averaged over the uniform range, or flux-averaged ∫σΦ/∫Φ."""
+    def sig(c, e):
+        return sum(cnt * tab.sigma(c, e) for tab, cnt in tabs)
+
     if energy is not None:
-        per = {c: float(tab.sigma(c, energy)) for c in chans}
+        per = {c: float(sig(c, energy)) for c in chans}
         how = f"at E = {energy} GeV"
     else:
         if energy_range is not None:
@@ -359,9 +422,13 @@ def _summary_xsec(tab: XsecTable, chans, tgt: Target, energy, energy_range, flux
         else:
             e, w = flux.quadrature(2001)
             how = "flux-averaged"
-        per = {c: float(np.trapezoid(tab.sigma(c, e) * w, e) / np.trapezoid(w, e)) for c in chans}
-    return {"how": how, "per_nucleus": per, "per_nucleon": {c: v / tgt.A for c, v in per.items()},
-            "total_per_nucleus": sum(per.values()), "total_per_nucleon": sum(per.values()) / tgt.A}
+        per = {c: float(np.trapezoid(sig(c, e) * w, e) / np.trapezoid(w, e)) for c in chans}
+    nucleons = sum(t.A * cnt for t, cnt in comps)
+    out = {"how": how, "per_nucleus": per, "per_nucleon": {c: v / nucleons for c, v in per.items()},
+           "total_per_nucleus": sum(per.values()), "total_per_nucleon": sum(per.values()) / nucleons}
+    if len(comps) > 1:
+        out["per_nucleus_is"] = f"per molecule ({'+'.join(f'{cnt} {t.name}' for t, cnt in comps)}), {nucleons} nucleons"
+    return out
 
 
 def xsec_table(target: str = "C12", probe: str = "numu", config: str = "default", energies=None,

@@ -78,7 +78,7 @@ def primary_hadrons(channel: str, E: np.ndarray, c: Candidates, probe: Probe, rn
     raise ValueError(f"channel {channel!r} gives no hadrons")
 
 
-def assemble(E: np.ndarray, channel_of: np.ndarray, chans: tuple[str, ...], cands: list[Candidates | None],
+def assemble(E: np.ndarray, chans: tuple[str, ...], cands: list[Candidates | None],
              sel: list[np.ndarray], lepton_pdg: np.ndarray, target: Target, probe: Probe, rng,
              fsi: bool = True) -> WholeEvents:
     """Whole events of one chunk: ``cands[i]`` are channel ``chans[i]``'s accepted candidates for
