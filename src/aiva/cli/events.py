@@ -36,7 +36,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         target=args.target, probe=args.probe, n_events=args.events, config=args.config, seed=args.seed,
         energy=args.energy, energy_range=args.energy_range, flux=args.flux, output=args.output,
         plot=args.plot, channels=args.channels, progress=not args.quiet, flux_range=args.flux_range,
-        flux_content=args.flux_content,
+        flux_content=args.flux_content, whole_events=not args.lepton_only, fsi=not args.no_fsi,
+        workers=args.workers,
     )
     return 0
 
@@ -51,6 +52,8 @@ def _cmd_xsec(args: argparse.Namespace) -> int:
 
 def add(sub) -> None:
     """Add this group's sub-commands to the ``aiva`` parser."""
+    from aiva.mc.generator import DEFAULT_CHANNELS
+
     c = sub.add_parser("compare", help="compare two event files with MAP, MAP-3D, EMD and C2ST")
     c.add_argument("a", type=Path, help="event file (.parquet, .csv, .root NUISANCE/gst, .hepmc3); weights honoured")
     c.add_argument("b", type=Path)
@@ -60,9 +63,10 @@ def add(sub) -> None:
     _selection_args(c)
     c.set_defaults(func=_cmd_compare)
 
-    s = sub.add_parser("simulate", help="generate CC events with the reference Monte Carlo")
-    s.add_argument("--target", default="C12", help="C12, O16, Ar40, H1 or n (default C12)")
-    s.add_argument("--probe", default="numu", help="numu or numubar (default numu)")
+    s = sub.add_parser("simulate", help="generate whole events with the reference Monte Carlo")
+    s.add_argument("--target", default="C12",
+                   help="C12, O16, Ar40, Fe56, H1, n, or a compound: CH, H2O (default C12)")
+    s.add_argument("--probe", default="numu", help="numu, numubar, nue or nuebar (default numu)")
     e = s.add_mutually_exclusive_group()
     e.add_argument("--energy", type=_positive, help="fixed neutrino energy [GeV]")
     e.add_argument("--energy-range", type=_finite, nargs=2, metavar=("EMIN", "EMAX"),
@@ -70,8 +74,14 @@ def add(sub) -> None:
     _flux_args(s, e)
     s.add_argument("--events", type=_count, default=100_000)
     s.add_argument("--config", default="default", help="physics configuration: default or alt")
-    s.add_argument("--channels", default="qe,res,dis",
-                   help="comma-separated channels: qe, res, dis, and the optional empirical 2p2h mec")
+    s.add_argument("--channels", default=",".join(DEFAULT_CHANNELS),
+                   help=f"comma-separated channels (default {','.join(DEFAULT_CHANNELS)}): CC qe, res, dis, mec (2p2h), "
+                        "coh (coherent pi); NC ncel, ncres, ncdis")
+    s.add_argument("--lepton-only", action="store_true",
+                   help="only the lepton columns, no particle lists (the lepton columns are the same either way)")
+    s.add_argument("--no-fsi", action="store_true",
+                   help="no intranuclear cascade: the final state is the primary vertex")
+    s.add_argument("--workers", type=_count, default=1, help="processes (same events whatever the number)")
     s.add_argument("--seed", type=_seed, default=1)
     s.add_argument("-o", "--output", type=Path, required=True,
                    help="output .parquet, .csv, .root (NUISANCE flat tree) or .hepmc3 (NuHepMC)")

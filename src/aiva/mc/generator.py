@@ -298,8 +298,9 @@ def simulate(target: str | Target = "C12", probe: str | Probe = "numu", n_events
 
     tgt_name, comps = _components(target)
     prb = probe if isinstance(probe, Probe) else get_probe(probe)
-    if prb.name not in ("numu", "numubar"):
-        raise AivaInputError(f"the reference Monte Carlo simulates numu and numubar CC, not {prb.name!r}")
+    if abs(prb.pdg) not in (12, 14):
+        raise AivaInputError(f"the reference Monte Carlo's neutrino mode simulates numu, numubar, nue and nuebar, "
+                             f"not {prb.name!r} (electron scattering: aiva escat / aiva.mc.electron)")
     cfg = get_config(config)
     chans = _check_channels(channels)
     if sum(x is not None for x in (energy, energy_range, flux)) != 1:

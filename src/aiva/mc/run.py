@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 def simulate_to_file(*, target: str, probe: str, n_events: int, config: str, seed: int, output: os.PathLike,
                      energy: float | None = None, energy_range=None, flux=None, plot: bool = False,
                      channels: str | tuple = DEFAULT_CHANNELS, progress: bool = True, workers: int = 1,
-                     flux_range=None, flux_content: str = "integral"):
+                     flux_range=None, flux_content: str = "integral", whole_events: bool = False, fsi: bool = True):
     chans = tuple(channels.split(",")) if isinstance(channels, str) else tuple(channels)
     if flux is not None:
         from aiva.mc.flux import load_flux
@@ -30,13 +30,18 @@ def simulate_to_file(*, target: str, probe: str, n_events: int, config: str, see
         energy_range = (0.3, 10.0)
     table = simulate(target, probe, n_events, config=config, seed=seed, energy=energy,
                      energy_range=tuple(energy_range) if energy_range is not None else None, flux=flux,
-                     channels=chans, progress=progress, workers=workers)
+                     channels=chans, progress=progress, workers=workers, whole_events=whole_events, fsi=fsi)
     out = write_events(table, output, **writer_options(table, output))
     xs = table.metadata["xsec_1e-38cm2"]
     log.info(f"wrote {len(table)} events to {out}")
     log.info(f"cross sections {xs['how']} [1e-38 cm^2 per nucleus]: "
           + ", ".join(f"{k} {v:.4g}" for k, v in xs["per_nucleus"].items())
           + f"; total {xs['total_per_nucleus']:.4g} ({xs['total_per_nucleon']:.4g} per nucleon)")
+    if whole_events:
+        fsp = table.particles["fsp"]
+        log.info(f"whole events: {len(fsp.pdg) - len(fsp.counts)} hadrons after FSI"
+                 + ("" if fsi else " (FSI off)") + "; " + ", ".join(f"{k} {v}" for k, v in
+                                                                   table.metadata["whole_events"]["stats"].items()))
     if table.metadata["n_overweight"]:
         log.info(f"note: {table.metadata['n_overweight']} candidates exceeded the accept-reject bound")
     if plot:
