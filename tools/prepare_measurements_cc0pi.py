@@ -16,7 +16,8 @@ giving each file's source and the conversions made here:
   and ``TotalCovariance`` (global index = i_pT × 12 + i_p∥, as MINERvA and NUISANCE's
   ``MINERvA_CC0pi_XSec_2D_nu::GetLikelihood`` use it; checked here against the histogram's
   errors), × 10³⁸; the 12 bins with zero cross section and zero covariance (high p_T at low
-  p_∥, outside θ_μ < 20°) are left out, so that the covariance is positive definite.
+  p_∥: 11 wholly outside θ_μ < 20°, one open only in a sliver p_T < 1.274 GeV/c) are left out, so
+  that the covariance is positive definite.
 
     python tools/prepare_measurements_cc0pi.py [--shared ../shared/data]
 """
@@ -46,8 +47,9 @@ def _write(name: str, meta: dict, header: str, bins: np.ndarray, vals: np.ndarra
     np.savetxt(d / "covariance.csv", cov, delimiter=",", fmt="%.7g")
     (d / "README.md").write_text(readme)
     w = np.linalg.eigvalsh(cov)
-    print(f"{name}: {len(vals)} bins, flux-integrated {np.sum(vals * (bins[:, 1] - bins[:, 0]) * (bins[:, 3] - bins[:, 2])):.4f}"
-          f" 1e-38 cm2/nucleon, covariance eigenvalues {w[0]:.3g} .. {w[-1]:.3g}")
+    total = np.sum(vals * (bins[:, 1] - bins[:, 0]) * (bins[:, 3] - bins[:, 2]))
+    print(f"{name}: {len(vals)} bins, flux-integrated {total:.4f} 1e-38 cm2/nucleon, "
+          f"covariance eigenvalues {w[0]:.3g} .. {w[-1]:.3g}")
 
 
 def _t2k_meta(name: str, target: str, desc: str, cite: str, source: str, per: str, extra: dict | None = None) -> dict:
@@ -168,14 +170,16 @@ def minerva_cc0pi_ptpz(shared: Path) -> None:
                            "baryons, no photons above 10 MeV, any number of nucleons",
             "bins_left_out": dropped,
             "note": "per nucleon of CH (13 nucleons); events on C12 with weights per C nucleon are scaled by 12/13 "
-                    "(numu CC on hydrogen always has a positive meson, so adds no QE-like events); 12 bins outside "
-                    "the theta_mu < 20 deg phase space (zero cross section and zero covariance) are left out"}
+                    "(numu CC on hydrogen always has a positive meson, so adds no QE-like events); 12 bins at high "
+                    "p_T and low p_par (11 wholly outside theta_mu < 20 deg, one open only in a sliver) have zero "
+                    "cross section and zero covariance and are left out"}
     readme = (f"# {meta['name']}\n\n{meta['cite']}. Source: `{meta['source']}` (copied to the shared data folder "
               "`neutrino_xsec/MINERvA/CC0pi_2D_ptpz_CH/`).\n\n"
               f"- `data.csv`: slices of p_T (13 bins, 0–2.5 GeV/c) × p_∥ (12 bins, 1.5–20 GeV/c), in the global "
               "order i_pT × 12 + i_p∥ of the covariance; d²σ/dp_T dp_∥ × 10³⁸, i.e. in 10⁻³⁸ cm²/(GeV/c)²/nucleon "
               f"of CH. {len(dropped)} of the 156 bins are left out: zero cross section and zero covariance rows "
-              f"(the matrix is singular with them): {'; '.join(dropped)}.\n"
+              f"(the matrix is singular with them); 11 lie wholly outside θ_μ < 20° (p_T,lo ≥ tan 20° p_∥,hi), "
+              f"the last (p_T 1.25–1.5, p_∥ 3–3.5) is open only for p_T < 1.274 GeV/c: {'; '.join(dropped)}.\n"
               "- `covariance.csv`: `TotalCovariance` × 10⁷⁶ on the 144 kept bins; its diagonal equals the "
               "histogram's squared errors (checked); positive definite.\n\n"
               "The medium-energy result (M. F. Carneiro et al., PRL 124, 121801 (2020); "

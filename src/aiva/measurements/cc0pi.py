@@ -16,8 +16,10 @@ kinematics from the table's ``ELep``/``CosLep`` columns. The definitions, as the
   no heavy (strange or charmed) baryons, no photons above nuclear de-excitation energies (E_γ >
   10 MeV, as NUISANCE's ``SignalDef::isCC0pi_MINERvAPTPZ`` implements it), any number of protons
   and neutrons. The result's phase space 1.5 < p_∥ < 20 GeV/c, p_T < 2.5 GeV/c is that of its
-  binning: events outside every bin are not counted, and the 12 bins that lie wholly outside
-  θ_μ < 20° (zero cross section and covariance) are not shipped.
+  binning: events outside every bin are not counted. The 12 bins with zero cross section and
+  zero covariance (11 wholly outside θ_μ < 20°, one open only in a sliver p_T < 1.274 GeV/c at
+  p_∥ < 3.5 GeV/c) are not shipped: with them the covariance is singular, and a χ² over them is
+  undefined.
 
 Mesons and heavy baryons are recognised from the PDG numbering scheme (PDG Review, "Monte Carlo
 particle numbering scheme"): a hadron code ±n_r n_L n_q1 n_q2 n_q3 n_J is a meson when n_q1 = 0

@@ -46,7 +46,6 @@ def events_for_measurement(path, m: Measurement, *, select=None, xsec: float | N
 def events_ready(ev, m: Measurement, *, label: str = "events", xsec: float | None = None):
     """An event table ready for :func:`predict_bins` (see :func:`events_for_measurement`); the
     caller's table is not changed."""
-    from aiva.events import EventTable
     from aiva.events.select import normalise_to, require_single
     from aiva.events.table import cross_section_weights
     from aiva.physics.targets import get_probe, get_target
