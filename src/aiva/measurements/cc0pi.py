@@ -4,15 +4,19 @@ A measurement whose ``measurement.json`` names a ``"signal"`` counts only the ev
 final-state topology; the selection reads the final-state particle list
 ``EventTable.particles["fsp"]`` (:class:`aiva.events.particles.ParticleList`: the outgoing lepton
 first, then the particles that leave the nucleus after final-state interactions), the lepton
-kinematics from the table's ``ELep``/``CosLep`` columns. The definitions, as the papers state them:
+kinematics from the table's ``ELep``/``CosLep`` columns. The definitions, as the papers state them
+(in their abstracts and signal definitions; the section numbers were not checked against the
+published text) and as NUISANCE implements them (``SignalDef::isT2K_CC0pi``,
+``SignalDef::isCC0pi_MINERvAPTPZ``; P. Stowell et al., JINST 12 (2017) P01016):
 
-* ``"t2k-cc0pi"`` — T2K ND280 CC0π, K. Abe et al. (T2K), PRD 93, 112012 (2016), Sec. II (signal
-  definition) and PRD 101, 112004 (2020), Sec. II: a νμ charged-current interaction with one μ⁻
+* ``"t2k-cc0pi"`` — T2K ND280 CC0π, K. Abe et al. (T2K), PRD 93, 112012 (2016) ("charged-current
+  interactions ... without pions in the final state", not corrected for pions absorbed by FSI)
+  and PRD 101, 112004 (2020): a νμ charged-current interaction with one μ⁻
   and **no pion (π±, π⁰) of any momentum** in the final state, any number of nucleons (and of
   other particles). No cut on the muon kinematics: both results cover the full phase space
   (cosθ_μ from −1, p_μ up to 30 GeV/c); events beyond the last p_μ edge are not counted.
-* ``"minerva-qelike"`` — MINERvA CCQE-like, D. Ruterbories et al. (MINERvA), PRD 99, 012004 (2019),
-  Sec. II: νμ CC with exactly one μ⁻ (no μ⁺), **θ_μ < 20°** (the MINOS acceptance), **no mesons**,
+* ``"minerva-qelike"`` — MINERvA CCQE-like, D. Ruterbories et al. (MINERvA), PRD 99, 012004 (2019):
+  νμ CC with exactly one μ⁻ (no μ⁺), **θ_μ < 20°** (the MINOS acceptance), **no mesons**,
   no heavy (strange or charmed) baryons, no photons above nuclear de-excitation energies (E_γ >
   10 MeV, as NUISANCE's ``SignalDef::isCC0pi_MINERvAPTPZ`` implements it), any number of protons
   and neutrons. The result's phase space 1.5 < p_∥ < 20 GeV/c, p_T < 2.5 GeV/c is that of its
@@ -49,7 +53,7 @@ from aiva.events.table import EventTable
 log = logging.getLogger(__name__)
 
 PIONS = (211, -211, 111)
-#: cos 20°: MINERvA's muon acceptance (θ_μ < 20°, PRD 99, 012004, Sec. II)
+#: cos 20°: MINERvA's muon acceptance (θ_μ < 20°, PRD 99, 012004)
 COS_20_DEG = float(np.cos(np.deg2rad(20.0)))
 #: photons above this energy [GeV] are not de-excitation photons (NUISANCE isCC0pi_MINERvAPTPZ)
 PHOTON_E_MAX = 0.010
@@ -80,13 +84,13 @@ def _numu_cc(events: EventTable) -> np.ndarray:
 
 
 def t2k_cc0pi(events: EventTable, fsp: ParticleList) -> np.ndarray:
-    """T2K CC0π (PRD 93, 112012, Sec. II; PRD 101, 112004, Sec. II): νμ CC, no π±/π⁰ of any
+    """T2K CC0π (PRD 93, 112012; PRD 101, 112004): νμ CC, no π±/π⁰ of any
     momentum, any number of nucleons."""
     return _numu_cc(events) & (fsp.count(PIONS) == 0)
 
 
 def minerva_qelike(events: EventTable, fsp: ParticleList) -> np.ndarray:
-    """MINERvA CCQE-like (PRD 99, 012004, Sec. II): νμ CC, exactly one μ⁻ and no μ⁺, θ_μ < 20°,
+    """MINERvA CCQE-like (PRD 99, 012004): νμ CC, exactly one μ⁻ and no μ⁺, θ_μ < 20°,
     no mesons, no heavy baryons, no photon above 10 MeV, any number of nucleons."""
     n_mum = fsp.count(13)
     n_mup = fsp.count(-13)

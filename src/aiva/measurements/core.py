@@ -17,7 +17,7 @@ full covariance C, r = data − prediction.
 Measurements in (p_T, p_∥) of the muon (MINERvA's CCQE-like result, ``"axes": "pt_pz"`` in
 ``measurement.json``) have ``data.csv`` columns ``bin,pt_lo_GeV,pt_hi_GeV,pz_lo_GeV,pz_hi_GeV,xsec,error``
 with p_T = p sinθ_μ and p_∥ = p cosθ_μ relative to the neutrino direction (D. Ruterbories et al.
-(MINERvA), PRD 99, 012004 (2019), Sec. II); the value is σ_b / (Δp_T Δp_∥). Measurements of a
+(MINERvA), PRD 99, 012004 (2019)); the value is σ_b / (Δp_T Δp_∥). Measurements of a
 final-state topology (``"signal"`` in ``measurement.json``, e.g. CC0π) need whole events; their
 signal selection is in :mod:`aiva.measurements.cc0pi`.
 """
@@ -131,7 +131,7 @@ def predict_bins(events: EventTable, m: Measurement, source: str = "events") -> 
         raise AivaInputError(f"{source}: column 'PDGLep': more than one lepton species")
     p = np.sqrt(np.maximum(events["ELep"] ** 2 - _lepton_mass_column(events["PDGLep"]) ** 2, 0.0))
     c = events["CosLep"]
-    if m.axes == "pt_pz":  # slices in p_T, bins in p_∥ (PRD 99, 012004, Sec. II)
+    if m.axes == "pt_pz":  # slices in p_T, bins in p_∥ (PRD 99, 012004)
         c, p = p * np.sqrt(np.maximum(1.0 - c ** 2, 0.0)), p * c
     b = m.bins
     overflow = bool(m.meta.get("last_p_bin_overflow", False))
