@@ -159,7 +159,9 @@ def test_t2k_prediction_counts_cc0pi_events_per_nucleon_of_ch():
     assert pc[kc] == pytest.approx(0.5 / (0.6 * 0.1))
 
 
-def test_minerva_prediction_in_pt_ppar_bins():
+def test_minerva_prediction_in_pt_ppar_bins(tmp_path):
+    from aiva.measurements.run import plot_prediction
+
     m = load_measurement("minerva-cc0pi-ptpz-2019-CH")
     # p = 3.0 GeV/c at θ = 2°: p_T = 0.1047, p_∥ = 2.998 → bin p_T 0.075–0.15, p_∥ 2.5–3
     th = np.deg2rad([2.0, 2.0, 25.0])
@@ -167,6 +169,8 @@ def test_minerva_prediction_in_pt_ppar_bins():
     pred = predict_bins(events_ready(ev, m), m)
     k = np.flatnonzero((m.bins[:, 0] == 0.075) & (m.bins[:, 2] == 2.5))[0]
     assert pred[k] == pytest.approx(0.4 * 12 / 13 / (0.075 * 0.5)) and np.count_nonzero(pred) == 1
+    plot_prediction(m, {"toy": pred}, tmp_path / "p.png", {"toy": chi2(m, pred)})  # p_T slices, p_∥ axis
+    assert (tmp_path / "p.png").stat().st_size > 10_000
 
 
 def test_end_to_end_with_reference_mc_and_synthetic_particles():
