@@ -159,6 +159,26 @@ def test_t2k_prediction_counts_cc0pi_events_per_nucleon_of_ch():
     assert pc[kc] == pytest.approx(0.5 / (0.6 * 0.1))
 
 
+def test_whole_ch_file_is_taken_per_nucleon_of_ch():
+    """A CH file of another generator (C and H events, weights per CH nucleon): no 12/13; its νμ-H
+    event (with the π⁺ that charge conservation demands) fails the CC0π selection."""
+    from aiva.events import EventTable as ET
+
+    c = _table([0.35, 0.35], [0.3, 0.3], [0.2, 0.05], hadrons=[[(2212, 0.3)], [(2212, 0.3), (211, 0.2)]])
+    h = _table([0.35], [0.3], [0.1], A=1, Z=1, hadrons=[[(2212, 0.3), (211, 0.2)]])
+    ch = ET.concatenate([c, h])
+    m = load_measurement("t2k-cc0pi-2016-CH")
+    ready = events_ready(ch, m)
+    assert ready.metadata["signal"]["kept"] == 1 and ready.metadata["signal"]["weight_scale"] == 1.0
+    k = np.flatnonzero((m.bins[:, 0] == 0) & (m.bins[:, 2] == 0.3))[0]
+    assert predict_bins(ready, m)[k] == pytest.approx(0.2 / (0.6 * 0.1))
+    co = ET.concatenate([c, _table([0.35], [0.3], [0.1], A=16, Z=8, hadrons=[[]])])
+    with pytest.raises(AivaInputError, match="mix 2 targets"):
+        events_ready(co, m)
+    with pytest.raises(AivaInputError, match="mix 2 targets"):  # the 2020 carbon result is not per CH nucleon
+        events_ready(ch, load_measurement("t2k-cc0pi-2020-C"))
+
+
 def test_minerva_prediction_in_pt_ppar_bins(tmp_path):
     from aiva.measurements.run import plot_prediction
 

@@ -36,7 +36,9 @@ CH unit): σ_CH/13 = (12/13)·(σ_C/12) + σ_H/13. A νμ CC interaction on a fr
 leaves X with charge +2 and baryon number 1, so X always holds a positive meson (π⁺ in all but
 Cabibbo-suppressed ΔS = 1 channels, νμ p → μ⁻ K⁺ p); hydrogen adds no MINERvA QE-like event and
 a negligible T2K CC0π one. Events on ¹²C with weights per carbon nucleon are therefore scaled by
-12/13 (``"nucleons_per_molecule": 13`` in ``measurement.json``).
+12/13 (``"nucleons_per_molecule": 13`` in ``measurement.json``); a file of the whole CH target (¹²C
+and ¹H events, e.g. a NUISANCE flat tree of NEUT or GENIE on CH), whose weights are per nucleon of
+CH already, is taken as it is, its hydrogen events going through the same signal selection.
 """
 from __future__ import annotations
 
@@ -134,11 +136,25 @@ def signal_mask(events: EventTable, signal: str, name: str = "measurement", labe
     return SIGNALS[signal](events, final_state(events, name, label))
 
 
+#: the nuclei (Z, A) of each compound a measurement can be per nucleon of
+COMPOUNDS = {"CH": {(6, 12), (1, 1)}}
+
+
+def is_whole_compound(events: EventTable, meta: dict) -> bool:
+    """True when the events are those of the measurement's whole compound target (a CH file of
+    another generator holds both ¹²C and ¹H events, its weights per nucleon of CH already)."""
+    nuclei = COMPOUNDS.get(str(meta.get("per_nucleon_of")))
+    if not nuclei or not meta.get("nucleons_per_molecule") or not len(events):
+        return False
+    za = {(int(z), int(a)) for z, a in np.unique(np.column_stack([events["tgtz"], events["tgta"]]), axis=0)}
+    return len(za) > 1 and za <= nuclei
+
+
 def _ch_scale(events: EventTable, meta: dict, label: str) -> float:
     """Weights per nucleon of the events' target → per nucleon of the measurement's compound
-    (12/13 for ¹²C events and a CH measurement; see the module docstring)."""
+    (12/13 for ¹²C events and a CH measurement, 1 for a whole CH file; see the module docstring)."""
     nuc = meta.get("nucleons_per_molecule")
-    if not nuc:
+    if not nuc or is_whole_compound(events, meta):
         return 1.0
     norm = events.metadata.get("normalisation") or {}
     steps = events.metadata.get("selection") or []

@@ -53,9 +53,12 @@ def events_ready(ev, m: Measurement, *, label: str = "events", xsec: float | Non
     path = label
     if xsec is not None:
         ev = normalise_to(ev, xsec, path)
-    require_single(ev, path)
+    from aiva.measurements.cc0pi import is_whole_compound
+
+    compound = is_whole_compound(ev, m.meta)  # e.g. a CH file (C and H events) for a per-CH-nucleon result
+    require_single(ev, path, what=("cc", "probe") if compound else ("cc", "target", "probe"))
     want_t, want_p = m.meta.get("target"), m.meta.get("probe")
-    if want_t:
+    if want_t and not compound:
         t = get_target(want_t)
         if int(ev["tgta"][0]) != t.A or int(ev["tgtz"][0]) != t.Z:
             raise AivaInputError(f"{path}: column 'tgta': events on Z={ev['tgtz'][0]} A={ev['tgta'][0]} but "
