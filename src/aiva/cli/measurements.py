@@ -23,7 +23,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         from aiva.measurements import list_measurements
 
         for m in list_measurements():
-            print(f"{m.name:<28s} {m.meta.get('probe')} on {m.meta.get('target')}, {len(m.values)} bins, "
+            on = m.meta.get("per_nucleon_of") or m.meta.get("target")
+            sig = f" {m.meta['signal']}" if m.meta.get("signal") else ""
+            print(f"{m.name:<28s} {m.meta.get('probe')}{sig} on {on}, {len(m.values)} bins, "
                   f"flux {m.meta.get('flux')}: {m.meta.get('cite')}")
         return 0
     if not args.measurement or not args.out:

@@ -13,6 +13,13 @@ Prediction from weighted events (weights in 10⁻³⁸ cm²/nucleon summing to �
 σ_b / (Δp_b Δcosθ_b). With ``last_p_bin_overflow`` the last momentum bin of each cosθ slice also
 takes the events above its upper edge (the bin's nominal width is kept). χ² = rᵀC⁻¹r with the
 full covariance C, r = data − prediction.
+
+Measurements in (p_T, p_∥) of the muon (MINERvA's CCQE-like result, ``"axes": "pt_pz"`` in
+``measurement.json``) have ``data.csv`` columns ``bin,pt_lo_GeV,pt_hi_GeV,pz_lo_GeV,pz_hi_GeV,xsec,error``
+with p_T = p sinθ_μ and p_∥ = p cosθ_μ relative to the neutrino direction (D. Ruterbories et al.
+(MINERvA), PRD 99, 012004 (2019)); the value is σ_b / (Δp_T Δp_∥). Measurements of a
+final-state topology (``"signal"`` in ``measurement.json``, e.g. CC0π) need whole events; their
+signal selection is in :mod:`aiva.measurements.cc0pi`.
 """
 from __future__ import annotations
 
@@ -28,6 +35,7 @@ from aiva.events.table import EventTable, _lepton_mass_column
 
 MEASUREMENTS_DIR = Path(__file__).resolve().parent.parent / "data" / "measurements"
 _COLS = ["bin", "cos_lo", "cos_hi", "p_lo_GeV", "p_hi_GeV", "xsec", "error"]
+_COLS_PTPZ = ["bin", "pt_lo_GeV", "pt_hi_GeV", "pz_lo_GeV", "pz_hi_GeV", "xsec", "error"]
 
 
 @dataclass
@@ -39,6 +47,8 @@ class Measurement:
     errors: np.ndarray
     covariance: np.ndarray  #: (n, n)
     smearing: np.ndarray | None = None  #: (n, n) S[reco, true]
+    #: ``"cos_p"``: bins are (cosθ slice, p_μ); ``"pt_pz"``: (p_T slice, p_∥)
+    axes: str = "cos_p"
 
     @property
     def widths(self) -> np.ndarray:
@@ -70,22 +80,28 @@ def load_measurement(spec: str | os.PathLike) -> Measurement:
             raise AivaInputError(f"{d}: missing {need}")
     meta = json.loads((d / "measurement.json").read_text())
     header = (d / "data.csv").read_text().splitlines()[0].split(",")
-    if [h.strip() for h in header] != _COLS:
-        raise AivaInputError(f"{d / 'data.csv'}: header must be {','.join(_COLS)}; found {','.join(header)}")
+    axes = str(meta.get("axes", "cos_p"))
+    cols = {"cos_p": _COLS, "pt_pz": _COLS_PTPZ}.get(axes)
+    if cols is None:
+        raise AivaInputError(f"{d / 'measurement.json'}: 'axes' must be 'cos_p' or 'pt_pz', not {axes!r}")
+    if [h.strip() for h in header] != cols:
+        raise AivaInputError(f"{d / 'data.csv'}: header must be {','.join(cols)}; found {','.join(header)}")
     try:
         t = np.loadtxt(d / "data.csv", delimiter=",", skiprows=1, ndmin=2)
     except ValueError as exc:
         raise AivaInputError(f"{d / 'data.csv'}: non-numeric value ({exc})") from None
     if len(t) == 0:
         raise AivaInputError(f"{d / 'data.csv'}: no bins")
-    for j, col in enumerate(_COLS):
+    for j, col in enumerate(cols):
         if not np.all(np.isfinite(t[:, j])):
             raise AivaInputError(f"{d / 'data.csv'}: column '{col}': NaN or infinite values")
     bins = t[:, 1:5]
     if np.any(bins[:, 0] >= bins[:, 1]) or np.any(bins[:, 2] >= bins[:, 3]):
-        raise AivaInputError(f"{d / 'data.csv'}: columns 'cos_hi'/'p_hi_GeV': empty or inverted bins")
-    if np.any(bins[:, :2] < -1) or np.any(bins[:, :2] > 1):
+        raise AivaInputError(f"{d / 'data.csv'}: columns '{cols[2]}'/'{cols[4]}': empty or inverted bins")
+    if axes == "cos_p" and (np.any(bins[:, :2] < -1) or np.any(bins[:, :2] > 1)):
         raise AivaInputError(f"{d / 'data.csv'}: columns 'cos_lo'/'cos_hi': outside [-1, 1]")
+    if axes == "pt_pz" and np.any(bins[:, :2] < 0):
+        raise AivaInputError(f"{d / 'data.csv'}: column 'pt_lo_GeV': negative transverse momentum")
     n = len(t)
     if not (d / "covariance.csv").exists():
         raise AivaInputError(f"{d}: measurement has no covariance (covariance.csv); a chi2 needs the full covariance")
@@ -97,7 +113,7 @@ def load_measurement(spec: str | os.PathLike) -> Measurement:
     except np.linalg.LinAlgError:
         raise AivaInputError(f"{d / 'covariance.csv'}: covariance is not positive definite") from None
     smear = _matrix(d / "smearing.csv", n, "smearing matrix") if (d / "smearing.csv").exists() else None
-    return Measurement(meta.get("name", d.name), meta, bins, t[:, 5], t[:, 6], cov, smear)
+    return Measurement(meta.get("name", d.name), meta, bins, t[:, 5], t[:, 6], cov, smear, axes)
 
 
 def list_measurements() -> list[Measurement]:
@@ -105,7 +121,8 @@ def list_measurements() -> list[Measurement]:
 
 
 def predict_bins(events: EventTable, m: Measurement, source: str = "events") -> np.ndarray:
-    """Flux-averaged d²σ/dp dcosθ in the measurement's bins from weighted events."""
+    """Flux-averaged d²σ/dp dcosθ (or d²σ/dp_T dp_∥) in the measurement's bins from weighted
+    events (events outside every bin are not counted)."""
     if "weight" not in events.columns:
         raise AivaInputError(f"{source}: column 'weight': the events carry no cross-section weights; make them with "
                              "a flux (aiva generate --flux / aiva simulate --flux)")
@@ -114,11 +131,13 @@ def predict_bins(events: EventTable, m: Measurement, source: str = "events") -> 
         raise AivaInputError(f"{source}: column 'PDGLep': more than one lepton species")
     p = np.sqrt(np.maximum(events["ELep"] ** 2 - _lepton_mass_column(events["PDGLep"]) ** 2, 0.0))
     c = events["CosLep"]
+    if m.axes == "pt_pz":  # slices in p_T, bins in p_∥ (PRD 99, 012004)
+        c, p = p * np.sqrt(np.maximum(1.0 - c ** 2, 0.0)), p * c
     b = m.bins
     overflow = bool(m.meta.get("last_p_bin_overflow", False))
     sig = np.zeros(len(b))
     for k, (clo, chi, plo, phi) in enumerate(b):
-        in_c = (c >= clo) & ((c < chi) | ((chi == 1.0) & (c <= 1.0)))
+        in_c = (c >= clo) & ((c < chi) | ((m.axes == "cos_p") & (chi == 1.0) & (c <= 1.0)))
         same_slice = (b[:, 0] == clo) & (b[:, 1] == chi)
         last = overflow and phi >= b[same_slice, 3].max()
         in_p = (p >= plo) & ((p < phi) | last)

@@ -46,7 +46,6 @@ def events_for_measurement(path, m: Measurement, *, select=None, xsec: float | N
 def events_ready(ev, m: Measurement, *, label: str = "events", xsec: float | None = None):
     """An event table ready for :func:`predict_bins` (see :func:`events_for_measurement`); the
     caller's table is not changed."""
-    from aiva.events import EventTable
     from aiva.events.select import normalise_to, require_single
     from aiva.events.table import cross_section_weights
     from aiva.physics.targets import get_probe, get_target
@@ -54,9 +53,12 @@ def events_ready(ev, m: Measurement, *, label: str = "events", xsec: float | Non
     path = label
     if xsec is not None:
         ev = normalise_to(ev, xsec, path)
-    require_single(ev, path)
+    from aiva.measurements.cc0pi import is_whole_compound
+
+    compound = is_whole_compound(ev, m.meta)  # e.g. a CH file (C and H events) for a per-CH-nucleon result
+    require_single(ev, path, what=("cc", "probe") if compound else ("cc", "target", "probe"))
     want_t, want_p = m.meta.get("target"), m.meta.get("probe")
-    if want_t:
+    if want_t and not compound:
         t = get_target(want_t)
         if int(ev["tgta"][0]) != t.A or int(ev["tgtz"][0]) != t.Z:
             raise AivaInputError(f"{path}: column 'tgta': events on Z={ev['tgtz'][0]} A={ev['tgta'][0]} but "
@@ -69,7 +71,12 @@ def events_ready(ev, m: Measurement, *, label: str = "events", xsec: float | Non
         why = (ev.metadata.get("normalisation") or {}).get("why", "no cross-section weights")
         raise AivaInputError(f"{path}: column 'weight': {why}; make flux-folded events (aiva simulate/generate "
                              "--flux) or give the run's flux-averaged cross section with --xsec")
-    return ev.with_columns(weight=np.asarray(w, dtype=np.float64))
+    ev = ev.with_columns(weight=np.asarray(w, dtype=np.float64))
+    if m.meta.get("signal"):  # a CC0π-type measurement: its signal events only (needs the particle lists)
+        from aiva.measurements.cc0pi import select_signal
+
+        ev = select_signal(ev, m, label=path)
+    return ev
 
 
 def predict_to_dir(*, measurement: str, out, models=(), events=(), flux=None, flux_range=None,
@@ -80,6 +87,10 @@ def predict_to_dir(*, measurement: str, out, models=(), events=(), flux=None, fl
     m = load_measurement(measurement)
     if not models and not events:
         raise AivaInputError("give at least one --model or --events")
+    if models and m.meta.get("signal"):  # aiva's generator models give the lepton only
+        from aiva.measurements.cc0pi import no_particles_message
+
+        raise AivaInputError(no_particles_message(f"model {models[0]!r}", m.name))
     preds, results = {}, []
     for model in models:
         ev, info = _model_events(model, m, flux or m.meta.get("flux"), flux_range, n_events, seed, allow_extrapolation)
@@ -93,14 +104,14 @@ def predict_to_dir(*, measurement: str, out, models=(), events=(), flux=None, fl
         results.append({"prediction_from": lab, "events": str(path), "n_events": len(ev), "targets_AZ": tgt,
                         "flux": (ev.metadata.get("energy") or {}).get("flux"),
                         "normalisation": ev.metadata.get("normalisation"), "selection": ev.metadata.get("selection"),
-                        "dropped_when_read": ev.metadata.get("dropped"),
+                        "dropped_when_read": ev.metadata.get("dropped"), "signal": ev.metadata.get("signal"),
                         "sum_of_weights_per_nucleon": float(ev["weight"].sum())})
     n = len(m.values)
     for r in results:
         c2 = chi2(m, preds[r["prediction_from"]])
         r.update({"chi2": c2, "ndf": n, "chi2_per_ndf": c2 / n})
         log.info(f"{m.name} ({m.meta.get('cite')}): {r['prediction_from']}: chi2/ndf = {c2:.1f}/{n} = {c2 / n:.2f}")
-    res = {"measurement": m.name, "cite": m.meta.get("cite"), "unit": "1e-38 cm^2 / (GeV/c) / nucleon",
+    res = {"measurement": m.name, "cite": m.meta.get("cite"), "unit": m.meta.get("unit", "1e-38 cm^2 / (GeV/c) / nucleon"),
            "predictions": results}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -140,12 +151,17 @@ def plot_prediction(m: Measurement, preds: dict[str, np.ndarray], path, chi2s: d
         for j, (lab, p) in enumerate(preds.items()):
             edges = np.concatenate([pl, ph_plot[-1:]])
             ax.stairs(p[k], edges, color=f"C{j}", lw=1.5, label=lab)
-        ax.set_title(rf"${lo:g} \leq \cos\theta_\mu < {hi:g}$", fontsize=10)
-        ax.set_xlabel(r"$p_\mu$ [GeV/c]", fontsize=10)
+        if m.axes == "pt_pz":
+            ax.set_title(rf"${lo:g} \leq p_T < {hi:g}$ GeV/c", fontsize=10)
+            ax.set_xlabel(r"$p_\parallel$ [GeV/c]", fontsize=10)
+        else:
+            ax.set_title(rf"${lo:g} \leq \cos\theta_\mu < {hi:g}$", fontsize=10)
+            ax.set_xlabel(r"$p_\mu$ [GeV/c]", fontsize=10)
         ax.tick_params(labelsize=8)
     for ax in axes.ravel()[len(slices):]:
         ax.axis("off")
-    axes[0, 0].set_ylabel(r"$d^2\sigma/dp\,d\cos\theta$ [$10^{-38}$ cm$^2$/GeV/nucleon]", fontsize=9)
+    axes[0, 0].set_ylabel(r"$d^2\sigma/dp_T\,dp_\parallel$ [$10^{-38}$ cm$^2$/GeV$^2$/nucleon]" if m.axes == "pt_pz"
+                          else r"$d^2\sigma/dp\,d\cos\theta$ [$10^{-38}$ cm$^2$/GeV/nucleon]", fontsize=9)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     if chi2s:
         labels = [f"{lab} ($\\chi^2$/ndf = {chi2s[lab]:.0f}/{len(m.values)})" if lab in chi2s else lab for lab in labels]
