@@ -64,6 +64,7 @@ from collections.abc import Callable
 import numpy as np
 
 from aiva.errors import EventFileError
+from aiva.events.particles import ParticleList, lepton_first, same_events
 from aiva.events.table import EventTable, lepton_momenta
 from aiva.physics.constants import ATOMIC_MASS_UNIT
 from aiva.physics.targets import nuclear_pdg
@@ -85,10 +86,22 @@ _MODE_OF_PROC = {v[0]: k for k, v in PROCESSES.items()}
 #: E.C.1 block (id // 100) -> NEUT mode for CC; NC adds the NEUT NC codes.
 _CC_MODE = {2: 1, 3: 2, 4: 11, 5: 21, 6: 26}
 _NC_MODE = {2: 51, 4: 31, 5: 41, 6: 46}
-STATUS_PRIMARY_VERTEX = 1
-PARTICLE_STATUS = {1: ("UndecayedPhysical", "outgoing final-state particle"),
-                   4: ("IncomingBeam", "the incoming neutrino"),
-                   20: ("Target", "the target nucleus")}
+STATUS_PRIMARY_VERTEX = 1  # V.R.1
+STATUS_FSI_VERTEX = 2  # V.R.1: FSI summary vertex
+VERTEX_STATUS = {STATUS_PRIMARY_VERTEX: ("PrimaryVertex", "the primary interaction"),
+                 STATUS_FSI_VERTEX: ("FSISummaryVertex", "final-state interactions of the hadrons in the nucleus, "
+                                                         "in one summary vertex")}
+#: particle status codes: P.R.1 standard codes (1, 4, 20) and aiva's generator-dependent codes (21-200)
+STATUS_FINAL, STATUS_BEAM, STATUS_TARGET = 1, 4, 20
+STATUS_PRE_FSI = 22  # generator-dependent (P.R.1): a primary-vertex particle that then undergoes FSI
+STATUS_RESIDUAL = 23  # generator-dependent (P.R.1): the residual nucleus between the primary and FSI vertices
+PARTICLE_STATUS = {STATUS_FINAL: ("UndecayedPhysical", "outgoing final-state particle"),
+                   STATUS_BEAM: ("IncomingBeam", "the incoming neutrino"),
+                   STATUS_TARGET: ("Target", "the target nucleus")}
+PARTICLE_STATUS_FSI = {STATUS_PRE_FSI: ("PreFSI", "particle made at the primary vertex, before final-state "
+                                                  "interactions: enters the FSI summary vertex (status 2)"),
+                       STATUS_RESIDUAL: ("ResidualNucleusPreFSI", "P.C.2 pseudoparticle: the nucleus left by the "
+                                                                  "primary interaction, entering the FSI summary vertex")}
 REMNANT_PDG = 2009900000  # P.C.2
 #: G.R.6 cross-section units -> factor to 10⁻³⁸ cm² ("1e-38 cm2" is a pre-1.0 spelling).
 XS_UNITS = {"pb": 100.0, "10-38 cm2": 1.0, "1e-38 cm2": 1.0, "cm2": 1e38}
@@ -244,11 +257,15 @@ def write_nuhepmc(table: EventTable, path: str | os.PathLike, *, flux_averaged_x
         if pid in used:
             a[f"NuHepMC.ProcessInfo[{pid}].Name"] = name
             a[f"NuHepMC.ProcessInfo[{pid}].Description"] = desc
-    a["NuHepMC.VertexStatusIDs"] = [STATUS_PRIMARY_VERTEX]  # G.R.9 (standard code, G.S.2)
-    a[f"NuHepMC.VertexStatusInfo[{STATUS_PRIMARY_VERTEX}].Name"] = "PrimaryVertex"
-    a[f"NuHepMC.VertexStatusInfo[{STATUS_PRIMARY_VERTEX}].Description"] = "the primary interaction"
-    a["NuHepMC.ParticleStatusIDs"] = sorted(PARTICLE_STATUS)  # G.R.10 (standard codes, G.S.2)
-    for sid, (name, desc) in PARTICLE_STATUS.items():
+    fsp, vert, fsi = _event_lists(table, path)
+    vstat = {k: v for k, v in VERTEX_STATUS.items() if k == STATUS_PRIMARY_VERTEX or (fsi is not None and fsi.any())}
+    pstat = {**PARTICLE_STATUS, **(PARTICLE_STATUS_FSI if fsi is not None and fsi.any() else {})}
+    a["NuHepMC.VertexStatusIDs"] = sorted(vstat)  # G.R.9 (standard codes listed too, G.S.2)
+    for sid, (name, desc) in vstat.items():
+        a[f"NuHepMC.VertexStatusInfo[{sid}].Name"] = name
+        a[f"NuHepMC.VertexStatusInfo[{sid}].Description"] = desc
+    a["NuHepMC.ParticleStatusIDs"] = sorted(pstat)  # G.R.10 (standard codes listed too, G.S.2)
+    for sid, (name, desc) in pstat.items():
         a[f"NuHepMC.ParticleStatusInfo[{sid}].Name"] = name
         a[f"NuHepMC.ParticleStatusInfo[{sid}].Description"] = desc
     a["NuHepMC.Beam.EnergyUnit"] = "GEV"  # G.C.4
@@ -267,7 +284,8 @@ def write_nuhepmc(table: EventTable, path: str | os.PathLike, *, flux_averaged_x
     prov = {"Producer": meta.get("producer"), "Model": meta.get("model"), "ModelSHA256": meta.get("model_sha256"),
             "Flux": (meta.get("flux") or {}).get("name"), "Seed": meta.get("seed"), "AzimuthSeed": seed,
             "AzimuthRNG": f"numpy.random.default_rng([{seed}, 0x4E48]).uniform(0, 2 pi)",
-            "CrossSection": how, "MCVersion": meta.get("mc_version")}
+            "CrossSection": how, "MCVersion": meta.get("mc_version"),
+            "ParticleLists": " ".join(k for k in ("fsp", "vert") if k in table.particles) or None}
     for k, v in prov.items():  # G.S.1
         if v is not None:
             a[f"NuHepMC.Provenance.aiva.{k}"] = str(v)
@@ -293,17 +311,79 @@ def write_nuhepmc(table: EventTable, path: str | os.PathLike, *, flux_averaged_x
                 Z, A = int(table["tgtz"][i]), int(table["tgta"][i])
                 M = A * ATOMIC_MASS_UNIT  # nucleus at rest; mass ≈ A·u (mass excess ignored)
                 pin = (0.0, 0.0, float(E[i]), float(E[i]))
-                v.add_particle_in(hp.GenParticle(pin, int(table["PDGnu"][i]), 4))  # E.R.7
-                v.add_particle_in(hp.GenParticle((0.0, 0.0, 0.0, M), nuclear_pdg(Z, A), 20))
-                lep = (float(px[i]), float(py[i]), float(pz[i]), float(El[i]))
-                v.add_particle_out(hp.GenParticle(lep, int(table["PDGLep"][i]), 1))
-                rem = hp.GenParticle(tuple(x - y for x, y in zip((0.0, 0.0, pin[2], pin[3] + M), lep)), REMNANT_PDG, 1)
-                v.add_particle_out(rem)  # P.C.2: the unsimulated hadronic system and remnant
-                ev.add_vertex(v)
+                v.add_particle_in(hp.GenParticle(pin, int(table["PDGnu"][i]), STATUS_BEAM))  # E.R.7
+                v.add_particle_in(hp.GenParticle((0.0, 0.0, 0.0, M), nuclear_pdg(Z, A), STATUS_TARGET))
+                total = np.array([0.0, 0.0, pin[2], pin[3] + M])  # (px, py, pz, E) in
+                if fsp is None:  # lepton-only table: the hadronic system is not simulated
+                    lep = np.array([px[i], py[i], pz[i], El[i]])
+                    v.add_particle_out(hp.GenParticle(tuple(map(float, lep)), int(table["PDGLep"][i]), STATUS_FINAL))
+                    v.add_particle_out(_remnant(total - lep, STATUS_FINAL))  # P.C.2: hadrons and remnant
+                    ev.add_vertex(v)
+                elif fsi is None or not fsi[i]:  # no FSI: the primary vertex makes the final state
+                    out = _p4(fsp, i)
+                    for q, code in zip(out, fsp.event(i)["pdg"]):
+                        v.add_particle_out(hp.GenParticle(tuple(map(float, q)), int(code), STATUS_FINAL))
+                    v.add_particle_out(_remnant(total - out.sum(axis=0), STATUS_FINAL))  # P.C.2
+                    ev.add_vertex(v)
+                else:  # primary vertex -> pre-FSI particles -> FSI summary vertex (V.R.1 status 2) -> final state
+                    assert vert is not None
+                    pre, post = _p4(vert, i), _p4(fsp, i)
+                    pre_pdg, post_pdg = vert.event(i)["pdg"], fsp.event(i)["pdg"]
+                    # the lepton leaves the nucleus as it was made unless its lists differ
+                    lep_through = len(pre) and len(post) and pre_pdg[0] == post_pdg[0] and np.array_equal(pre[0], post[0])
+                    v2 = hp.GenVertex()
+                    v2.status = STATUS_FSI_VERTEX
+                    for k, (q, code) in enumerate(zip(pre, pre_pdg)):
+                        part = hp.GenParticle(tuple(map(float, q)), int(code),
+                                              STATUS_FINAL if (k == 0 and lep_through) else STATUS_PRE_FSI)
+                        v.add_particle_out(part)
+                        if not (k == 0 and lep_through):
+                            v2.add_particle_in(part)
+                    residual = _remnant(total - pre.sum(axis=0), STATUS_RESIDUAL)  # P.C.2, internal
+                    v.add_particle_out(residual)
+                    v2.add_particle_in(residual)
+                    ev.add_vertex(v)
+                    start = 1 if lep_through else 0
+                    for q, code in zip(post[start:], post_pdg[start:]):
+                        v2.add_particle_out(hp.GenParticle(tuple(map(float, q)), int(code), STATUS_FINAL))
+                    left = total - pre.sum(axis=0) + pre[start:].sum(axis=0) - post[start:].sum(axis=0)
+                    v2.add_particle_out(_remnant(left, STATUS_FINAL))  # P.C.2: the nucleus after FSI
+                    ev.add_vertex(v2)
                 f.write(ev)
         if tmp_gz != tmp:
             os.replace(tmp_gz, tmp)
     return path
+
+
+def _p4(plist: ParticleList, i: int) -> np.ndarray:
+    """(k, 4) HepMC3-ordered (px, py, pz, E) of event i's particles."""
+    a, b = plist.offsets[i], plist.offsets[i + 1]
+    return np.column_stack([plist.px[a:b], plist.py[a:b], plist.pz[a:b], plist.E[a:b]])
+
+
+def _remnant(p4: np.ndarray, status: int):
+    """The P.C.2 nuclear-remnant pseudoparticle (2009900000) carrying the four-momentum balance."""
+    import pyhepmc as hp
+
+    return hp.GenParticle(tuple(map(float, p4)), REMNANT_PDG, status)
+
+
+def _event_lists(table: EventTable, path: Path) -> tuple[ParticleList | None, ParticleList | None, np.ndarray | None]:
+    """(final-state list, pre-FSI list, per-event "FSI changed the event") of a table; the final
+    state is ``"fsp"`` (or ``"vert"`` alone when the table has no FSI stage), lepton first."""
+    fsp, vert = table.particles.get("fsp"), table.particles.get("vert")
+    if fsp is None and vert is None:
+        return None, None, None
+    if fsp is None:  # only the primary vertex's particles: no FSI was simulated
+        fsp, vert = vert, None
+    assert fsp is not None
+    fsp.check(str(path), "fsp")
+    fsp = lepton_first(fsp, table["PDGLep"])
+    if vert is None:
+        return fsp, None, None
+    vert.check(str(path), "vert")
+    vert = lepton_first(vert, table["PDGLep"])
+    return fsp, vert, ~same_events(fsp, vert)
 
 
 def _flux_histogram(meta: dict, E: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -363,6 +443,7 @@ def read_nuhepmc(path: str | os.PathLike) -> EventTable:
     info: dict[str, Any] = {}
     last_xs = None
     n_read = 0
+    parts_read: dict[str, list] = {"fsp": [], "vert": [], "secondary": []}
     try:
         with hp.open(f) as fh:
             for ev in fh:
@@ -406,6 +487,8 @@ def read_nuhepmc(path: str | os.PathLike) -> EventTable:
                 row["cv"] = cv_all[-1]
                 for k, v in row.items():
                     cols[k].append(v)
+                for name, got in zip(("fsp", "vert", "secondary"), _event_particles(ev)):
+                    parts_read[name].append(got)
                 counts["mode_unmapped"] += row["Mode"] == 0
     except EventFileError:
         raise
@@ -429,11 +512,13 @@ def read_nuhepmc(path: str | os.PathLike) -> EventTable:
           "target_scale": run_attrs.get("NuHepMC.Units.CrossSection.TargetScale"),
           "n_events": n_read, "sum_cv_weights": float(np.sum(cv_all)), "dropped": dropped, "counts": counts,
           "provenance": {k: v for k, v in run_attrs.items() if k.startswith("NuHepMC.Provenance.aiva.")}}
-    table = EventTable(data, {"producer": "NuHepMC file", "source": f, "nuhepmc": nh})
+    lists = _particle_lists(parts_read, run_attrs, info["tools"], data["PDGLep"], f)
+    nh["particle_lists"] = sorted(lists) or "none (lepton-only aiva file)"
+    table = EventTable(data, {"producer": "NuHepMC file", "source": f, "nuhepmc": nh}, lists)
     wcol = nuhepmc_xsec_weights(table, cv)
     if wcol is not None:
         data["weight"] = wcol
-        table = EventTable(data, table.metadata)
+        table = EventTable(data, table.metadata, lists)
         if len(np.unique(data["tgta"])) == 1:
             A = int(data["tgta"][0])
             table.metadata["flux_averaged_xsec"] = {
@@ -443,7 +528,7 @@ def read_nuhepmc(path: str | os.PathLike) -> EventTable:
                                            "flux_averaged_xsec_per_nucleon": float(wcol.sum()), "fatx_source": src}
     else:
         data["weight"] = cv
-        table = EventTable(data, table.metadata)
+        table = EventTable(data, table.metadata, lists)
         nh["weight_note"] = "no usable FATX/units: 'weight' is the CV weight, not normalised"
         table.metadata["normalisation"] = {"unit": "relative", "sum_weight_all_entries": float(np.sum(cv_all)),
                                            "why": "no usable flux-averaged cross section (FATX) or units in the file"}
@@ -473,6 +558,50 @@ def nuhepmc_xsec_weights(table: EventTable, cv: np.ndarray | None = None) -> np.
 
 
 _NU = (12, 14, 16)
+
+
+def _rows(parts) -> np.ndarray:
+    """(k, 5) pdg, E, px, py, pz of pyhepmc particles."""
+    return np.array([(q.pid, q.momentum.e, q.momentum.px, q.momentum.py, q.momentum.pz) for q in parts],
+                    dtype=np.float64).reshape(-1, 5)
+
+
+def _event_particles(ev) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(final state, primary-vertex particles, has a secondary vertex) of one event: the final
+    state is every undecayed physical particle (status 1, P.R.1) but the P.C.2 remnant; the
+    primary-vertex list is what leaves the primary vertex (documentation copies included) but the
+    remnant — before FSI when the event has an FSI vertex."""
+    fsp = [q for q in ev.particles if q.status == STATUS_FINAL and q.pid != REMNANT_PDG]
+    prim = [v for v in ev.vertices if v.status == STATUS_PRIMARY_VERTEX][0]
+    vert = [q for q in prim.particles_out if q.pid != REMNANT_PDG]
+    secondary = any(v.status not in (STATUS_PRIMARY_VERTEX, 21) for v in ev.vertices)  # 21: V.C.1 separation
+    return _rows(fsp), _rows(vert), secondary
+
+
+def _particle_lists(parts: dict[str, list], run_attrs: dict[str, str], tools: list[str], pdg_lep: np.ndarray,
+                    f: str) -> dict[str, ParticleList]:
+    """The particle lists of the kept events. aiva's own files say which lists they carry
+    (``NuHepMC.Provenance.aiva.ParticleLists``; none: a lepton-only table, whose remnant
+    pseudoparticle is not a hadronic final state); other generators' files give the final state,
+    and the primary-vertex list when some event has a secondary (FSI) vertex."""
+    if not parts["fsp"]:
+        return {}
+    declared = run_attrs.get("NuHepMC.Provenance.aiva.ParticleLists")
+    if "aiva" in tools and "NuHepMC.Provenance.aiva.Producer" in run_attrs:
+        want = set((declared or "").split())
+    else:
+        want = {"fsp"} | ({"vert"} if any(parts["secondary"]) else set())
+    out: dict[str, ParticleList] = {}
+    for name in ("fsp", "vert"):
+        if name not in want:
+            continue
+        rows = parts[name]
+        counts = np.array([len(r) for r in rows], dtype=np.int32)
+        flat = np.concatenate(rows) if rows else np.zeros((0, 5))
+        pl = ParticleList(counts, flat[:, 0].astype(np.int32), flat[:, 1], flat[:, 2], flat[:, 3], flat[:, 4])
+        pl.check(f, name)
+        out[name] = lepton_first(pl, pdg_lep)
+    return out
 
 
 def _event_row(ev, proc: int, info: dict, f: str, num: int) -> dict | None:
