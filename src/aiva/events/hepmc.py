@@ -18,8 +18,23 @@ from the E.C.1 ranges (CC in X00–X49; events without a channel label get 700, 
 (E.R.4), ``lab_pos`` = [0, 0, 0] (E.R.5), one primary vertex (status 1, E.R.6, V.R.1) with the
 beam (status 4) and the target nucleus at rest (status 20, code 10LZZZAAAI) in (E.R.7), the
 lepton (status 1) and one P.C.2 nuclear-remnant pseudoparticle (2009900000, status 1) carrying
-the four-momentum balance out: aiva models the lepton only, so the hadronic system is not
-simulated (E.R.8 asks for every *simulated* particle). ``tot_xs`` (E.C.2) is written where σ(E)
+the four-momentum balance out: aiva's generative models give the lepton only, so the hadronic
+system is not simulated (E.R.8 asks for every *simulated* particle).
+
+Whole events (a table with ``particles``, :mod:`aiva.events.particles`) are written with every
+particle (E.R.8). An event whose final state ``"fsp"`` equals its primary-vertex list ``"vert"``
+(no FSI, ``--no-fsi``, or no ``"vert"`` list) has one primary vertex (V.R.1 status 1) from which
+the final-state particles (P.R.1 status 1) and the P.C.2 remnant leave. Otherwise the primary
+vertex emits the lepton (status 1) and the pre-FSI particles with aiva's generator-dependent
+status 22 ("PreFSI", P.R.1 range 21–200, declared per G.R.10) and the residual nucleus as a P.C.2
+pseudoparticle with status 23 ("ResidualNucleusPreFSI"); these enter one FSI summary vertex
+(V.R.1 status 2), which emits the hadrons of the final state (status 1) and the remnant after FSI
+(P.C.2, status 1). Four-momentum is conserved at each vertex (the remnants carry the balance;
+the nucleus is at rest with mass A·u). The status tables (G.R.9, G.R.10) list every code used,
+standard ones included (G.S.2); a struck-nucleon (P.C.1, status 21) line is not written, as the
+table's lists do not hold the initial nucleon. The run attribute
+``NuHepMC.Provenance.aiva.ParticleLists`` names the lists written (absent: lepton only).
+``tot_xs`` (E.C.2) is written where σ(E)
 is known from the table's metadata (reference MC tables, model cards), ``proc_xs`` (E.C.3) only
 for single-process runs. The lepton azimuth φ is drawn uniformly from a NumPy ``Generator``
 seeded with ``seed`` (argument, else the table's ``metadata['seed']``, else 0), on its own
@@ -41,6 +56,10 @@ is the charged lepton of the beam's flavour among the primary vertex's outgoing 
 final-state copy on the FSI vertex); if the primary vertex has none, the most energetic
 final-state (status 1) one anywhere in the event. NC events have no charged lepton: they are
 skipped and counted in ``metadata['nuhepmc']['dropped']['nc']`` (aiva's tables are CC). The
+particle lists: ``"fsp"`` = every status-1 particle but the P.C.2 remnant, ``"vert"`` = what
+leaves the primary vertex but the remnant, given when the file has secondary (FSI) vertices or,
+for aiva's own files, as their ``ParticleLists`` attribute says (an aiva file without it is
+lepton-only and gets no lists: its remnant is no 0π final state); the lepton leads each event. The
 NEUT-like ``Mode`` comes from NEUT's own ``neutmode=`` descriptions, aiva's own table, or the
 E.C.1 ranges (QE 1, MEC 2, RES 11, SIS 21, DIS 26, coherent 16 by name); else 0, counted.
 
@@ -333,11 +352,11 @@ def write_nuhepmc(table: EventTable, path: str | os.PathLike, *, flux_averaged_x
                     lep_through = len(pre) and len(post) and pre_pdg[0] == post_pdg[0] and np.array_equal(pre[0], post[0])
                     v2 = hp.GenVertex()
                     v2.status = STATUS_FSI_VERTEX
-                    for k, (q, code) in enumerate(zip(pre, pre_pdg)):
+                    for j, (q, code) in enumerate(zip(pre, pre_pdg)):
                         part = hp.GenParticle(tuple(map(float, q)), int(code),
-                                              STATUS_FINAL if (k == 0 and lep_through) else STATUS_PRE_FSI)
+                                              STATUS_FINAL if (j == 0 and lep_through) else STATUS_PRE_FSI)
                         v.add_particle_out(part)
-                        if not (k == 0 and lep_through):
+                        if not (j == 0 and lep_through):
                             v2.add_particle_in(part)
                     residual = _remnant(total - pre.sum(axis=0), STATUS_RESIDUAL)  # P.C.2, internal
                     v.add_particle_out(residual)
@@ -587,7 +606,7 @@ def _particle_lists(parts: dict[str, list], run_attrs: dict[str, str], tools: li
     if not parts["fsp"]:
         return {}
     declared = run_attrs.get("NuHepMC.Provenance.aiva.ParticleLists")
-    if "aiva" in tools and "NuHepMC.Provenance.aiva.Producer" in run_attrs:
+    if any(k.startswith("NuHepMC.Provenance.aiva.") for k in run_attrs):  # written by aiva (AzimuthSeed always)
         want = set((declared or "").split())
     else:
         want = {"fsp"} | ({"vert"} if any(parts["secondary"]) else set())

@@ -284,6 +284,7 @@ def write_parquet_stream(path: str | os.PathLike, tables: Iterable[EventTable], 
                     schema = _arrow(t, {**t.metadata, **(extra_metadata or {})}).schema
                     writer = pq.ParquetWriter(str(tmp), schema, compression="zstd")
                 part = _arrow(t, {})
+                assert schema is not None
                 if part.schema.names != schema.names:
                     raise EventFileError(str(path), f"chunk columns {part.schema.names} differ from the first chunk's "
                                                     f"{schema.names} (every chunk needs the same particle lists)")

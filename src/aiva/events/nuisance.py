@@ -269,7 +269,7 @@ def write_flattree(table: EventTable, path: str | os.PathLike, *, seed: int | No
     if "fsp" not in lists:  # lepton-only table: the lepton as the only final-state particle
         lists["fsp"] = ParticleList(np.ones(n, np.int32), lep, El, px, py, pz)
         meta_d["particle_lists"] = {**(meta_d.get("particle_lists") or {}), "fsp": "lepton only"}
-    records = {}
+    records: dict[str, Any] = {}
     for name in ("fsp", "vert"):
         if name not in lists:
             continue
@@ -279,13 +279,14 @@ def write_flattree(table: EventTable, path: str | os.PathLike, *, seed: int | No
     others = sorted(set(lists) - set(records))
     if others:
         log.warning("%s: particle lists %s have no NUISANCE flat-tree branches and are not written", path, others)
-    types = {**{k: v.dtype for k, v in data.items()}, **{k: r.type for k, r in records.items()}}
+    types: dict[str, Any] = {**{k: v.dtype for k, v in data.items()}, **{k: r.type for k, r in records.items()}}
+    payload: dict[str, Any] = {**data, **records}
     meta = json.dumps(meta_d, default=json_default)
     with atomic_path(path) as tmp, uproot.recreate(tmp) as f:
         f.mktree(TREE, types, counter_name=lambda name: list_columns(name)[0],
                  field_name=lambda outer, inner: list_columns(outer)[1][inner],
                  title="aiva events in the NUISANCE flat-tree format")
-        f[TREE].extend({**data, **records})
+        f[TREE].extend(payload)
         f[METADATA_KEY] = meta
     return path
 
