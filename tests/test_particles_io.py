@@ -249,6 +249,43 @@ def test_nuhepmc_whole_events_conform_and_read_back(tmp_path, fsi):
         assert same.any() and (~same).any()  # the file mixes events with and without FSI
 
 
+def _with_struck_nucleon(t, seed=9):
+    """Adds an "init" list: the beam, then a bound nucleon (Fermi momentum, off shell by 25 MeV)."""
+    rng = np.random.default_rng(seed)
+    n = len(t)
+    E = t["Enu_true"]
+    beam = ParticleList(np.ones(n, np.int32), t["PDGnu"], E, np.zeros(n), np.zeros(n), E)
+    p = rng.uniform(0, 0.22, (3, n))
+    pdg = np.where(rng.uniform(size=n) < 0.5, 2112, 2212)
+    EN = np.sqrt(0.939 ** 2 + (p ** 2).sum(axis=0)) - 0.025
+    t.particles["init"] = ParticleList.merge([beam, ParticleList(np.ones(n, np.int32), pdg, EN, *p)])
+    return t
+
+
+@pytest.mark.parametrize("fsi", [True, False], ids=["with-fsi", "no-fsi"])
+def test_nuhepmc_struck_nucleon(tmp_path, fsi):
+    """An "init" list: P.C.1 struck nucleons (status 21) out of a V.C.1 separation vertex (21)."""
+    from aiva.events.nuhepmc_check import check_nuhepmc
+
+    t = _with_struck_nucleon(whole_events(n=20, fsi=fsi))
+    path = write_events(t, tmp_path / "s.hepmc3")
+    assert check_nuhepmc(path) == []
+    text = path.read_text()
+    assert "P.C.1" in text.split("A NuHepMC.Conventions ")[1].splitlines()[0]
+    worst, vstat, pstat = _vertex_balance(path)
+    assert worst < 1e-9
+    assert vstat == ({1, 2, 21} if fsi else {1, 21}) and {4, 20, 21, 1} <= pstat
+    back = read_events(path)
+    assert set(back.particles) == set(t.particles)
+    for k in t.particles:
+        assert _equal_bytes(back.particles[k], t.particles[k])
+    # Parquet and the flat tree carry it too (ninitp, pdg_init, ...)
+    assert _equal_bytes(read_events(write_events(t, tmp_path / "s.parquet")).particles["init"], t.particles["init"])
+    tree = read_events(write_events(t, tmp_path / "s.root")).particles["init"]
+    assert np.array_equal(tree.pdg, t.particles["init"].pdg)
+    assert np.array_equal(tree.E, t.particles["init"].E.astype(np.float32).astype(np.float64))
+
+
 def test_nuhepmc_status_tables_and_validator_catches_broken_statuses(tmp_path):
     from aiva.events.nuhepmc_check import check_nuhepmc
 

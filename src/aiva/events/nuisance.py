@@ -23,7 +23,8 @@ only entries with no lepton at all (``PDGLep`` = 0, the tree's −999 placeholde
 Particle lists (:mod:`aiva.events.particles`): the final-state arrays ``nfsp``, ``pdg[nfsp]``,
 ``E``, ``px``, ``py``, ``pz`` become ``table.particles["fsp"]`` and the pre-FSI arrays of newer
 NUISANCE releases (``HadronFlux_Vectors``/``GenericFlux_Vectors`` with ``SavePreFSI``: ``nvertp``,
-``pdg_vert[nvertp]``, ``E_vert``, ``px_vert``, ``py_vert``, ``pz_vert``) ``table.particles["vert"]``,
+``pdg_vert[nvertp]``, ``E_vert``, ``px_vert``, ``py_vert``, ``pz_vert``) ``table.particles["vert"]``
+(and the initial-state ``ninitp``/``*_init`` arrays ``table.particles["init"]``),
 in GeV as float64 (the tree stores float32), with the lepton of ``PDGLep`` moved to the front of each
 event (NUISANCE keeps the generator's order). Arrays with non-finite momenta or E < |p| are an
 :class:`~aiva.errors.EventFileError` naming the branch. The writer writes a table's lists with the
@@ -143,7 +144,7 @@ def read_flattree(tree, path: Path, root=None) -> EventTable:
 def _read_lists(tree, path: Path, have: set, pdg_lep: np.ndarray) -> dict[str, ParticleList]:
     """The particle lists of the tree (``nfsp`` + ``pdg E px py pz``; ``nvertp`` + ``*_vert``), checked."""
     out: dict[str, ParticleList] = {}
-    for name in ("fsp", "vert"):
+    for name in ("fsp", "vert", "init"):
         count, cols = list_columns(name)
         present = [c for c in (count, *cols.values()) if c in have]
         if not present:
@@ -168,7 +169,7 @@ def _read_lists(tree, path: Path, have: set, pdg_lep: np.ndarray) -> dict[str, P
         flat = {f: np.asarray(ak.flatten(jag[f], axis=1)) for f in cols}
         plist = ParticleList(n.astype(np.int32), flat["pdg"], *(flat[f].astype(np.float64) for f in ("E", "px", "py", "pz")))
         check_columns(plist, str(path), name, rtol=1e-6)  # float32 branches
-        out[name] = lepton_first(plist, pdg_lep)
+        out[name] = plist if name == "init" else lepton_first(plist, pdg_lep)
     return out
 
 
@@ -270,7 +271,7 @@ def write_flattree(table: EventTable, path: str | os.PathLike, *, seed: int | No
         lists["fsp"] = ParticleList(np.ones(n, np.int32), lep, El, px, py, pz)
         meta_d["particle_lists"] = {**(meta_d.get("particle_lists") or {}), "fsp": "lepton only"}
     records: dict[str, Any] = {}
-    for name in ("fsp", "vert"):
+    for name in ("fsp", "vert", "init"):
         if name not in lists:
             continue
         pl, counts = lists[name], lists[name].counts.astype(np.int64)

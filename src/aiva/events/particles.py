@@ -162,7 +162,9 @@ class ParticleList:
 # ------------------------------------------------------------------ file layout (additions for #24 records)
 #: NUISANCE flat-tree names of the lists (``GenericFlux_Vectors`` / ``HadronFlux_Vectors``
 #: ``AddEventVariablesToTree``): count branch and the suffix of the ``pdg``/``E``/``px``/``py``/``pz`` arrays.
-#: Other list names are written as ``n_<name>`` with ``<field>_<name>``.
+#: Other list names are written as ``n_<name>`` with ``<field>_<name>``. An optional ``"init"`` list holds,
+#: as NUISANCE's ``ninitp``, the initial state of the primary interaction: the probe, then the struck
+#: nucleon(s) (written to NuHepMC as P.C.1 struck nucleons, status 21).
 NUISANCE_LISTS: dict[str, tuple[str, str]] = {"fsp": ("nfsp", ""), "vert": ("nvertp", "_vert"), "init": ("ninitp", "_init")}
 
 
