@@ -182,6 +182,10 @@ def test_flat_tree_lepton_only_table_has_no_final_state(tmp_path):
     back = read_events(write_events(t, tmp_path / "lep.root"))
     # the file holds the lepton as nfsp = 1 for NUISANCE, but that is not a 0pi 0p final state
     assert back.particles == {} and back.metadata["particle_lists"] == {"fsp": "lepton only"}
+    # the same table once it has its final state: the lepton-only mark does not stick
+    back.particles["fsp"] = whole_events(n=30, fsi=False).particles["fsp"]
+    again = read_events(write_events(back, tmp_path / "full.root"))
+    assert "particle_lists" not in again.metadata and len(again.particles["fsp"].pdg) == len(back.particles["fsp"].pdg)
 
 
 def test_flat_tree_of_another_generator_puts_the_lepton_first(tmp_path):

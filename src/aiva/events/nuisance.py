@@ -267,9 +267,14 @@ def write_flattree(table: EventTable, path: str | os.PathLike, *, seed: int | No
     data = {k: np.asarray(v).astype(_SCALARS[k]) for k, v in data.items()}
     lists = dict(table.particles)
     meta_d = dict(table.metadata)
+    marks = {k: v for k, v in (meta_d.get("particle_lists") or {}).items() if k != "fsp"}
     if "fsp" not in lists:  # lepton-only table: the lepton as the only final-state particle
         lists["fsp"] = ParticleList(np.ones(n, np.int32), lep, El, px, py, pz)
-        meta_d["particle_lists"] = {**(meta_d.get("particle_lists") or {}), "fsp": "lepton only"}
+        marks["fsp"] = "lepton only"
+    if marks:
+        meta_d["particle_lists"] = marks
+    else:
+        meta_d.pop("particle_lists", None)  # a table read from a lepton-only tree that now has its lists
     records: dict[str, Any] = {}
     for name in ("fsp", "vert", "init"):
         if name not in lists:
