@@ -185,7 +185,19 @@ def test_flat_tree_lepton_only_table_has_no_final_state(tmp_path):
     # the same table once it has its final state: the lepton-only mark does not stick
     back.particles["fsp"] = whole_events(n=30, fsi=False).particles["fsp"]
     again = read_events(write_events(back, tmp_path / "full.root"))
-    assert "particle_lists" not in again.metadata and len(again.particles["fsp"].pdg) == len(back.particles["fsp"].pdg)
+    assert again.metadata["particle_lists"] == {"fsp": "whole events"}
+    assert np.array_equal(again.particles["fsp"].pdg, back.particles["fsp"].pdg)
+    assert np.array_equal(again.particles["fsp"].E, back.particles["fsp"].E.astype(np.float32).astype(np.float64))
+    # a tree written by aiva before the marks existed is lepton-only whatever its nfsp says
+    import uproot
+
+    meta = back.metadata.copy()
+    meta.pop("particle_lists")
+    import json
+
+    with uproot.update(tmp_path / "full.root") as f:
+        f["aiva_metadata"] = json.dumps(meta)
+    assert read_events(tmp_path / "full.root").particles == {}
 
 
 def test_flat_tree_of_another_generator_puts_the_lepton_first(tmp_path):

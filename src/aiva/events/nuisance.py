@@ -30,8 +30,9 @@ event (NUISANCE keeps the generator's order). Arrays with non-finite momenta or 
 :class:`~aiva.errors.EventFileError` naming the branch. The writer writes a table's lists with the
 same names; a table without lists (aiva's generators model the lepton only) gets the charged lepton
 (with an azimuth drawn uniformly from the seed) as its only final-state particle (``nfsp`` = 1),
-and ``metadata['particle_lists']`` says so: a reader must not take that empty hadronic system for a
-0π, 0p topology.
+and ``metadata['particle_lists']`` (``{"fsp": "lepton only"}``, else ``"whole events"`` per list)
+says so: aiva's reader gives such a file no lists, as that empty hadronic system is no 0π, 0p
+topology.
 """
 from __future__ import annotations
 
@@ -130,8 +131,9 @@ def read_flattree(tree, path: Path, root=None) -> EventTable:
     raw = _metadata(root, path) if root is not None else None
     if raw:  # a file aiva wrote: its metadata come back, with what the reader found
         meta = {**raw, **{k: v for k, v in meta.items() if k != "producer"}, "read_as": "NUISANCE flat tree"}
-    if raw and raw.get("particle_lists", {}).get("fsp") == "lepton only":  # aiva's placeholder, not a final state
-        lists.pop("fsp", None)
+    marks = raw.get("particle_lists") if raw else None
+    if raw and not (isinstance(marks, dict) and marks.get("fsp") == "whole events"):
+        lists.pop("fsp", None)  # aiva's lepton-only placeholder (files before the marks were all lepton-only)
     table = EventTable(cols, meta, lists)
     if no_lep.any():
         table = table.select(~no_lep)
@@ -267,14 +269,12 @@ def write_flattree(table: EventTable, path: str | os.PathLike, *, seed: int | No
     data = {k: np.asarray(v).astype(_SCALARS[k]) for k, v in data.items()}
     lists = dict(table.particles)
     meta_d = dict(table.metadata)
-    marks = {k: v for k, v in (meta_d.get("particle_lists") or {}).items() if k != "fsp"}
-    if "fsp" not in lists:  # lepton-only table: the lepton as the only final-state particle
+    placeholder = "fsp" not in lists
+    if placeholder:  # lepton-only table: the lepton as the only final-state particle
         lists["fsp"] = ParticleList(np.ones(n, np.int32), lep, El, px, py, pz)
-        marks["fsp"] = "lepton only"
-    if marks:
-        meta_d["particle_lists"] = marks
-    else:
-        meta_d.pop("particle_lists", None)  # a table read from a lepton-only tree that now has its lists
+    # what the lists are, for aiva's reader (a table's own older mark is replaced)
+    meta_d["particle_lists"] = {k: "lepton only" if (k == "fsp" and placeholder) else "whole events"
+                                for k in ("fsp", "vert", "init") if k in lists}
     records: dict[str, Any] = {}
     for name in ("fsp", "vert", "init"):
         if name not in lists:
