@@ -149,9 +149,10 @@ def test_broken_list_columns_name_file_and_column(tmp_path, capsys):
 
 
 def test_scalar_columns_named_like_particle_fields_are_still_scalars(tmp_path):
-    t = make_table(20).with_columns(E=np.linspace(1, 2, 20))  # a user's own scalar "E" is not a list
+    # a user's own scalar "E", or NUISANCE's scalar count nfsp without its arrays, is no particle list
+    t = make_table(20).with_columns(E=np.linspace(1, 2, 20), nfsp=np.full(20, 3))
     back = read_events(write_events(t, tmp_path / "e.parquet"))
-    assert back.particles == {} and np.array_equal(back["E"], t["E"])
+    assert back.particles == {} and np.array_equal(back["E"], t["E"]) and np.array_equal(back["nfsp"], t["nfsp"])
 
 
 # ----------------------------------------------------------------------------- NUISANCE tree

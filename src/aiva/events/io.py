@@ -132,6 +132,8 @@ def _read_particle_lists(t, path: Path) -> dict[str, ParticleList]:
     for name, count_col in list_names_in(listy + [n for n in t.column_names
                                                  if n in counts_known or n.startswith("n_")]).items():
         _, cols = list_columns(name)
+        if not any(c in listy for c in cols.values()):
+            continue  # a count column alone (e.g. NUISANCE's scalar branches exported) stays a scalar column
         missing = [c for c in (count_col, *cols.values()) if c not in t.column_names]
         if missing:
             raise EventFileError(str(path), f"particle list '{name}' is incomplete: no column(s) {', '.join(missing)}",
