@@ -49,7 +49,9 @@ def _write_nuisance_tree(path, t: EventTable, *, scale: float, weight=None, cc=N
     rng = np.random.default_rng(5)
     counts = rng.integers(1, n_fsp + 1, n)
     jag = {k: ak.unflatten(rng.normal(0, 0.3, counts.sum()).astype(np.float32), counts) for k in ("px", "py", "pz")}
-    jag["E"] = ak.unflatten(rng.uniform(0.1, 1, counts.sum()).astype(np.float32), counts)
+    rng.uniform(0.1, 1, counts.sum())  # (the former random energies: keeps the stream of later draws)
+    p2 = sum(np.asarray(ak.flatten(jag[k]), np.float64) ** 2 for k in ("px", "py", "pz"))
+    jag["E"] = ak.unflatten(np.sqrt(p2 + 0.93827208816 ** 2).astype(np.float32), counts)  # protons: E >= |p|
     jag["pdg"] = ak.unflatten(np.full(counts.sum(), 2212, np.int32), counts)
     cc = np.ones(n, np.int8) if cc is None else np.asarray(cc, np.int8)
     data = {

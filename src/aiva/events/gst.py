@@ -12,6 +12,13 @@ muon decay), ``dfr`` (diffractive), ``singlek`` (single kaon), ``em``, ``amnugam
 skipped and counted in the metadata (``dropped``), not fatal. Events with no process flag at
 all are skipped and counted too.
 
+Particle lists (:mod:`aiva.events.particles`): with the lepton's ``El``/``pxl``/``pyl``/``pzl``,
+the final-state hadronic arrays ``nf``, ``pdgf[nf]``, ``Ef``, ``pxf``, ``pyf``, ``pzf`` (after
+intranuclear rescattering; GENIE's ``gntpc`` leaves the primary lepton out of them) give
+``table.particles["fsp"]`` = lepton + those, and the primary hadronic system before rescattering
+``ni``, ``pdgi[ni]``, ``Ei``, ``pxi``, ``pyi``, ``pzi`` gives ``table.particles["vert"]`` = lepton +
+those; checked (finite, E ≥ |p|) with errors naming the branch.
+
 Normalisation: a gst file carries no cross section (GENIE normalises with its splines), so the
 weights are relative (``normalisation.unit = "relative"``); commands that need σ take the
 flux-averaged total cross section of the file's run (``aiva predict --xsec``) and scale the
@@ -24,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from aiva.errors import EventFileError
+from aiva.events.particles import ParticleList
 from aiva.events.table import EventTable
 
 TREE = "gst"
@@ -88,5 +96,45 @@ def read_gst(tree, path: Path, root=None) -> EventTable:
                                      "section (aiva predict --xsec)"}}
     if dropped:
         meta["dropped"] = dropped
-    table = EventTable({k: np.asarray(v)[keep] for k, v in cols.items()}, meta)
-    return table
+    lists = {k: v.take(keep) for k, v in _gst_lists(tree, path, have, b["fspl"]).items()}
+    return EventTable({k: np.asarray(v)[keep] for k, v in cols.items()}, meta, lists)
+
+
+_LEPTON = ("El", "pxl", "pyl", "pzl")
+_GST_LISTS = {"fsp": ("nf", "pdgf", "Ef", "pxf", "pyf", "pzf"), "vert": ("ni", "pdgi", "Ei", "pxi", "pyi", "pzi")}
+
+
+def _gst_lists(tree, path: Path, have: set, pdg_lep: np.ndarray) -> dict[str, ParticleList]:
+    """Lepton + hadron arrays of the gst tree (all entries; the caller keeps its rows)."""
+    if not set(_LEPTON) <= have:
+        return {}
+    out: dict[str, ParticleList] = {}
+    lep = None
+    for name, branches in _GST_LISTS.items():
+        if not set(branches) <= have:
+            continue
+        import awkward as ak
+
+        try:
+            if lep is None:
+                lep = {k: np.asarray(tree[k].array(library="np"), dtype=np.float64) for k in _LEPTON}
+            n = np.asarray(tree[branches[0]].array(library="np")).astype(np.int64)
+            jag = {k: tree[k].array(library="ak") for k in branches[1:]}
+        except Exception as exc:  # uproot raises several types for unreadable baskets
+            raise EventFileError(str(path), f"particle branches cannot be read ({type(exc).__name__}: {exc})",
+                                 column=branches[0]) from None
+        for k, arr in jag.items():
+            bad = np.asarray(ak.num(arr, axis=1)) != n
+            if bad.any():
+                raise EventFileError(str(path), f"array lengths differ from '{branches[0]}'", column=k,
+                                     n_rows=int(bad.sum()))
+        flat = [np.asarray(ak.flatten(jag[k], axis=1)) for k in branches[1:]]
+        hadrons = ParticleList(n.astype(np.int32), flat[0], *(np.asarray(a, dtype=np.float64) for a in flat[1:]))
+        for f, k in zip(("E", "px", "py", "pz"), branches[2:]):
+            if not np.all(np.isfinite(getattr(hadrons, f))):
+                raise EventFileError(str(path), "NaN or infinite particle momenta", column=k)
+        if np.any(hadrons.E < hadrons.p - 1e-6):
+            raise EventFileError(str(path), "particles with E < |p|", column=branches[2])
+        lepton = ParticleList(np.ones(len(n), np.int32), pdg_lep, lep["El"], lep["pxl"], lep["pyl"], lep["pzl"])
+        out[name] = ParticleList.merge([lepton, hadrons])
+    return out

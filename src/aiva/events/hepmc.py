@@ -18,8 +18,26 @@ from the E.C.1 ranges (CC in X00–X49; events without a channel label get 700, 
 (E.R.4), ``lab_pos`` = [0, 0, 0] (E.R.5), one primary vertex (status 1, E.R.6, V.R.1) with the
 beam (status 4) and the target nucleus at rest (status 20, code 10LZZZAAAI) in (E.R.7), the
 lepton (status 1) and one P.C.2 nuclear-remnant pseudoparticle (2009900000, status 1) carrying
-the four-momentum balance out: aiva models the lepton only, so the hadronic system is not
-simulated (E.R.8 asks for every *simulated* particle). ``tot_xs`` (E.C.2) is written where σ(E)
+the four-momentum balance out: aiva's generative models give the lepton only, so the hadronic
+system is not simulated (E.R.8 asks for every *simulated* particle).
+
+Whole events (a table with ``particles``, :mod:`aiva.events.particles`) are written with every
+particle (E.R.8). An event whose final state ``"fsp"`` equals its primary-vertex list ``"vert"``
+(no FSI, ``--no-fsi``, or no ``"vert"`` list) has one primary vertex (V.R.1 status 1) from which
+the final-state particles (P.R.1 status 1) and the P.C.2 remnant leave. Otherwise the primary
+vertex emits the lepton (status 1) and the pre-FSI particles with aiva's generator-dependent
+status 22 ("PreFSI", P.R.1 range 21–200, declared per G.R.10) and the residual nucleus as a P.C.2
+pseudoparticle with status 23 ("ResidualNucleusPreFSI"); these enter one FSI summary vertex
+(V.R.1 status 2), which emits the hadrons of the final state (status 1) and the remnant after FSI
+(P.C.2, status 1). Four-momentum is conserved at each vertex (the remnants carry the balance;
+the nucleus is at rest with mass A·u). The status tables (G.R.9, G.R.10) list every code used,
+standard ones included (G.S.2). A table with an ``"init"`` list (NUISANCE ``ninitp``: the probe,
+then the struck nucleons) gets the struck nucleons as P.C.1 particles (status 21) leaving a V.C.1
+bound-nucleon separation vertex (status 21) fed by the target, with the spectator nucleus as a
+P.C.2 pseudoparticle (status 1, or 23 into the FSI vertex); P.C.1 and V.C.1 are then signalled
+(the beam always comes from ``Enu_true``). The run attribute
+``NuHepMC.Provenance.aiva.ParticleLists`` names the lists written (absent: lepton only).
+``tot_xs`` (E.C.2) is written where σ(E)
 is known from the table's metadata (reference MC tables, model cards), ``proc_xs`` (E.C.3) only
 for single-process runs. The lepton azimuth φ is drawn uniformly from a NumPy ``Generator``
 seeded with ``seed`` (argument, else the table's ``metadata['seed']``, else 0), on its own
@@ -41,6 +59,11 @@ is the charged lepton of the beam's flavour among the primary vertex's outgoing 
 final-state copy on the FSI vertex); if the primary vertex has none, the most energetic
 final-state (status 1) one anywhere in the event. NC events have no charged lepton: they are
 skipped and counted in ``metadata['nuhepmc']['dropped']['nc']`` (aiva's tables are CC). The
+particle lists: ``"fsp"`` = every status-1 particle but the P.C.2 remnant, ``"vert"`` = what
+leaves the primary vertex but the remnant, given when the file has secondary (FSI) vertices,
+``"init"`` = the beam and the struck nucleons (status 21) entering the primary vertex, given when
+some event has one, or, for aiva's own files, as their ``ParticleLists`` attribute says (an aiva file without it is
+lepton-only and gets no lists: its remnant is no 0π final state); the lepton leads each event. The
 NEUT-like ``Mode`` comes from NEUT's own ``neutmode=`` descriptions, aiva's own table, or the
 E.C.1 ranges (QE 1, MEC 2, RES 11, SIS 21, DIS 26, coherent 16 by name); else 0, counted.
 
@@ -64,6 +87,7 @@ from collections.abc import Callable
 import numpy as np
 
 from aiva.errors import EventFileError
+from aiva.events.particles import ParticleList, lepton_first, same_events
 from aiva.events.table import EventTable, lepton_momenta
 from aiva.physics.constants import ATOMIC_MASS_UNIT
 from aiva.physics.targets import nuclear_pdg
@@ -85,10 +109,27 @@ _MODE_OF_PROC = {v[0]: k for k, v in PROCESSES.items()}
 #: E.C.1 block (id // 100) -> NEUT mode for CC; NC adds the NEUT NC codes.
 _CC_MODE = {2: 1, 3: 2, 4: 11, 5: 21, 6: 26}
 _NC_MODE = {2: 51, 4: 31, 5: 41, 6: 46}
-STATUS_PRIMARY_VERTEX = 1
-PARTICLE_STATUS = {1: ("UndecayedPhysical", "outgoing final-state particle"),
-                   4: ("IncomingBeam", "the incoming neutrino"),
-                   20: ("Target", "the target nucleus")}
+STATUS_PRIMARY_VERTEX = 1  # V.R.1
+STATUS_FSI_VERTEX = 2  # V.R.1: FSI summary vertex
+VERTEX_STATUS = {STATUS_PRIMARY_VERTEX: ("PrimaryVertex", "the primary interaction"),
+                 STATUS_FSI_VERTEX: ("FSISummaryVertex", "final-state interactions of the hadrons in the nucleus, "
+                                                         "in one summary vertex")}
+#: particle status codes: P.R.1 standard codes (1, 4, 20) and aiva's generator-dependent codes (21-200)
+STATUS_FINAL, STATUS_BEAM, STATUS_TARGET = 1, 4, 20
+STATUS_SEPARATION_VERTEX = 21  # V.C.1: bound-nucleon separation vertex
+STATUS_STRUCK = 21  # P.C.1: the struck (bound) nucleon
+STATUS_PRE_FSI = 22  # generator-dependent (P.R.1): a primary-vertex particle that then undergoes FSI
+STATUS_RESIDUAL = 23  # generator-dependent (P.R.1): a residual nucleus entering the FSI vertex
+PARTICLE_STATUS = {STATUS_FINAL: ("UndecayedPhysical", "outgoing final-state particle"),
+                   STATUS_BEAM: ("IncomingBeam", "the incoming neutrino"),
+                   STATUS_TARGET: ("Target", "the target nucleus")}
+PARTICLE_STATUS_FSI = {STATUS_PRE_FSI: ("PreFSI", "particle made at the primary vertex, before final-state "
+                                                  "interactions: enters the FSI summary vertex (status 2)"),
+                       STATUS_RESIDUAL: ("ResidualNucleusPreFSI", "P.C.2 pseudoparticle: the nucleus left by the "
+                                                                  "primary interaction, entering the FSI summary vertex")}
+VERTEX_STATUS_STRUCK = {STATUS_SEPARATION_VERTEX: ("NucleonSeparation", "V.C.1: the target nucleus gives up the "
+                                                                        "struck nucleon")}
+PARTICLE_STATUS_STRUCK = {STATUS_STRUCK: ("StruckNucleon", "P.C.1: the bound nucleon struck by the neutrino")}
 REMNANT_PDG = 2009900000  # P.C.2
 #: G.R.6 cross-section units -> factor to 10⁻³⁸ cm² ("1e-38 cm2" is a pre-1.0 spelling).
 XS_UNITS = {"pb": 100.0, "10-38 cm2": 1.0, "1e-38 cm2": 1.0, "cm2": 1e38}
@@ -227,8 +268,14 @@ def write_nuhepmc(table: EventTable, path: str | os.PathLike, *, flux_averaged_x
     seed = int(seed if seed is not None else meta.get("seed", 0) or 0)
 
     used = sorted({PROCESSES[m][0] for m in np.unique(modes).tolist()})
+    fsp, vert, fsi = _event_lists(table, path)
+    init = table.particles.get("init") if fsp is not None else None
+    if init is not None:
+        init.check(str(path), "init")
+    struck = init is not None and bool(np.isin(init.pdg, (2212, 2112)).any())
+    any_fsi = fsi is not None and bool(fsi.any())
     conventions = ["G.C.2", "G.C.4", "E.C.1", "P.C.2"] + (["E.C.2"] if sig is not None else []) \
-        + (["E.C.3"] if sig is not None and len(used) == 1 else [])
+        + (["E.C.3"] if sig is not None and len(used) == 1 else []) + (["P.C.1", "V.C.1"] if struck else [])
     run = hp.GenRunInfo()
     run.tools = [(generator, __version__, description or "aiva: AI for neutrino-nucleus scattering")]  # G.R.3
     run.weight_names = ["CV"]  # G.R.7
@@ -244,11 +291,16 @@ def write_nuhepmc(table: EventTable, path: str | os.PathLike, *, flux_averaged_x
         if pid in used:
             a[f"NuHepMC.ProcessInfo[{pid}].Name"] = name
             a[f"NuHepMC.ProcessInfo[{pid}].Description"] = desc
-    a["NuHepMC.VertexStatusIDs"] = [STATUS_PRIMARY_VERTEX]  # G.R.9 (standard code, G.S.2)
-    a[f"NuHepMC.VertexStatusInfo[{STATUS_PRIMARY_VERTEX}].Name"] = "PrimaryVertex"
-    a[f"NuHepMC.VertexStatusInfo[{STATUS_PRIMARY_VERTEX}].Description"] = "the primary interaction"
-    a["NuHepMC.ParticleStatusIDs"] = sorted(PARTICLE_STATUS)  # G.R.10 (standard codes, G.S.2)
-    for sid, (name, desc) in PARTICLE_STATUS.items():
+    vstat = {**{k: v for k, v in VERTEX_STATUS.items() if k == STATUS_PRIMARY_VERTEX or any_fsi},
+             **(VERTEX_STATUS_STRUCK if struck else {})}
+    pstat = {**PARTICLE_STATUS, **(PARTICLE_STATUS_FSI if any_fsi else {}),
+             **(PARTICLE_STATUS_STRUCK if struck else {})}
+    a["NuHepMC.VertexStatusIDs"] = sorted(vstat)  # G.R.9 (standard codes listed too, G.S.2)
+    for sid, (name, desc) in vstat.items():
+        a[f"NuHepMC.VertexStatusInfo[{sid}].Name"] = name
+        a[f"NuHepMC.VertexStatusInfo[{sid}].Description"] = desc
+    a["NuHepMC.ParticleStatusIDs"] = sorted(pstat)  # G.R.10 (standard codes listed too, G.S.2)
+    for sid, (name, desc) in pstat.items():
         a[f"NuHepMC.ParticleStatusInfo[{sid}].Name"] = name
         a[f"NuHepMC.ParticleStatusInfo[{sid}].Description"] = desc
     a["NuHepMC.Beam.EnergyUnit"] = "GEV"  # G.C.4
@@ -267,7 +319,8 @@ def write_nuhepmc(table: EventTable, path: str | os.PathLike, *, flux_averaged_x
     prov = {"Producer": meta.get("producer"), "Model": meta.get("model"), "ModelSHA256": meta.get("model_sha256"),
             "Flux": (meta.get("flux") or {}).get("name"), "Seed": meta.get("seed"), "AzimuthSeed": seed,
             "AzimuthRNG": f"numpy.random.default_rng([{seed}, 0x4E48]).uniform(0, 2 pi)",
-            "CrossSection": how, "MCVersion": meta.get("mc_version")}
+            "CrossSection": how, "MCVersion": meta.get("mc_version"),
+            "ParticleLists": " ".join(k for k in ("fsp", "vert", "init") if k in table.particles) or None}
     for k, v in prov.items():  # G.S.1
         if v is not None:
             a[f"NuHepMC.Provenance.aiva.{k}"] = str(v)
@@ -288,22 +341,119 @@ def write_nuhepmc(table: EventTable, path: str | os.PathLike, *, flux_averaged_x
                     ev.attributes["tot_xs"] = _num(sig[i] * to_file)  # E.C.2
                     if len(used) == 1:
                         ev.attributes["proc_xs"] = _num(sig[i] * to_file)  # E.C.3
-                v = hp.GenVertex()
-                v.status = STATUS_PRIMARY_VERTEX  # E.R.6
                 Z, A = int(table["tgtz"][i]), int(table["tgta"][i])
-                M = A * ATOMIC_MASS_UNIT  # nucleus at rest; mass ≈ A·u (mass excess ignored)
-                pin = (0.0, 0.0, float(E[i]), float(E[i]))
-                v.add_particle_in(hp.GenParticle(pin, int(table["PDGnu"][i]), 4))  # E.R.7
-                v.add_particle_in(hp.GenParticle((0.0, 0.0, 0.0, M), nuclear_pdg(Z, A), 20))
-                lep = (float(px[i]), float(py[i]), float(pz[i]), float(El[i]))
-                v.add_particle_out(hp.GenParticle(lep, int(table["PDGLep"][i]), 1))
-                rem = hp.GenParticle(tuple(x - y for x, y in zip((0.0, 0.0, pin[2], pin[3] + M), lep)), REMNANT_PDG, 1)
-                v.add_particle_out(rem)  # P.C.2: the unsimulated hadronic system and remnant
-                ev.add_vertex(v)
+                lep = np.array([px[i], py[i], pz[i], El[i]]) if fsp is None else None
+                _add_vertices(ev, i, float(E[i]), int(table["PDGnu"][i]), Z, A, int(table["PDGLep"][i]), lep,
+                              fsp, vert, bool(fsi[i]) if fsi is not None else False, init)
                 f.write(ev)
         if tmp_gz != tmp:
             os.replace(tmp_gz, tmp)
     return path
+
+
+def _add_vertices(ev, i: int, Enu: float, pdg_nu: int, Z: int, A: int, pdg_lep: int, lep: np.ndarray | None,
+                  fsp: ParticleList | None, vert: ParticleList | None, fsi: bool, init: ParticleList | None) -> None:
+    """The vertices and particles of event ``i`` (layout in the module docstring)."""
+    import pyhepmc as hp
+
+    def particle(p4, code: int, status: int):
+        return hp.GenParticle(tuple(map(float, p4)), int(code), status)
+
+    M = A * ATOMIC_MASS_UNIT  # nucleus at rest; mass ≈ A·u (mass excess ignored)
+    beam = np.array([0.0, 0.0, Enu, Enu])
+    target = np.array([0.0, 0.0, 0.0, M])
+    v = hp.GenVertex()
+    v.status = STATUS_PRIMARY_VERTEX  # E.R.6
+    v.add_particle_in(particle(beam, pdg_nu, STATUS_BEAM))  # E.R.7
+    struck = _p4(init, i) if init is not None else np.zeros((0, 4))
+    struck_pdg = init.event(i)["pdg"] if init is not None else np.zeros(0, np.int32)
+    nucleon = np.isin(struck_pdg, (2212, 2112))  # the probe in "init" is the beam, written above
+    struck, struck_pdg = struck[nucleon], struck_pdg[nucleon]
+    spectator = None
+    if len(struck):  # V.C.1: the nucleus gives up the struck nucleon(s) (P.C.1 status 21)
+        vs = hp.GenVertex()
+        vs.status = STATUS_SEPARATION_VERTEX
+        vs.add_particle_in(particle(target, nuclear_pdg(Z, A), STATUS_TARGET))
+        for q, code in zip(struck, struck_pdg):
+            part = particle(q, code, STATUS_STRUCK)
+            vs.add_particle_out(part)
+            v.add_particle_in(part)
+        spectator = _remnant(target - struck.sum(axis=0), STATUS_RESIDUAL if fsi else STATUS_FINAL)  # P.C.2
+        vs.add_particle_out(spectator)
+        ev.add_vertex(vs)
+        total = beam + struck.sum(axis=0)  # into the primary vertex
+    else:
+        v.add_particle_in(particle(target, nuclear_pdg(Z, A), STATUS_TARGET))
+        total = beam + target
+    if fsp is None:  # lepton-only table: the hadronic system is not simulated
+        assert lep is not None
+        v.add_particle_out(particle(lep, pdg_lep, STATUS_FINAL))
+        v.add_particle_out(_remnant(total - lep, STATUS_FINAL))  # P.C.2: hadrons and remnant
+        ev.add_vertex(v)
+        return
+    if not fsi:  # no FSI: the primary vertex makes the final state
+        out = _p4(fsp, i)
+        for q, code in zip(out, fsp.event(i)["pdg"]):
+            v.add_particle_out(particle(q, code, STATUS_FINAL))
+        v.add_particle_out(_remnant(total - out.sum(axis=0), STATUS_FINAL))  # P.C.2
+        ev.add_vertex(v)
+        return
+    # primary vertex -> pre-FSI particles -> FSI summary vertex (V.R.1 status 2) -> final state
+    assert vert is not None
+    pre, post = _p4(vert, i), _p4(fsp, i)
+    pre_pdg, post_pdg = vert.event(i)["pdg"], fsp.event(i)["pdg"]
+    # the lepton leaves the nucleus as it was made unless its lists differ
+    through = bool(len(pre) and len(post) and pre_pdg[0] == post_pdg[0] and np.array_equal(pre[0], post[0]))
+    v2 = hp.GenVertex()
+    v2.status = STATUS_FSI_VERTEX
+    for j, (q, code) in enumerate(zip(pre, pre_pdg)):
+        part = particle(q, code, STATUS_FINAL if (j == 0 and through) else STATUS_PRE_FSI)
+        v.add_particle_out(part)
+        if not (j == 0 and through):
+            v2.add_particle_in(part)
+    residual = _remnant(total - pre.sum(axis=0), STATUS_RESIDUAL)  # P.C.2, internal
+    v.add_particle_out(residual)
+    v2.add_particle_in(residual)
+    left = total - pre.sum(axis=0) + pre[int(through):].sum(axis=0) - post[int(through):].sum(axis=0)
+    if spectator is not None:  # the spectator nucleus takes part in FSI too
+        v2.add_particle_in(spectator)
+        left = left + (target - struck.sum(axis=0))
+    ev.add_vertex(v)
+    for q, code in zip(post[int(through):], post_pdg[int(through):]):
+        v2.add_particle_out(particle(q, code, STATUS_FINAL))
+    v2.add_particle_out(_remnant(left, STATUS_FINAL))  # P.C.2: the nucleus after FSI
+    ev.add_vertex(v2)
+
+
+def _p4(plist: ParticleList, i: int) -> np.ndarray:
+    """(k, 4) HepMC3-ordered (px, py, pz, E) of event i's particles."""
+    a, b = plist.offsets[i], plist.offsets[i + 1]
+    return np.column_stack([plist.px[a:b], plist.py[a:b], plist.pz[a:b], plist.E[a:b]])
+
+
+def _remnant(p4: np.ndarray, status: int):
+    """The P.C.2 nuclear-remnant pseudoparticle (2009900000) carrying the four-momentum balance."""
+    import pyhepmc as hp
+
+    return hp.GenParticle(tuple(map(float, p4)), REMNANT_PDG, status)
+
+
+def _event_lists(table: EventTable, path: Path) -> tuple[ParticleList | None, ParticleList | None, np.ndarray | None]:
+    """(final-state list, pre-FSI list, per-event "FSI changed the event") of a table; the final
+    state is ``"fsp"`` (or ``"vert"`` alone when the table has no FSI stage), lepton first."""
+    fsp, vert = table.particles.get("fsp"), table.particles.get("vert")
+    if fsp is None and vert is None:
+        return None, None, None
+    if fsp is None:  # only the primary vertex's particles: no FSI was simulated
+        fsp, vert = vert, None
+    assert fsp is not None
+    fsp.check(str(path), "fsp")
+    fsp = lepton_first(fsp, table["PDGLep"])
+    if vert is None:
+        return fsp, None, None
+    vert.check(str(path), "vert")
+    vert = lepton_first(vert, table["PDGLep"])
+    return fsp, vert, ~same_events(fsp, vert)
 
 
 def _flux_histogram(meta: dict, E: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -363,6 +513,7 @@ def read_nuhepmc(path: str | os.PathLike) -> EventTable:
     info: dict[str, Any] = {}
     last_xs = None
     n_read = 0
+    parts_read: dict[str, list] = {"fsp": [], "vert": [], "secondary": [], "init": []}
     try:
         with hp.open(f) as fh:
             for ev in fh:
@@ -406,6 +557,8 @@ def read_nuhepmc(path: str | os.PathLike) -> EventTable:
                 row["cv"] = cv_all[-1]
                 for k, v in row.items():
                     cols[k].append(v)
+                for name, got in zip(("fsp", "vert", "secondary", "init"), _event_particles(ev)):
+                    parts_read[name].append(got)
                 counts["mode_unmapped"] += row["Mode"] == 0
     except EventFileError:
         raise
@@ -429,11 +582,13 @@ def read_nuhepmc(path: str | os.PathLike) -> EventTable:
           "target_scale": run_attrs.get("NuHepMC.Units.CrossSection.TargetScale"),
           "n_events": n_read, "sum_cv_weights": float(np.sum(cv_all)), "dropped": dropped, "counts": counts,
           "provenance": {k: v for k, v in run_attrs.items() if k.startswith("NuHepMC.Provenance.aiva.")}}
-    table = EventTable(data, {"producer": "NuHepMC file", "source": f, "nuhepmc": nh})
+    lists = _particle_lists(parts_read, run_attrs, info["tools"], data["PDGLep"], f)
+    nh["particle_lists"] = sorted(lists) or "none (lepton-only aiva file)"
+    table = EventTable(data, {"producer": "NuHepMC file", "source": f, "nuhepmc": nh}, lists)
     wcol = nuhepmc_xsec_weights(table, cv)
     if wcol is not None:
         data["weight"] = wcol
-        table = EventTable(data, table.metadata)
+        table = EventTable(data, table.metadata, lists)
         if len(np.unique(data["tgta"])) == 1:
             A = int(data["tgta"][0])
             table.metadata["flux_averaged_xsec"] = {
@@ -443,7 +598,7 @@ def read_nuhepmc(path: str | os.PathLike) -> EventTable:
                                            "flux_averaged_xsec_per_nucleon": float(wcol.sum()), "fatx_source": src}
     else:
         data["weight"] = cv
-        table = EventTable(data, table.metadata)
+        table = EventTable(data, table.metadata, lists)
         nh["weight_note"] = "no usable FATX/units: 'weight' is the CV weight, not normalised"
         table.metadata["normalisation"] = {"unit": "relative", "sum_weight_all_entries": float(np.sum(cv_all)),
                                            "why": "no usable flux-averaged cross section (FATX) or units in the file"}
@@ -473,6 +628,54 @@ def nuhepmc_xsec_weights(table: EventTable, cv: np.ndarray | None = None) -> np.
 
 
 _NU = (12, 14, 16)
+
+
+def _rows(parts) -> np.ndarray:
+    """(k, 5) pdg, E, px, py, pz of pyhepmc particles."""
+    return np.array([(q.pid, q.momentum.e, q.momentum.px, q.momentum.py, q.momentum.pz) for q in parts],
+                    dtype=np.float64).reshape(-1, 5)
+
+
+def _event_particles(ev) -> tuple[np.ndarray, np.ndarray, bool, np.ndarray]:
+    """(final state, primary-vertex particles, has a secondary vertex, initial state) of one event:
+    the final state is every undecayed physical particle (status 1, P.R.1) but the P.C.2 remnant;
+    the primary-vertex list is what leaves the primary vertex (documentation copies included) but
+    the remnant — before FSI when the event has an FSI vertex; the initial state is the beam and
+    the struck nucleons (P.C.1 status 21) entering the primary vertex."""
+    fsp = [q for q in ev.particles if q.status == STATUS_FINAL and q.pid != REMNANT_PDG]
+    prim = [v for v in ev.vertices if v.status == STATUS_PRIMARY_VERTEX][0]
+    vert = [q for q in prim.particles_out if q.pid != REMNANT_PDG]
+    secondary = any(v.status not in (STATUS_PRIMARY_VERTEX, STATUS_SEPARATION_VERTEX) for v in ev.vertices)
+    init = [q for q in prim.particles_in if q.status == STATUS_BEAM] + \
+        [q for q in prim.particles_in if q.status == STATUS_STRUCK]
+    return _rows(fsp), _rows(vert), secondary, _rows(init)
+
+
+def _particle_lists(parts: dict[str, list], run_attrs: dict[str, str], tools: list[str], pdg_lep: np.ndarray,
+                    f: str) -> dict[str, ParticleList]:
+    """The particle lists of the kept events. aiva's own files say which lists they carry
+    (``NuHepMC.Provenance.aiva.ParticleLists``; none: a lepton-only table, whose remnant
+    pseudoparticle is not a hadronic final state); other generators' files give the final state,
+    and the primary-vertex list when some event has a secondary (FSI) vertex."""
+    if not parts["fsp"]:
+        return {}
+    declared = run_attrs.get("NuHepMC.Provenance.aiva.ParticleLists")
+    if any(k.startswith("NuHepMC.Provenance.aiva.") for k in run_attrs):  # written by aiva (AzimuthSeed always)
+        want = set((declared or "").split())
+    else:
+        want = {"fsp"} | ({"vert"} if any(parts["secondary"]) else set()) \
+            | ({"init"} if any(len(r) > 1 for r in parts["init"]) else set())
+    out: dict[str, ParticleList] = {}
+    for name in ("fsp", "vert", "init"):
+        if name not in want:
+            continue
+        rows = parts[name]
+        counts = np.array([len(r) for r in rows], dtype=np.int32)
+        flat = np.concatenate(rows) if rows else np.zeros((0, 5))
+        pl = ParticleList(counts, flat[:, 0].astype(np.int32), flat[:, 1], flat[:, 2], flat[:, 3], flat[:, 4])
+        pl.check(f, name)
+        out[name] = pl if name == "init" else lepton_first(pl, pdg_lep)
+    return out
 
 
 def _event_row(ev, proc: int, info: dict, f: str, num: int) -> dict | None:

@@ -3,8 +3,11 @@
 Formats
 -------
 * Parquet (``.parquet``/``.pq``): aiva's native format; metadata as JSON in the schema
-  metadata key ``aiva``.
-* CSV (``.csv``): the same columns; no metadata.
+  metadata key ``aiva``. Particle lists (:mod:`aiva.events.particles`) are a count column and
+  five Arrow ``list<int32>``/``list<double>`` columns named as in NUISANCE's flat tree: ``nfsp``
+  with ``pdg E px py pz`` (final state), ``nvertp`` with ``pdg_vert E_vert px_vert py_vert
+  pz_vert`` (primary vertex, before FSI); see ``docs/particles.md``.
+* CSV (``.csv``): the same scalar columns; no metadata, no particle lists.
 * NUISANCE flat tree (ROOT, tree ``FlatTree_VARS``), read and written by
   :mod:`aiva.events.nuisance`: the columns have the same names; ``weight`` = ``Weight`` ×
   ``fScaleFactor`` in 10⁻³⁸ cm² per nucleon per event.
@@ -27,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from aiva.errors import EventFileError
-from aiva.events.table import EventTable, validate
+from aiva.events.particles import NUISANCE_LISTS, ParticleList, check_columns, list_columns, list_names_in
+from aiva.events.table import EventTable, exact_cast, validate
 from aiva.utils import atomic_path, json_default
 
 if TYPE_CHECKING:
@@ -108,7 +112,67 @@ def _read_parquet(path: Path) -> EventTable:
             raise EventFileError(str(path), "aiva metadata is not valid JSON") from None
         if not isinstance(meta, dict):
             raise EventFileError(str(path), "aiva metadata is not a JSON object")
-    return EventTable({n: _numeric_column(t.column(n), n, path) for n in t.column_names}, meta)
+    lists = _read_particle_lists(t, path)
+    skip = {c for name in lists for c in (list_columns(name)[0], *list_columns(name)[1].values())}
+    return EventTable({n: _numeric_column(t.column(n), n, path) for n in t.column_names if n not in skip}, meta,
+                      lists)
+
+
+def _read_particle_lists(t, path: Path) -> dict[str, ParticleList]:
+    """The particle lists of an Arrow table: per list a count column (``nfsp``, ``nvertp``) and
+    five ``list<>`` columns (``pdg E px py pz``, ``pdg_vert ...``), checked: no nulls, every row's
+    list as long as its count, finite momenta, E ≥ |p|."""
+    import pyarrow as pa
+
+    out: dict[str, ParticleList] = {}
+    # a list is announced by its count column or by a list-typed array (a scalar column "E" is no list)
+    counts_known = {list_columns(n)[0] for n in NUISANCE_LISTS}
+    listy = [n for n in t.column_names if pa.types.is_list(t.schema.field(n).type)
+             or pa.types.is_large_list(t.schema.field(n).type)]
+    for name, count_col in list_names_in(listy + [n for n in t.column_names
+                                                 if n in counts_known or n.startswith("n_")]).items():
+        _, cols = list_columns(name)
+        if not any(c in listy for c in cols.values()):
+            continue  # a count column alone (e.g. NUISANCE's scalar branches exported) stays a scalar column
+        missing = [c for c in (count_col, *cols.values()) if c not in t.column_names]
+        if missing:
+            raise EventFileError(str(path), f"particle list '{name}' is incomplete: no column(s) {', '.join(missing)}",
+                                 column=missing[0])
+        counts = _numeric_column(t.column(count_col), count_col, path)
+        if counts.dtype.kind not in "iu" or (counts < 0).any():
+            raise EventFileError(str(path), "particle counts must be non-negative integers", column=count_col)
+        arrays = {}
+        for f, c in cols.items():
+            col = t.column(c)
+            if not (pa.types.is_list(col.type) or pa.types.is_large_list(col.type)):
+                raise EventFileError(str(path), f"a particle column must be a list per event, not {col.type}", column=c)
+            arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+            if arr.null_count:
+                raise EventFileError(str(path), "empty cells (null lists)", column=c, n_rows=int(arr.null_count))
+            lengths = arr.value_lengths().to_numpy(zero_copy_only=False)
+            bad = lengths != counts
+            if bad.any():
+                raise EventFileError(str(path), f"list lengths differ from the counts in '{count_col}'", column=c,
+                                     n_rows=int(bad.sum()))
+            values = arr.flatten()
+            if values.null_count:
+                raise EventFileError(str(path), "null particle values", column=c)
+            kind = pa.types.is_integer(values.type) if f == "pdg" else (
+                pa.types.is_floating(values.type) or pa.types.is_integer(values.type))
+            if not kind:
+                raise EventFileError(str(path), f"particle values of type {values.type} "
+                                                f"({'integer PDG codes' if f == 'pdg' else 'numbers'} expected)", column=c)
+            arrays[f] = values.to_numpy(zero_copy_only=False)
+        try:
+            arrays["pdg"] = exact_cast(cols["pdg"], arrays["pdg"], np.int32, str(path))
+            plist = ParticleList(counts, *(arrays[f] for f in ("pdg", "E", "px", "py", "pz")))
+        except ValueError as exc:
+            if isinstance(exc, EventFileError):
+                raise
+            raise EventFileError(str(path), str(exc), column=count_col) from None
+        check_columns(plist, str(path), name)
+        out[name] = plist
+    return out
 
 
 def _check_unique(names: list[str], path: Path) -> None:
@@ -184,8 +248,27 @@ def _arrow(table: EventTable, metadata: dict):
     """The table as Arrow, aiva's metadata as JSON under the schema key ``aiva``."""
     import pyarrow as pa
 
-    t = pa.table(table.columns)
+    t = pa.table({**table.columns, **_particle_arrays(table)})
     return t.replace_schema_metadata({_META_KEY: json.dumps(metadata, default=json_default).encode()})
+
+
+def _particle_arrays(table: EventTable) -> dict:
+    """Arrow columns of the particle lists: the count (int32) and ``list<int32>``/``list<double>``
+    columns named as NUISANCE's flat tree (``nfsp``, ``pdg``, ``E``, ...; ``nvertp``, ``pdg_vert``, ...)."""
+    import pyarrow as pa
+
+    out: dict = {}
+    for name, plist in table.particles.items():
+        count, cols = list_columns(name)
+        clash = [c for c in (count, *cols.values()) if c in table.columns]
+        if clash:
+            raise EventFileError("<memory>", f"column name is also a column of particle list '{name}'", column=clash[0])
+        offsets = pa.array(plist.offsets.astype(np.int32))
+        out[count] = pa.array(plist.counts.astype(np.int32))
+        out[cols["pdg"]] = pa.ListArray.from_arrays(offsets, pa.array(plist.pdg.astype(np.int32)))
+        for f in ("E", "px", "py", "pz"):
+            out[cols[f]] = pa.ListArray.from_arrays(offsets, pa.array(getattr(plist, f).astype(np.float64)))
+    return out
 
 
 def write_parquet_stream(path: str | os.PathLike, tables: Iterable[EventTable], extra_metadata: dict | None = None
@@ -202,7 +285,12 @@ def write_parquet_stream(path: str | os.PathLike, tables: Iterable[EventTable], 
                 if writer is None:
                     schema = _arrow(t, {**t.metadata, **(extra_metadata or {})}).schema
                     writer = pq.ParquetWriter(str(tmp), schema, compression="zstd")
-                writer.write_table(_arrow(t, {}).cast(schema))
+                part = _arrow(t, {})
+                assert schema is not None
+                if part.schema.names != schema.names:
+                    raise EventFileError(str(path), f"chunk columns {part.schema.names} differ from the first chunk's "
+                                                    f"{schema.names} (every chunk needs the same particle lists)")
+                writer.write_table(part.cast(schema))
         finally:
             if writer is not None:
                 writer.close()
@@ -215,6 +303,9 @@ def write_csv(table: EventTable, path: str | os.PathLike) -> Path:
     import pyarrow.csv as pcsv
 
     path = Path(path)
+    if table.particles:
+        log.warning("%s: CSV holds one row of numbers per event: the particle lists (%s) are not written; use "
+                    ".parquet, .root or .hepmc3 for whole events", path, ", ".join(table.particles))
     with atomic_path(path) as tmp:
         pcsv.write_csv(pa.table(table.columns), tmp)
     return path

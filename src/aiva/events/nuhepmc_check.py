@@ -18,10 +18,12 @@ checks go. Per-event problems are reported once with the first event and a count
 * events: E.R.2 unique non-negative numbers; E.R.3 ``signal_process_id`` declared in G.R.8;
   E.R.5 ``lab_pos`` with 3 or 4 entries; E.R.6 one primary vertex (status 1), no status 0;
   E.R.7 one beam (status 4) and one target (status 20); P.R.1 incoming particles are beam or
-  target, no status 0; E.C.1 (if signalled) CC ids (X00–X49) have a charged lepton of the
-  beam's flavour in the final state and NC ids an outgoing neutrino; E.C.2/E.C.3 (if
-  signalled) ``tot_xs``/``proc_xs`` on every event; pre-1.0 attribute names (``ProcID``,
-  ``LabPos``, ``TotXS``, ``ProcXS``, ``NuHepMC.Beam.RateUnit``) and convention labels.
+  target, no status 0, outgoing real particles (no end vertex; the P.C.2 pseudoparticle and
+  documentation lines exempt) have status 1 and no status-1 particle enters a vertex; E.C.1
+  (if signalled) CC ids (X00–X49) have a charged lepton of the beam's flavour in the final
+  state and NC ids an outgoing neutrino; E.C.2/E.C.3 (if signalled) ``tot_xs``/``proc_xs``
+  on every event; pre-1.0 attribute names (``ProcID``, ``LabPos``, ``TotXS``, ``ProcXS``,
+  ``NuHepMC.Beam.RateUnit``) and convention labels.
 """
 from __future__ import annotations
 
@@ -241,6 +243,13 @@ def _check_event(ev, ctx: dict, num: int, numbers: set, problem, beam_E) -> None
         pv = p.production_vertex
         if (pv is None or pv.id == 0) and p.status not in (3, 4, 20):  # 3: documentation, not real
             problem("P.R.1", num, f"incoming particle {p.pid} has status {p.status}, not 4 or 20")
+        ev_end = p.end_vertex
+        if p.status == 1 and ev_end is not None and ev_end.id != 0:
+            problem("P.R.1", num, f"particle {p.pid} has status 1 (undecayed physical) but enters a vertex")
+        if (ev_end is None or ev_end.id == 0) and pv is not None and pv.id != 0 and p.status not in (1, 3) \
+                and p.pid != 2009900000:
+            problem("P.R.1", num, f"outgoing particle {p.pid} has status {p.status}; an outgoing real particle "
+                                  "must have status 1")
         if p.pid == 2009900000 and "P.C.2" not in conv and p.pid not in ctx["extra"]:
             problem("G.R.11", num, "particle number 2009900000 used without P.C.2 or NuHepMC.AdditionalParticleNumbers")
     beams = [p for p in parts if p.status == 4]

@@ -20,10 +20,19 @@ For NC events NUISANCE stores the outgoing neutrino as "the lepton" (``GetHMFSAn
 counted by ``--cc-only``, :func:`aiva.events.select.select_events`) and drops, with a count,
 only entries with no lepton at all (``PDGLep`` = 0, the tree's −999 placeholders).
 
-aiva's event table holds the lepton; the particle arrays of a file are not read. The writer
-puts the charged lepton (with an azimuth drawn uniformly from the seed) as the only final-state
-particle (``nfsp`` = 1): aiva's generators model the lepton only, and a reader must not take
-the empty hadronic system for a 0π, 0p topology.
+Particle lists (:mod:`aiva.events.particles`): the final-state arrays ``nfsp``, ``pdg[nfsp]``,
+``E``, ``px``, ``py``, ``pz`` become ``table.particles["fsp"]`` and the pre-FSI arrays of newer
+NUISANCE releases (``HadronFlux_Vectors``/``GenericFlux_Vectors`` with ``SavePreFSI``: ``nvertp``,
+``pdg_vert[nvertp]``, ``E_vert``, ``px_vert``, ``py_vert``, ``pz_vert``) ``table.particles["vert"]``
+(and the initial-state ``ninitp``/``*_init`` arrays ``table.particles["init"]``),
+in GeV as float64 (the tree stores float32), with the lepton of ``PDGLep`` moved to the front of each
+event (NUISANCE keeps the generator's order). Arrays with non-finite momenta or E < |p| are an
+:class:`~aiva.errors.EventFileError` naming the branch. The writer writes a table's lists with the
+same names; a table without lists (aiva's generators model the lepton only) gets the charged lepton
+(with an azimuth drawn uniformly from the seed) as its only final-state particle (``nfsp`` = 1),
+and ``metadata['particle_lists']`` (``{"fsp": "lepton only"}``, else ``"whole events"`` per list)
+says so: aiva's reader gives such a file no lists, as that empty hadronic system is no 0π, 0p
+topology.
 """
 from __future__ import annotations
 
@@ -36,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from aiva.errors import EventFileError
+from aiva.events.particles import ParticleList, check_columns, lepton_first, list_columns
 from aiva.events.select import NEUTRINOS, is_cc
 from aiva.events.table import EventTable, cross_section_weights, lepton_momenta
 
@@ -109,8 +119,8 @@ def read_flattree(tree, path: Path, root=None) -> EventTable:
     w_src = "W" if "W" in b else ("W_nuc_rest" if "W_nuc_rest" in b else None)
     if w_src:
         cols["W"] = b[w_src]
-    meta: dict[str, Any] = {"producer": "NUISANCE flat tree", "source_file": path.name,
-                            "n_entries": int(n_all), "particle_lists": "not read (aiva's table holds the lepton)"}
+    lists = _read_lists(tree, path, have, b["PDGLep"])
+    meta: dict[str, Any] = {"producer": "NUISANCE flat tree", "source_file": path.name, "n_entries": int(n_all)}
     if "cc" in b:
         cc = b["cc"].astype(bool)
         inconsistent = cc & np.isin(np.abs(b["PDGLep"]), NEUTRINOS)
@@ -121,13 +131,48 @@ def read_flattree(tree, path: Path, root=None) -> EventTable:
     raw = _metadata(root, path) if root is not None else None
     if raw:  # a file aiva wrote: its metadata come back, with what the reader found
         meta = {**raw, **{k: v for k, v in meta.items() if k != "producer"}, "read_as": "NUISANCE flat tree"}
-    table = EventTable(cols, meta)
+    marks = raw.get("particle_lists") if raw else None
+    if raw and not (isinstance(marks, dict) and marks.get("fsp") == "whole events"):
+        lists.pop("fsp", None)  # aiva's lepton-only placeholder (files before the marks were all lepton-only)
+    table = EventTable(cols, meta, lists)
     if no_lep.any():
         table = table.select(~no_lep)
         table.metadata["dropped"] = {"no outgoing lepton (PDGLep = 0)": int(no_lep.sum())}
         if len(table) == 0:
             raise EventFileError(str(path), "no entry has an outgoing lepton", column="PDGLep", n_rows=n_all)
     return table
+
+
+def _read_lists(tree, path: Path, have: set, pdg_lep: np.ndarray) -> dict[str, ParticleList]:
+    """The particle lists of the tree (``nfsp`` + ``pdg E px py pz``; ``nvertp`` + ``*_vert``), checked."""
+    out: dict[str, ParticleList] = {}
+    for name in ("fsp", "vert", "init"):
+        count, cols = list_columns(name)
+        present = [c for c in (count, *cols.values()) if c in have]
+        if not present:
+            continue
+        if len(present) < 6:
+            missing = [c for c in (count, *cols.values()) if c not in have]
+            raise EventFileError(str(path), f"particle list '{name}' is incomplete: no branch(es) {', '.join(missing)}",
+                                 column=missing[0])
+        try:
+            n = np.asarray(tree[count].array(library="np")).astype(np.int64)
+            jag = {f: tree[c].array(library="ak") for f, c in cols.items()}
+        except Exception as exc:  # uproot raises several types for unreadable baskets
+            raise EventFileError(str(path), f"particle branches cannot be read ({type(exc).__name__}: {exc})",
+                                 column=count) from None
+        import awkward as ak
+
+        for f, c in cols.items():
+            lengths = np.asarray(ak.num(jag[f], axis=1))
+            bad = lengths != n
+            if bad.any():
+                raise EventFileError(str(path), f"array lengths differ from '{count}'", column=c, n_rows=int(bad.sum()))
+        flat = {f: np.asarray(ak.flatten(jag[f], axis=1)) for f in cols}
+        plist = ParticleList(n.astype(np.int32), flat["pdg"], *(flat[f].astype(np.float64) for f in ("E", "px", "py", "pz")))
+        check_columns(plist, str(path), name, rtol=1e-6)  # float32 branches
+        out[name] = plist if name == "init" else lepton_first(plist, pdg_lep)
+    return out
 
 
 def _weights(b: dict[str, np.ndarray], path: Path, have: set) -> tuple[np.ndarray, dict]:
@@ -199,7 +244,13 @@ def write_flattree(table: EventTable, path: str | os.PathLike, *, seed: int | No
             raise EventFileError(str(path), "cross-section weights sum to zero", column="weight")
         scale, Wt = mean * _CM2, w / mean
     E, El, cos = table["Enu_true"], table["ELep"], table["CosLep"]
-    px, py, pz = lepton_momenta(table, seed if seed is not None else int(table.metadata.get("seed", 0) or 0))
+    fsp_list = table.particles.get("fsp")
+    if fsp_list is not None and fsp_list.n_events and np.all(fsp_list.counts > 0):
+        fsp_list = lepton_first(fsp_list, table["PDGLep"])
+        first = fsp_list.offsets[:-1]  # the lepton leads each event's list
+        px, py, pz = fsp_list.px[first], fsp_list.py[first], fsp_list.pz[first]
+    else:
+        px, py, pz = lepton_momenta(table, seed if seed is not None else int(table.metadata.get("seed", 0) or 0))
     q0 = E - El
     q3 = np.sqrt(px ** 2 + py ** 2 + (E - pz) ** 2)
     Q2 = q3 ** 2 - q0 ** 2
@@ -216,16 +267,32 @@ def write_flattree(table: EventTable, path: str | os.PathLike, *, seed: int | No
         "flagCCINC": cc, "flagNCINC": ~cc,
     }
     data = {k: np.asarray(v).astype(_SCALARS[k]) for k, v in data.items()}
-    counts = np.ones(n, dtype=np.int64)
-    fsp = ak.zip({"px": ak.unflatten(px.astype(np.float32), counts), "py": ak.unflatten(py.astype(np.float32), counts),
-                  "pz": ak.unflatten(pz.astype(np.float32), counts), "E": ak.unflatten(El.astype(np.float32), counts),
-                  "pdg": ak.unflatten(lep.astype(np.int32), counts)})
-    types = {**{k: v.dtype for k, v in data.items()}, "fsp": fsp.type}
-    meta = json.dumps(table.metadata, default=json_default)
+    lists = dict(table.particles)
+    meta_d = dict(table.metadata)
+    placeholder = "fsp" not in lists
+    if placeholder:  # lepton-only table: the lepton as the only final-state particle
+        lists["fsp"] = ParticleList(np.ones(n, np.int32), lep, El, px, py, pz)
+    # what the lists are, for aiva's reader (a table's own older mark is replaced)
+    meta_d["particle_lists"] = {k: "lepton only" if (k == "fsp" and placeholder) else "whole events"
+                                for k in ("fsp", "vert", "init") if k in lists}
+    records: dict[str, Any] = {}
+    for name in ("fsp", "vert", "init"):
+        if name not in lists:
+            continue
+        pl, counts = lists[name], lists[name].counts.astype(np.int64)
+        records[name] = ak.zip({f: ak.unflatten(getattr(pl, f).astype(np.int32 if f == "pdg" else np.float32), counts)
+                                for f in ("px", "py", "pz", "E", "pdg")})
+    others = sorted(set(lists) - set(records))
+    if others:
+        log.warning("%s: particle lists %s have no NUISANCE flat-tree branches and are not written", path, others)
+    types: dict[str, Any] = {**{k: v.dtype for k, v in data.items()}, **{k: r.type for k, r in records.items()}}
+    payload: dict[str, Any] = {**data, **records}
+    meta = json.dumps(meta_d, default=json_default)
     with atomic_path(path) as tmp, uproot.recreate(tmp) as f:
-        f.mktree(TREE, types, counter_name=lambda _: "nfsp", field_name=lambda _outer, inner: inner,
+        f.mktree(TREE, types, counter_name=lambda name: list_columns(name)[0],
+                 field_name=lambda outer, inner: list_columns(outer)[1][inner],
                  title="aiva events in the NUISANCE flat-tree format")
-        f[TREE].extend({**data, "fsp": fsp})
+        f[TREE].extend(payload)
         f[METADATA_KEY] = meta
     return path
 

@@ -159,3 +159,87 @@ class ParticleList:
         if bad.any():
             raise EventFileError(path, "particles with E < |p| (energies must be total energies in GeV)",
                                  column=f"E_{name}", n_rows=int(np.unique(self.event_index()[bad]).size))
+
+
+# ------------------------------------------------------------------ file layout (additions for #24 records)
+#: NUISANCE flat-tree names of the lists (``GenericFlux_Vectors`` / ``HadronFlux_Vectors``
+#: ``AddEventVariablesToTree``): count branch and the suffix of the ``pdg``/``E``/``px``/``py``/``pz`` arrays.
+#: Other list names are written as ``n_<name>`` with ``<field>_<name>``. An optional ``"init"`` list holds,
+#: as NUISANCE's ``ninitp``, the initial state of the primary interaction: the probe, then the struck
+#: nucleon(s) (written to NuHepMC as P.C.1 struck nucleons, status 21).
+NUISANCE_LISTS: dict[str, tuple[str, str]] = {"fsp": ("nfsp", ""), "vert": ("nvertp", "_vert"), "init": ("ninitp", "_init")}
+
+
+def list_columns(name: str) -> tuple[str, dict[str, str]]:
+    """(count column, {field: column}) of particle list ``name`` in files: ``"fsp"`` →
+    ``nfsp`` with ``pdg E px py pz``; ``"vert"`` → ``nvertp`` with ``pdg_vert E_vert ...``."""
+    count, suffix = NUISANCE_LISTS.get(name, (f"n_{name}", f"_{name}"))
+    return count, {f: f"{f}{suffix}" for f in FIELDS}
+
+
+def list_names_in(columns: Sequence[str]) -> dict[str, str]:
+    """{list name: count column} for every particle list whose count column and five arrays are
+    all among ``columns`` (known NUISANCE names first, then the generic ``n_<name>`` layout)."""
+    have = set(columns)
+    out: dict[str, str] = {}
+    for name in NUISANCE_LISTS:
+        count, cols = list_columns(name)
+        if count in have or any(c in have for c in cols.values()):
+            out[name] = count
+    for c in columns:
+        if c.startswith("n_") and f"pdg_{c[2:]}" in have and c[2:] not in out:
+            out[c[2:]] = c
+    return out
+
+
+def check_columns(plist: ParticleList, path: str, name: str, *, rtol: float = 0.0) -> None:
+    """Like :meth:`ParticleList.check` (finite values, E ≥ |p| − 1 keV − ``rtol``·E; ``rtol`` for
+    values stored in single precision) but naming the file's own column (``E``, ``px_vert``, ...)
+    in the :class:`EventFileError`."""
+    _, cols = list_columns(name)
+    ev = plist.event_index()
+    for f in ("E", "px", "py", "pz"):
+        bad = ~np.isfinite(getattr(plist, f))
+        if bad.any():
+            raise EventFileError(path, "NaN or infinite particle momenta", column=cols[f],
+                                 n_rows=int(np.unique(ev[bad]).size))
+    bad = plist.E < plist.p - 1e-6 - rtol * np.abs(plist.E)
+    if bad.any():
+        raise EventFileError(path, "particles with E < |p| (energies must be total energies in GeV)",
+                             column=cols["E"], n_rows=int(np.unique(ev[bad]).size))
+
+
+def lepton_first(plist: ParticleList, pdg_lep: np.ndarray) -> ParticleList:
+    """The same events with, in each event, the most energetic particle of code ``pdg_lep[i]``
+    moved to the front (the other particles keep their order); events without one are unchanged.
+    NUISANCE's ``PDGLep`` is the highest-momentum lepton (``GetHMFSAnyLepton``), generators list
+    particles in their own order."""
+    ev = plist.event_index()
+    is_lep = plist.pdg == np.asarray(pdg_lep)[ev]
+    chosen = np.zeros(len(ev), dtype=bool)
+    if is_lep.any():
+        idx = np.flatnonzero(is_lep)
+        o = np.lexsort((-plist.E[idx], ev[idx]))  # by event, most energetic first
+        _, first = np.unique(ev[idx][o], return_index=True)
+        chosen[idx[o][first]] = True
+    order = np.argsort(2 * ev + (~chosen), kind="stable")
+    if np.array_equal(order, np.arange(len(ev))):
+        return plist
+    return ParticleList(plist.counts, *(getattr(plist, f)[order] for f in FIELDS))
+
+
+def same_events(a: ParticleList, b: ParticleList, *, rtol: float = 0.0) -> np.ndarray:
+    """(n_events,) True where event i has the same particles, in the same order, in ``a`` and
+    ``b`` (codes equal, momenta equal within ``rtol`` of the energy): e.g. "fsp" equal to "vert"
+    means no final-state interaction changed the event."""
+    if a.n_events != b.n_events:
+        raise ValueError("particle lists have different numbers of events")
+    same = a.counts == b.counts
+    ia, ib = a.event_index(), b.event_index()
+    # compare only events whose counts agree: their particles line up one to one
+    ka, kb = same[ia], same[ib]
+    diff = a.pdg[ka] != b.pdg[kb]
+    for f in ("E", "px", "py", "pz"):
+        diff |= np.abs(getattr(a, f)[ka] - getattr(b, f)[kb]) > rtol * np.abs(a.E[ka])
+    bad = np.bincount(ia[ka][diff], minlength=a.n_events) > 0
+    return same & ~bad
