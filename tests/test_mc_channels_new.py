@@ -205,7 +205,7 @@ def test_ncres_modes_and_strength():
 @pytest.mark.parametrize("probe,lo,hi", [("numu", 0.27, 0.36), ("numubar", 0.33, 0.45)])
 def test_nc_over_cc_at_high_energy(probe, lo, hi):
     # Llewellyn Smith relation R_ν = ½ − s² + 20/27 s⁴ (1 + r) ≈ 0.31 (CHARM 0.3093, CDHS 0.3072),
-    # R_ν̄ = ½ − s² + 20/27 s⁴ (1 + 1/r) ≈ 0.38 (CDHS 0.376)
+    # R_ν̄ = ½ − s² + 20/27 s⁴ (1 + 1/r) ≈ 0.38
     E = 20.0
     ncs = sum(sigma(f, E, probe=probe, n=10_000)[0] for f in (nc.ncel, nc.ncres, nc.ncdis))
     ccs = sum(sigma(f, E, probe=probe, n=10_000)[0] for f in (channels.qe, channels.res, channels.dis))
