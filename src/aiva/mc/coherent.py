@@ -41,7 +41,9 @@ centre-of-mass frame of q + P_A (P_A the nucleus at rest, M_A = A u − Z m_e), 
 in cos θ*; the recoiling nucleus takes P_A + q − p_π, so 4-momentum is conserved exactly with a
 nucleus of mass M_A (its kinetic energy, |t|/2M_A ≲ 1 MeV, is the difference between ν and E_π).
 ``hadrons`` holds the pion only; ``P`` is the nucleus at rest, so that k + P − k′ − p_π is the
-recoiling nucleus, and ``W`` the invariant mass of q + P_A (≈ M_A + ν).
+recoiling nucleus, ``W`` the invariant mass of q + P_A (≈ M_A + ν) and ``hit_p`` False (no
+struck nucleon). The nucleus stays in its ground state, so the pion should not be passed through
+the intranuclear cascade (GENIE does not apply its hadron transport to coherent pions).
 """
 from __future__ import annotations
 
@@ -58,7 +60,8 @@ F_PI = 0.93 * C.M_PION_CHARGED  #: pion decay constant in the Rein–Sehgal norm
 M_A_COH = 1.0  #: axial mass of the PCAC form factor G_A (BS09, RS83), GeV
 R0_FM = 1.0  #: nuclear radius parameter R = R₀ A^{1/3} (RS83), fm
 MB_TO_GEV2 = 1e-27 / C.HBARC2_GEV2_CM2  #: 1 mb in GeV⁻²
-#: proposal scales: Q² from 1/(Q² + c)², |t| from exp(−b₀|t|) (efficiency only)
+#: proposal scales: ν from 1/(ν − m_π + a), Q² from 1/(Q² + c)², |t| from exp(−b₀|t|) (efficiency only)
+NU_SCALE_COH = 0.2
 Q2_SCALE_COH = 0.1
 T_SLOPE_COH = 40.0
 
@@ -184,10 +187,13 @@ def _coherent(E, target: Target, probe: Probe, rng, charged: bool) -> Candidates
     m_pi = C.M_PION_CHARGED if charged else C.M_PION_NEUTRAL
     MA = nucleus_mass(target) if target.is_nucleus else C.M_NUCLEON
     u = rng.random((6, n))
-    # ν uniform in [m_π, E − m_ℓ]
+    # ν from p(ν) ∝ 1/(ν − m_π + a) on [m_π, E − m_ℓ] (the cross section falls like 1/ν above the Δ)
     nu_lo, nu_hi = m_pi, E - m_l
     ok = nu_hi > nu_lo + 1e-9
-    nu = nu_lo + u[0] * np.where(ok, nu_hi - nu_lo, 0.0)
+    a_nu = NU_SCALE_COH
+    log_span = np.log1p(np.where(ok, nu_hi - nu_lo, 0.0) / a_nu)
+    nu = nu_lo - a_nu + a_nu * np.exp(u[0] * log_span)
+    nu_w = (nu - nu_lo + a_nu) * log_span  # 1/pdf(ν)
     El = E - nu
     pl = np.sqrt(np.clip(El * El - m_l * m_l, 0, None))
     q2lo = np.maximum(2 * E * (El - pl) - m_l * m_l, 0.0)
@@ -237,7 +243,7 @@ def _coherent(E, target: Target, probe: Probe, rng, charged: bool) -> Candidates
     T_pi = E_pi - m_pi
     y = nu / E
     d3 = coh_d3sigma(E, y, Q2, t, T_pi, p_star, target.A, m_l, m_pi, charged)
-    w = d3 / E * (nu_hi - nu_lo) * q2w * tw * GEV2
+    w = d3 / E * nu_w * q2w * tw * GEV2
     w = np.where(open_ & (t_hi > t_lo) & np.isfinite(w) & (target.A > 1), w, 0.0)
     mode = np.full(n, 16 if charged else 36, dtype=np.int32)
     pdg_pi = (-211 if anti else 211) if charged else 111

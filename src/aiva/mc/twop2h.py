@@ -16,7 +16,8 @@ normalised over the open W range, as in :func:`aiva.mc.channels.mec`, which this
 Final state (as GENIE's MECGenerator and NuWro's ``mecevent`` do):
 
 * the initial pair is two nucleons of the Fermi sea, P₁ (the one that changes isospin) and P₂,
-  each drawn from the configuration's nuclear model with energy √(M² + p²) − ε_B;
+  each drawn from the configuration's nuclear model with energy √(M² + p²) − ε_B (with the local
+  Fermi gas the two are drawn at independent radii, a simplification: no pair correlation);
 * pair isospin (GENIE Empirical MEC, fraction of np pairs f_np = 0.8, parameter
   ``EmpiricalMEC-FracPN_CC`` of GENIE's ``EmpiricalMECPXSec2015``): ν CC np → pp (0.8) and
   nn → np (0.2); ν̄ CC np → nn (0.8) and pp → np (0.2);
