@@ -15,8 +15,9 @@ E_π and the pion's momentum p* in the πA centre-of-mass frame.
 
 CC (BS09 eq. (6)): twice the NC expression (isospin: the charged axial current couples √2 more
 strongly to π^± than the neutral one to π⁰) times cos²θ_C, with G_A² replaced by the lepton-mass
-factor of D. Rein and L. M. Sehgal, Phys. Rev. D 76 (2007) 113004 (hep-ph/0606185), eqs. (8)–(9)
-as used in BS09 eq. (6):
+factor of D. Rein and L. M. Sehgal, "PCAC and the deficit of forward muons in π⁺ production by
+neutrinos", Phys. Lett. B 657 (2007) 207 (hep-ph/0606185; interference of the axial-vector and the
+pion-pole amplitudes), which BS09 eq. (6) includes:
 
     C = (G_A − ½ Q²_min/(Q² + m_π²))² + ¼ y Q²_min (Q² − Q²_min)/(Q² + m_π²)²,
     Q²_min = m_ℓ² y/(1 − y),   C = 0 for Q² < Q²_min.
@@ -30,7 +31,7 @@ Pion–nucleus elastic cross section:
   table points (zero at T_π = 0; the 0.870 GeV parameters are kept up to 1 GeV). For A ≠ 12 the
   carbon fit is scaled as A₁ ∝ A^{4/3}, b₁ ∝ A^{2/3} (the extrapolation GENIE uses; BS09 fit
   carbon only).
-* T_π > 1 GeV — the Rein–Sehgal form (RS83 eqs. (10)–(13); BS09 eqs. (11)–(13)):
+* T_π > 1 GeV — the Rein–Sehgal form (RS83, Sec. 3; F_abs as in BS09 eq. (13)):
   dσ/d|t| = A² σ_tot(πN)²/(16π) e^{−b|t|} F_abs,  b = R₀² A^{2/3}/3,
   F_abs = exp(−9A^{1/3} σ_inel(πN)/(16π R₀²)),  R₀ = 1.0 fm, with the π±N (isospin-averaged)
   total and elastic cross sections of the parametrisation of Berger and Sehgal

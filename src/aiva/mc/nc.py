@@ -9,7 +9,7 @@ signature of :mod:`aiva.mc.channels` and return :class:`~aiva.mc.channels.Candid
 Electroweak couplings (tree level, standard model): the hadronic neutral current is
 J^Z_μ = V³_μ − A³_μ − 2 sin²θ_W J^em_μ − ½ (V^s_μ − A^s_μ), with the same G_F/√2 as the charged
 current (e.g. C. H. Llewellyn Smith, Phys. Rep. 3 (1972) 261, Sec. 4; W. M. Alberico, S. M. Bilenky,
-C. Maieron, Phys. Rep. 358 (2002) 227, eqs. (2.4)–(2.9)); sin²θ_W = 0.23129 (PDG 2024, MS-bar at M_Z).
+C. Maieron, Phys. Rep. 358 (2002) 227, Sec. 2); sin²θ_W = 0.23129 (PDG 2024, MS-bar at M_Z).
 """
 from __future__ import annotations
 
@@ -37,11 +37,11 @@ DELTA_S = -0.15
 def nc_nucleon_form_factors(Q2, proton, MA: float, ff: str = "bbba05", delta_s: float = DELTA_S):
     """(F₁^Z, ξF₂^Z, G_A^Z) of the weak neutral current on the proton (``proton`` True) or neutron.
 
-    Vector (Alberico, Bilenky, Maieron Phys. Rep. 358 (2002) 227, eqs. (2.7)–(2.8); no strange
+    Vector (Alberico, Bilenky, Maieron Phys. Rep. 358 (2002) 227, Sec. 2; no strange
     vector form factors): F^{Z,p}_i = (½ − 2 sin²θ_W) F^p_i − ½ F^n_i,
     F^{Z,n}_i = (½ − 2 sin²θ_W) F^n_i − ½ F^p_i, with F₁ = (G_E + τG_M)/(1 + τ),
     ξF₂ = (G_M − G_E)/(1 + τ) from the Sachs form factors (:func:`aiva.mc.formfactors.sachs`).
-    Axial (ibid. eq. (2.9)): G_A^{Z,p/n} = ±½ G_A − ½ G_A^s in the convention g_A > 0; in aiva's
+    Axial (ibid.): G_A^{Z,p/n} = ±½ G_A − ½ G_A^s in the convention g_A > 0; in aiva's
     sign convention (g_A = −1.2723, :mod:`aiva.mc.qe`) that is ±½ G_A + ½ G_A^s with
     G_A = g_A/(1 + Q²/M_A²)² and G_A^s = Δs/(1 + Q²/M_A²)² (same M_A).
     """
@@ -104,8 +104,8 @@ def nc_delta_contracted(E, Q2, W, antineutrino: bool, par: _delta.DeltaParams, s
 
     The isovector NC vertex is the charged-current one of :mod:`aiva.mc.delta` (LPP06 form
     factors) with the vector form factors C3V, C4V, C5V multiplied by g_V = 1 − 2 sin²θ_W and the
-    axial ones unchanged (the isoscalar current cannot excite the Δ; Alberico et al. 2002 eq.
-    (2.4); E. Hernández, J. Nieves, M. Valverde, PRD 76 (2007) 033005, Sec. II.E). As H^{μν} is
+    axial ones unchanged: the isovector part of J^Z is (1 − 2 sin²θ_W)V³ − A³ and the isoscalar
+    current cannot excite the Δ (module docstring). As H^{μν} is
     quadratic in the couplings, H_NC = g_V² H_VV + g_V H_VA + H_AA with H_VV the tensor at
     C5A(0) = 0 (all axial form factors ∝ C5A(0)); by parity H_VA is the antisymmetric (ε) part,
     which changes sign between ν and ν̄. With S ± X the CC contraction for ν (+) and ν̄ (−)
@@ -155,7 +155,8 @@ def ncres(E, target: Target, probe: Probe, cfg: PhysicsConfig, rng) -> Candidate
 # ---------------------------------------------------------------------------------------- NC DIS
 def nc_quark_couplings(sin2w: float = SIN2_THETA_W):
     """Chiral NC couplings (g_L, g_R) of u- and d-type quarks (tree level):
-    u: (½ − ⅔ s², −⅔ s²), d, s: (−½ + ⅓ s², ⅓ s²) (PDG 2024, "Electroweak model" review, eq. (10.15))."""
+    g_L = T₃ − Q s², g_R = −Q s²: u: (½ − ⅔ s², −⅔ s²), d, s: (−½ + ⅓ s², ⅓ s²) (PDG 2024,
+    "Electroweak model and constraints on new physics" review)."""
     s = sin2w
     return {"u": (0.5 - 2 * s / 3, -2 * s / 3), "d": (-0.5 + s / 3, s / 3)}
 
@@ -163,8 +164,8 @@ def nc_quark_couplings(sin2w: float = SIN2_THETA_W):
 def nc_structure_functions(x, Q2, proton, sin2w: float = SIN2_THETA_W):
     """(F₂^NC, xF₃^NC) with the Bodek–Yang ξ_w, K factors and parton densities of :mod:`aiva.mc.dis`.
 
-    F₂ = 2ξ Σ_q (g_L² + g_R²)(q + q̄), xF₃ = 2ξ Σ_q (g_L² − g_R²)(q − q̄) (e.g. R. Devenish and
-    A. Cooper-Sarkar, "Deep Inelastic Scattering", OUP 2004, eq. (2.50) with the Z couplings), which
+    F₂ = 2ξ Σ_q (g_L² + g_R²)(q + q̄), xF₃ = 2ξ Σ_q (g_L² − g_R²)(q − q̄) (quark–parton model with
+    the Z couplings, e.g. R. Devenish and A. Cooper-Sarkar, "Deep Inelastic Scattering", OUP 2004), which
     in d²σ/dxdy = (G_F² M E/π)[y²xF₁ + (1 − y − Mxy/2E)F₂ ± y(1 − y/2)xF₃] reproduces the parton
     model x[(g_L² + g_R²(1−y)²) q + (g_R² + g_L²(1−y)²) q̄] per flavour. s and s̄ couple as d.
     """
