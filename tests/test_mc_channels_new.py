@@ -67,6 +67,8 @@ def test_coherent_cc_nc_isospin_and_lepton_mass():
     nu, e2 = sigma(coherent.coh, 3.0, seed=2)
     assert nub == pytest.approx(nu, abs=4 * np.hypot(e, e2))
     assert cands(coherent.coh, 1.0, target="H1", n=100).weight.max() == 0
+    below = cands(coherent.coh, 0.2, n=100)  # under the π + μ threshold: zero weight, finite kinematics
+    assert below.weight.max() == 0 and np.all(np.isfinite(below.hadrons.E)) and np.all(np.isfinite(below.El))
 
 
 def test_coherent_kinematics_conserve_four_momentum():
@@ -193,6 +195,7 @@ def test_ncres_modes_and_strength():
     hit_p = c.hit_p
     assert np.all(np.isin(m[hit_p], (32, 34))) and np.all(np.isin(m[~hit_p], (31, 33)))
     assert np.sum(w * (m == 32)) / np.sum(w * hit_p) == pytest.approx(2 / 3, abs=0.03)
+    assert cands(nc.ncres, 0.4, target="n", n=5000).weight.min() >= 0  # no rounding-negative weights at the edge
     s_nc, _ = sigma(nc.ncres, 1.0)
     s_cc, _ = sigma(channels.res, 1.0)
     assert 0.25 < s_nc / s_cc < 0.5

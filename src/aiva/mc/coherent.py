@@ -188,9 +188,11 @@ def _coherent(E, target: Target, probe: Probe, rng, charged: bool) -> Candidates
     m_pi = C.M_PION_CHARGED if charged else C.M_PION_NEUTRAL
     MA = nucleus_mass(target) if target.is_nucleus else C.M_NUCLEON
     u = rng.random((6, n))
-    # ν from p(ν) ∝ 1/(ν − m_π + a) on [m_π, E − m_ℓ] (the cross section falls like 1/ν above the Δ)
+    # ν from p(ν) ∝ 1/(ν − m_π + a) on [m_π, E − m_ℓ] (the cross section falls like 1/ν above the Δ);
+    # below threshold the kinematics are made at a dummy energy (finite numbers) and the weight is 0
+    ok = E - m_l > m_pi + 1e-9
+    E = np.where(ok, E, m_pi + m_l + 1.0)
     nu_lo, nu_hi = m_pi, E - m_l
-    ok = nu_hi > nu_lo + 1e-9
     a_nu = NU_SCALE_COH
     log_span = np.log1p(np.where(ok, nu_hi - nu_lo, 0.0) / a_nu)
     nu = nu_lo - a_nu + a_nu * np.exp(u[0] * log_span)

@@ -143,7 +143,8 @@ def ncres(E, target: Target, probe: Probe, cfg: PhysicsConfig, rng) -> Candidate
     pdf = (g2 / ((W - par.mass) ** 2 + g2 * g2)) / (a_hi - a_lo)
     tb, kP, flux = _lepton_frame(E, nuc, 0.0, W, rng, Q2_SCALE["res"])
     E_eff = kP / _M
-    lh = nc_delta_contracted(E_eff, tb.Q2, W, anti, par)
+    # at the kinematic edge (k′ ∥ q, W at its maximum) the contraction is 0 up to rounding: no negative weights
+    lh = np.maximum(nc_delta_contracted(E_eff, tb.Q2, W, anti, par), 0.0)
     d = C.G_FERMI**2 / 2 * lh / (64 * np.pi * _M * _M * E_eff * E_eff) * _delta.breit_wigner(W, par)
     transition = 1.0 - smoothstep(W, cfg.res_w_lo, cfg.res_w_hi)
     w = target.A * d * tb.q2_weight / pdf * flux * transition * ok * GEV2
