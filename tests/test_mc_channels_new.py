@@ -265,3 +265,15 @@ def test_new_channels_through_the_generator():
     assert {1, 51, 52} <= modes and modes <= {1, 16, 51, 52}
     xs = t.metadata["xsec_1e-38cm2"]["per_nucleus"]
     assert xs["coh"] / xs["qe"] < 0.05 and xs["ncel"] / xs["qe"] == pytest.approx(0.34, abs=0.06)
+
+
+@pytest.mark.parametrize("name", ["coh", "nccoh", "mec", "ncel", "ncres", "ncdis"])
+def test_same_seed_same_candidates(name):
+    a = cands(channels.CHANNELS[name], 2.0, n=500, seed=9)
+    b = cands(channels.CHANNELS[name], 2.0, n=500, seed=9)
+    c = cands(channels.CHANNELS[name], 2.0, n=500, seed=10)
+    for f in ("El", "cos", "weight", "Q2", "q0", "W", "pl", "P"):
+        assert getattr(a, f).tobytes() == getattr(b, f).tobytes()
+    assert a.El.tobytes() != c.El.tobytes()
+    if a.hadrons is not None:
+        assert a.hadrons.E.tobytes() == b.hadrons.E.tobytes()
