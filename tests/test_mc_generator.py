@@ -130,7 +130,7 @@ def test_bad_simulate_arguments():
     with pytest.raises(AivaInputError, match="below threshold"):
         simulate("H1", "numu", 10, energy=1.0, channels=("qe",))
     with pytest.raises(AivaInputError, match="unknown channel"):
-        simulate("C12", "numu", 10, energy=1.0, channels=("coh",))
+        simulate("C12", "numu", 10, energy=1.0, channels=("nope",))
 
 
 def test_cli_simulate_plot_and_xsec(tmp_path, capsys):

@@ -44,7 +44,8 @@ OPTIONAL_COLUMNS: dict[str, type] = {"Q2": np.float64, "q0": np.float64, "W": np
 
 #: NEUT mode codes used by aiva (sign flipped for antineutrinos).
 MODE_NAMES = {1: "CCQE", 2: "2p2h", 11: "CC1pi+ p", 12: "CC1pi0 p", 13: "CC1pi+ n", 16: "CC coherent",
-              21: "CC multi-pi", 26: "CC DIS"}
+              21: "CC multi-pi", 26: "CC DIS", 31: "NC1pi0 n", 32: "NC1pi0 p", 33: "NC1pi- p", 34: "NC1pi+ n",
+              36: "NC coherent", 41: "NC multi-pi", 46: "NC DIS", 51: "NCEL p", 52: "NCEL n"}
 
 #: Median energy above which a column "looks like MeV": no accelerator beam of aiva's range has
 #: a median above 100 GeV, while MeV-valued columns of few-GeV samples sit at 300–10,000.

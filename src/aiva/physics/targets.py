@@ -11,8 +11,16 @@ Nuclear-model parameters:
   At. Data Nucl. Data Tables 36 (1987) 495: harmonic-oscillator (HO) form
   ρ(r) ∝ (1 + α (r/a)²) exp(−(r/a)²) for ¹²C (a = 1.692 fm, α = 1.082) and ¹⁶O
   (a = 1.833 fm, α = 1.544); two-parameter Fermi (2pF) ρ(r) ∝ 1/(1 + exp((r−c)/z)) for ⁴⁰Ar
-  (c = 3.53 fm, z = 0.542 fm). Proton and neutron densities are taken proportional to the
-  charge density, scaled by Z/A and N/A.
+  (c = 3.53 fm, z = 0.542 fm) and ⁵⁶Fe (c = 4.111 fm, z = 0.558 fm). Proton and neutron
+  densities are taken proportional to the charge density, scaled by Z/A and N/A.
+* ⁵⁶Fe: Moniz et al. (1971) did not fit iron; their nearest nucleus, natural nickel
+  (k_F = 0.260 GeV, ε_B = 36 MeV), is used for it.
+
+Compound targets (:class:`Compound`, :func:`get_compound`): ``CH`` (polystyrene scintillator,
+one ¹²C and one ¹H per unit) and ``H2O``. Normalisation convention: a compound's cross section
+is quoted *per nucleon*, σ_compound = Σ_i n_i σ_i / Σ_i n_i A_i with σ_i per nucleus of
+component i (e.g. σ(CH) per nucleon = (σ_C + σ_H)/13); events of a compound are mixed nucleus by
+nucleus with probabilities n_i σ_i(E) / Σ_j n_j σ_j(E) (:meth:`Compound.fractions`).
 """
 from __future__ import annotations
 
@@ -66,20 +74,74 @@ TARGETS: dict[str, Target] = {
         Target("C12", 6, 6, 0.221, 0.025, "ho", (1.692, 1.082), f"{_MONIZ}; {_DEVRIES}"),
         Target("O16", 8, 8, 0.225, 0.027, "ho", (1.833, 1.544), f"{_MONIZ} (NEUT values); {_DEVRIES}"),
         Target("Ar40", 18, 22, 0.251, 0.028, "2pf", (3.53, 0.542), f"{_MONIZ} (40Ca values); {_DEVRIES}"),
+        Target("Fe56", 26, 30, 0.260, 0.036, "2pf", (4.111, 0.558), f"{_MONIZ} (natNi values); {_DEVRIES}"),
     ]
 }
 
 _ALIASES = {"c": "C12", "carbon": "C12", "o": "O16", "oxygen": "O16", "ar": "Ar40", "argon": "Ar40",
-            "h": "H1", "p": "H1", "proton": "H1", "neutron": "n", "12c": "C12", "16o": "O16", "40ar": "Ar40"}
+            "h": "H1", "p": "H1", "proton": "H1", "neutron": "n", "12c": "C12", "16o": "O16", "40ar": "Ar40",
+            "fe": "Fe56", "iron": "Fe56", "56fe": "Fe56"}
 
 
 def get_target(name: str) -> Target:
-    """Look a target up by name (``C12``, ``O16``, ``Ar40``, ``H1``, ``n``; case-insensitive)."""
+    """Look a target up by name (``C12``, ``O16``, ``Ar40``, ``Fe56``, ``H1``, ``n``; case-insensitive)."""
     key = _ALIASES.get(name.lower(), name)
     for k, t in TARGETS.items():
         if k.lower() == key.lower():
             return t
     raise AivaInputError(f"unknown target {name!r}; known targets: {', '.join(TARGETS)}")
+
+
+@dataclass(frozen=True)
+class Compound:
+    """A target made of several nuclei, ``components`` = ((Target, count per molecule), …).
+
+    Cross sections of a compound are per nucleon: σ = Σ n_i σ_i / Σ n_i A_i (σ_i per nucleus).
+    """
+
+    name: str
+    components: tuple[tuple[Target, int], ...]
+
+    @property
+    def A(self) -> int:
+        """Nucleons per molecule (13 for CH, 18 for H₂O)."""
+        return sum(t.A * k for t, k in self.components)
+
+    @property
+    def Z(self) -> int:
+        return sum(t.Z * k for t, k in self.components)
+
+    def sigma_per_nucleon(self, sigma_per_nucleus):
+        """σ per nucleon from the per-nucleus cross sections of the components (same order):
+        Σ n_i σ_i / Σ n_i A_i; arrays broadcast."""
+        if len(sigma_per_nucleus) != len(self.components):
+            raise AivaInputError(f"{self.name}: {len(self.components)} components, "
+                                 f"{len(sigma_per_nucleus)} cross sections given")
+        return sum(k * s for (_, k), s in zip(self.components, sigma_per_nucleus)) / self.A
+
+    def fractions(self, sigma_per_nucleus):
+        """Probability that an event of the compound is on component i: n_i σ_i / Σ n_j σ_j."""
+        terms = [k * s for (_, k), s in zip(self.components, sigma_per_nucleus)]
+        tot = sum(terms)
+        return [t / tot for t in terms]
+
+
+COMPOUNDS: dict[str, Compound] = {
+    c.name: c
+    for c in [
+        Compound("CH", ((TARGETS["C12"], 1), (TARGETS["H1"], 1))),
+        Compound("H2O", ((TARGETS["H1"], 2), (TARGETS["O16"], 1))),
+    ]
+}
+
+
+def get_compound(name: str) -> Compound:
+    """Look a compound up by name (``CH``, ``H2O``; case-insensitive; ``water``, ``polystyrene``)."""
+    key = {"water": "H2O", "polystyrene": "CH", "scintillator": "CH"}.get(name.lower(), name)
+    for k, c in COMPOUNDS.items():
+        if k.lower() == key.lower():
+            return c
+    raise AivaInputError(f"unknown compound target {name!r}; known compounds: {', '.join(COMPOUNDS)}")
 
 
 def target_from_za(Z: int, A: int) -> Target | None:
@@ -103,17 +165,22 @@ class Probe:
 
 from aiva.physics.constants import M_ELECTRON, M_MUON  # noqa: E402
 
-#: PDG codes: νμ 14, ν̄μ −14, e⁻ 11.
+#: PDG codes: νμ 14, ν̄μ −14, νe 12, ν̄e −12, e⁻ 11.
 PROBES: dict[str, Probe] = {
     "numu": Probe("numu", 14, 13, M_MUON),
     "numubar": Probe("numubar", -14, -13, M_MUON),
+    "nue": Probe("nue", 12, 11, M_ELECTRON),
+    "nuebar": Probe("nuebar", -12, -11, M_ELECTRON),
     "e": Probe("e", 11, 11, M_ELECTRON),
 }
 
 
 def get_probe(name: str) -> Probe:
-    key = name.lower().replace("-", "").replace("_", "")
-    aliases = {"14": "numu", "-14": "numubar", "anumu": "numubar", "numub": "numubar", "11": "e", "electron": "e"}
+    """Look a probe up by name or PDG code (``numu``, ``numubar``, ``nue``, ``nuebar``, ``e``; ``14``, ``-12``, …)."""
+    raw = name.strip().lower()
+    key = raw if raw.lstrip("-").isdigit() else raw.replace("-", "").replace("_", "")  # keep the sign of a PDG code
+    aliases = {"14": "numu", "-14": "numubar", "anumu": "numubar", "numub": "numubar", "11": "e", "electron": "e",
+               "12": "nue", "-12": "nuebar", "anue": "nuebar", "nueb": "nuebar"}
     key = aliases.get(key, key)
     if key not in PROBES:
         raise AivaInputError(f"unknown probe {name!r}; known probes: {', '.join(PROBES)}")
