@@ -59,23 +59,26 @@ def w_plot(out: Path, E: float, t_aiva: EventTable, nuwro: EventTable, dyn: np.n
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-    bins = np.linspace(0.85, min(E + 0.1, 3.0), 90)
+    bins = np.linspace(0.6, min(E + 0.1, 3.0), 90)
+    # W from the lepton alone, W² = M² + 2Mω − Q² (PRD 112 (2025) 013007 eq. 5), as the papers plot
+    # the dip: the same formula for both samples, whatever each generator calls its own W
+    wa, wn = t_aiva.kinematics()["W"], nuwro.kinematics()["W"]
     mode = np.abs(t_aiva["Mode"])
     groups = {"QE": mode == 1, "2p2h": mode == 2, "RES": (mode >= 11) & (mode <= 13), "COH": mode == 16,
               "DIS": (mode == 21) | (mode == 26)}
     for name, m in groups.items():
         if m.any():
-            ax[0].hist(t_aiva["W"][m], bins, histtype="step", label=f"{name} ({100 * m.mean():.1f} %)")
-    ax[0].hist(t_aiva["W"], bins, histtype="step", color="k", label="all")
+            ax[0].hist(wa[m], bins, histtype="step", label=f"{name} ({100 * m.mean():.1f} %)")
+    ax[0].hist(wa, bins, histtype="step", color="k", label="all")
     for code, name in DYN.items():
         m = dyn == code
         if m.any():
-            ax[1].hist(nuwro["W"][m], bins, histtype="step", label=f"{name.upper()} ({100 * m.mean():.1f} %)")
-    ax[1].hist(nuwro["W"], bins, histtype="step", color="k", label="all")
+            ax[1].hist(wn[m], bins, histtype="step", label=f"{name.upper()} ({100 * m.mean():.1f} %)")
+    ax[1].hist(wn, bins, histtype="step", color="k", label="all")
     ax[0].set_title(f"aiva reference MC, νμ–¹²C {E} GeV")
     ax[1].set_title(f"NuWro, νμ–¹²C {E} GeV")
     for a in ax:
-        a.set_xlabel("W [GeV] (true, struck nucleon + q)")
+        a.set_xlabel("W from the muon, nucleon at rest [GeV]")
         a.set_yscale("log")
         a.legend(fontsize=8)
     ax[0].set_ylabel("events / bin")

@@ -145,7 +145,8 @@ def res(E, target: Target, probe: Probe, cfg: PhysicsConfig, rng) -> Candidates:
     tb, kP, flux = _lepton_frame(E, nuc, m, W, rng, Q2_SCALE["res"])
     d = _delta.dsigma_dQ2dW(kP / _M, tb.Q2, W, m, anti, par)
     transition = 1.0 - smoothstep(W, cfg.res_w_lo, cfg.res_w_hi)
-    w = total * d * tb.q2_weight / pdf * flux * transition * ok * GEV2
+    # rounding can make the contraction −1e-16 at the kinematic edge: no events there, not negative weights
+    w = total * np.maximum(d, 0.0) * tb.q2_weight / pdf * flux * transition * ok * GEV2
     # modes: Δ++/Δ− → 11; Δ+ → pπ0 (12, 2/3) or nπ+ (13, 1/3); Δ0 likewise with sign flipped
     single = (~is_p) if anti else is_p
     r = rng.random(n)

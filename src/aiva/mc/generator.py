@@ -32,16 +32,22 @@ from aiva.events.table import EventTable
 from aiva.mc import channels as _ch
 from aiva.mc.config import PhysicsConfig, get_config
 from aiva.mc.flux import Flux
+from aiva.physics.constants import M_NUCLEON as C_M_NUCLEON
 from aiva.physics.targets import Probe, Target, get_probe, get_target
 
-MC_VERSION = 1  #: bump when physics changes, to invalidate cached tables
+MC_VERSION = 2  #: bump when physics changes, to invalidate cached tables
+#: what version 1 made (lepton-only qe, res, dis of νμ/ν̄μ on C, O, Ar, H, n): such samples are byte-identical
+#: in version 2 and keep ``mc_version`` 1 in their metadata, so the data recipes of the shipped models keep
+#: their SHA-256 (configs/shipped.toml)
+V1_CHANNELS = frozenset({"qe", "res", "dis"})
+V1_TARGETS = frozenset({"C12", "O16", "Ar40", "H1", "n"})
 HADRON_STREAM = 0x68616472  #: second word of the hadron stage's seed, SeedSequence([seed, HADRON_STREAM])
 CHUNK = 100_000
 GRID = np.geomspace(0.1, 50.0, 61)
 PILOT = 20_000
 TABLE_SEED = 20240101
 WMAX_SAFETY = 1.5
-DEFAULT_CHANNELS = ("qe", "res", "dis")
+DEFAULT_CHANNELS = ("qe", "res", "dis", "mec", "coh")  #: CC channels of whole events (MC v2)
 
 
 @dataclass
@@ -227,7 +233,7 @@ def _generate_chunk(args):
             c, nov = _sample_channel(ch, E[sel], target, probe, cfg, tabs[k][0], rng)
             cands.append(c)
             cols["ELep"][sel], cols["CosLep"][sel] = c.El, c.cos
-            cols["Q2"][sel], cols["q0"][sel], cols["W"][sel] = c.Q2, c.q0, c.W
+            cols["Q2"][sel], cols["q0"][sel], cols["W"][sel] = c.Q2, c.q0, _w_column(c)
             mode[sel] = c.mode
             n_over += nov
         pieces.append((sels, cands))
@@ -249,6 +255,18 @@ def _generate_chunk(args):
             where.append(idx)
         events = _join_events(parts, where, n)
     return E, cols, mode, n_over, events, nucleus
+
+
+def _w_column(c: _ch.Candidates) -> np.ndarray:
+    """The ``W`` column: the hadronic mass of the channel, except for coherent π (modes ±16, ±36),
+    whose q + nucleus mass (≈ M_A + ω) would sit far above every nucleon channel: there
+    W = √(M² + 2Mω − Q²) of a nucleon at rest (PRD 112 (2025) 013007 eq. 5)."""
+    coh = np.isin(np.abs(c.mode), (16, 36))
+    if not coh.any():
+        return c.W
+    M = C_M_NUCLEON
+    w_free = np.sqrt(np.maximum(M * M + 2 * M * c.q0 - c.Q2, 0.0))
+    return np.where(coh, w_free, c.W)
 
 
 def _join_events(parts, where, n):
@@ -276,9 +294,10 @@ def _components(target) -> tuple[str, list[tuple[Target, int]]]:
     except AivaInputError as err:
         from aiva.physics import targets as _targets
 
-        if not hasattr(_targets, "get_compound") or not _targets.is_compound(target):
-            raise err from None
-        comp = _targets.get_compound(target)
+        try:
+            comp = _targets.get_compound(target)
+        except AivaInputError:
+            raise AivaInputError(f"{err}; compounds: {', '.join(_targets.COMPOUNDS)}") from None
         return comp.name, [(t, int(c)) for t, c in comp.components]
 
 
@@ -357,7 +376,9 @@ def simulate(target: str | Target = "C12", probe: str | Probe = "numu", n_events
     if flux is not None:  # flux-folded sample: Σ weights = ⟨σ⟩_Φ per nucleon, whatever n (see models.xsec)
         data["weight"] = np.full(n, xs["total_per_nucleon"] / n)
     meta = {
-        "producer": "aiva.mc", "version": __version__, "mc_version": MC_VERSION, "seed": seed,
+        "producer": "aiva.mc", "version": __version__, "mc_version": (1 if not whole_events and set(chans) <= V1_CHANNELS
+                                                            and tgt_name in V1_TARGETS and abs(prb.pdg) == 14
+                                                            else MC_VERSION), "seed": seed,
         "target": tgt_name, **({"target_nuclei": {t.name: cnt for t, cnt in comps}} if len(comps) > 1 else {}),
         "probe": prb.name, "config": cfg.to_dict(), "channels": list(chans),
         "energy": {"fixed": energy} if energy is not None else (

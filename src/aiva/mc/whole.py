@@ -94,7 +94,7 @@ def assemble(E: np.ndarray, chans: tuple[str, ...], cands: list[Candidates | Non
         leptons.append(lepton_list(c, lepton_pdg[s]))
         h = primary_hadrons(ch, E[s], c, probe, rng)
         hadrons.append(h)
-        no_fsi.append(np.full(len(h.pdg), ch == "coh"))
+        no_fsi.append(np.full(len(h.pdg), ch in ("coh", "nccoh")))
     lep = ParticleList.concatenate(leptons).take(inverse)
     prim = ParticleList.concatenate(hadrons)
     coh_mask = np.concatenate(no_fsi) if no_fsi else np.zeros(0, bool)
@@ -109,7 +109,7 @@ def assemble(E: np.ndarray, chans: tuple[str, ...], cands: list[Candidates | Non
         to_cascade = prim.filter(~coh_mask)
         res = run_cascade(to_cascade, sample_vertex(target, n, rng), target, rng)
         final = ParticleList.merge([res.final, prim.filter(coh_mask)])
-        stats = {k: int(v) for k, v in vars(res).items() if k != "final" and np.isscalar(v)}
+        stats = {k: int(v) for k, v in res.counts.items()}
     else:
         final = prim
     return WholeEvents(ParticleList.merge([lep, prim]), ParticleList.merge([lep, final]), stats)

@@ -8,7 +8,7 @@ from aiva.physics.kinematics import (
     lepton_kinematics,
     to_proxies,
 )
-from aiva.physics.targets import PROBES, TARGETS, Probe, Target, get_probe, get_target
+from aiva.physics.targets import COMPOUNDS, PROBES, TARGETS, Compound, Probe, Target, get_compound, get_probe, get_target
 
 __all__ = [
     "constants",
@@ -17,6 +17,9 @@ __all__ = [
     "Target",
     "Probe",
     "get_target",
+    "get_compound",
+    "Compound",
+    "COMPOUNDS",
     "get_probe",
     "lepton_kinematics",
     "to_proxies",
