@@ -59,7 +59,8 @@ def w_plot(out: Path, E: float, t_aiva: EventTable, nuwro: EventTable, dyn: np.n
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-    bins = np.linspace(0.6, min(E + 0.1, 3.0), 90)
+    M = 0.9389
+    bins = np.linspace(0.6, min(np.sqrt(M * M + 2 * M * E) + 0.05, 3.0), 90)
     # W from the lepton alone, W² = M² + 2Mω − Q² (PRD 112 (2025) 013007 eq. 5), as the papers plot
     # the dip: the same formula for both samples, whatever each generator calls its own W
     wa, wn = t_aiva.kinematics()["W"], nuwro.kinematics()["W"]
