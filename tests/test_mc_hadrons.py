@@ -322,3 +322,39 @@ def test_hadronise_input_errors():
         H.hadronise(P, W[:4], hp, 14, "cc", rng)
     with pytest.raises(AivaInputError, match="w_kno_max"):
         H.hadronise(P, W, hp, 14, "cc", rng, w_kno_max=3.0, w_pythia_min=2.0)
+
+
+def test_baryon_xf_pt2_sampler():
+    """AGKY leading-baryon x_F (Gaussian −0.385, σ² = 0.131 on [−1, 0.5]) and p_T² (exp(−6.625 p_T²)
+    on [0, 0.6] GeV²)."""
+    rng = np.random.default_rng(19)
+    xf, pt2 = H.sample_baryon_xf_pt2(20_000, rng)
+    sd = np.sqrt(H.XF_VAR)
+    tn = sps.truncnorm((H.XF_RANGE[0] - H.XF_MEAN) / sd, (H.XF_RANGE[1] - H.XF_MEAN) / sd, loc=H.XF_MEAN, scale=sd)
+    assert sps.kstest(xf, tn.cdf).pvalue > 1e-3
+    te = sps.truncexpon(H.PT2_SLOPE * H.PT2_MAX, scale=1 / H.PT2_SLOPE)
+    assert sps.kstest(pt2, te.cdf).pvalue > 1e-3
+    assert sps.kstest(pt2, sps.expon(scale=1 / 3.0).cdf).pvalue < 1e-6
+
+
+def test_kno_baryon_goes_backward_along_q():
+    """With the AGKY baryon treatment the baryon goes backward along q in the hadronic rest frame
+    (⟨x_F⟩ < 0, shifted from the input −0.36 towards 0 by the mass left for the mesons); with
+    plain phase space ⟨x_F⟩ = 0."""
+    rng = np.random.default_rng(20)
+    n, W = 10_000, 2.2
+    P = lab_system(W, n, rng)
+    q = np.vstack([np.full(n, 0.5), rng.normal(0, 0.3, n), rng.normal(0, 0.3, n), np.full(n, 1.2)])
+    beta = -P[1:] / P[0]
+    _, qs = boost(q[0], q[1:], beta)
+    u = qs / np.sqrt(np.sum(qs * qs, axis=0))
+    mean_xf = {}
+    for flag in (True, False):
+        pl = H.kno_hadrons(P, np.ones(n, bool), 14, "cc", rng, q, baryon_xf_pt=flag)
+        check_conservation(pl, P, 2)
+        b = pl.offsets[:-1]
+        assert np.all(H.baryon_number(pl.pdg[b]) == 1)
+        _, pb = boost(pl.E[b], np.vstack([pl.px[b], pl.py[b], pl.pz[b]]), beta)
+        mean_xf[flag] = np.mean(2 * np.sum(pb * u, axis=0) / W)
+    assert -0.35 < mean_xf[True] < -0.15
+    assert abs(mean_xf[False]) < 0.02

@@ -50,18 +50,19 @@ from aiva.physics import constants as C
 
 log = logging.getLogger(__name__)
 
-#: AGKY / GENIE defaults (arXiv:0904.4043 Sec. 3.1.1; GENIE KNO-Alpha-*, KNO-Beta-*, KNO-LevyC-*):
-#: (a, b) of ⟨n_ch⟩ = a + b ln W² and the Levy parameter c, keyed by (antineutrino, hit proton)
+#: AGKY / GENIE defaults (arXiv:0904.4043 Sec. 3.1.1; GENIE config/AGKYLowW2019.xml, KNO-Alpha-*,
+#: KNO-Beta-*, KNO-LevyC-*): (a, b) of ⟨n_ch⟩ = a + b ln W² and the Levy parameter c (ν p and ν̄ n:
+#: 7.93, ν n and ν̄ p: 5.22, T. Yang's fit), keyed by (antineutrino, hit proton)
 AGKY = {
     (False, True): (0.40, 1.42, 7.93),   # ν p
-    (False, False): (-0.20, 1.42, 7.93),  # ν n
+    (False, False): (-0.20, 1.42, 5.22),  # ν n
     (True, True): (0.02, 1.28, 5.22),    # ν̄ p
-    (True, False): (0.80, 0.95, 5.22),   # ν̄ n
+    (True, False): (0.80, 0.95, 7.93),   # ν̄ n
 }
 #: ⟨n⟩ / ⟨n_ch⟩ (AGKY eq. (3))
 TOTAL_OVER_CHARGED = 1.5
 #: probability of a π⁺π⁻ pair (else π⁰π⁰) when filling neutral pairs (GENIE KNO-ProbPiplusPiminus
-#: 0.6 and KNO-ProbPi0Pi0 0.3, renormalised after dropping the kaon and η pairs)
+#: 0.6267 and KNO-ProbPi0Pi0 0.3133, renormalised after dropping the K⁺K⁻ and K⁰K̄⁰ pairs, 0.03 each)
 P_PIPM_PAIR = 2.0 / 3.0
 N_MAX = 18  #: hard upper limit of the KNO multiplicity
 MAX_REDRAW = 50
@@ -272,9 +273,102 @@ def _axis(P_had: np.ndarray, q: np.ndarray | None) -> np.ndarray:
     return np.where(nv > 0, v / np.where(nv > 0, nv, 1.0), np.array([[0.0], [0.0], [1.0]]))
 
 
+#: AGKY leading-baryon distributions (GENIE AGKYLowW2019, "decay method 2"): x_F = 2p_z/W from a
+#: Gaussian of mean −0.385 and variance 0.131 on [−1, 0.5], p_T² from exp(−6.625 p_T²/GeV²) on
+#: [0, 0.6] GeV², in the hadronic rest frame with z along q (arXiv:0904.4043 Sec. 3.1.3)
+XF_MEAN, XF_VAR, XF_RANGE = -0.385, 0.131, (-1.0, 0.5)
+PT2_SLOPE, PT2_MAX = 6.625, 0.6
+
+
+def _xf_pdf(x):
+    return np.exp(-0.5 * (x - XF_MEAN) ** 2 / XF_VAR)
+
+
+def sample_baryon_xf_pt2(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """x_F and p_T² of the leading baryon (truncated Gaussian and exponential, by inverse CDF)."""
+    from scipy.special import ndtr, ndtri
+
+    sd = np.sqrt(XF_VAR)
+    lo, hi = ndtr((XF_RANGE[0] - XF_MEAN) / sd), ndtr((XF_RANGE[1] - XF_MEAN) / sd)
+    xf = XF_MEAN + sd * ndtri(lo + rng.random(n) * (hi - lo))
+    cut = 1 - np.exp(-PT2_SLOPE * PT2_MAX)
+    pt2 = -np.log1p(-rng.random(n) * cut) / PT2_SLOPE
+    return xf, pt2
+
+
+def _decay_with_baryon(W: np.ndarray, m: np.ndarray, rng: np.random.Generator, stats: dict[str, int] | None):
+    """Hadrons (E, px, py, pz) (N, n) at rest, z along q, slot 0 the baryon (AGKY / GENIE decay
+    method 2): two bodies: isotropic decay accepted with probability f(x_F) g(p_T²)/max; more:
+    the baryon from (x_F, p_T², φ uniform), redrawn until the rest has mass above its masses
+    (200 tries, then plain phase space, counted in ``stats["kno_plain_phase_space"]``), the other
+    N − 1 by phase space in their rest frame."""
+    N, n = m.shape
+    if N == 2:
+        E = np.empty((2, n))
+        P = np.empty((3, 2, n))
+        todo = np.arange(n)
+        while todo.size:
+            e, px, py, pz = phase_space(W[todo], m[:, todo], rng, stats)
+            xf = 2 * pz[0] / W[todo]
+            pt2 = px[0] ** 2 + py[0] ** 2
+            acc = ((rng.random(todo.size) * 1.1 < _xf_pdf(xf))
+                   & (rng.random(todo.size) * 1.1 < np.exp(-PT2_SLOPE * pt2)))
+            E[:, todo[acc]] = e[:, acc]
+            P[:, :, todo[acc]] = np.stack([px, py, pz])[:, :, acc]
+            todo = todo[~acc]
+        return E, P[0], P[1], P[2]
+    mB, mr = m[0], m[1:]
+    m_rest = mr.sum(axis=0)
+    pB = np.zeros((3, n))
+    ok = np.zeros(n, bool)
+    todo = np.arange(n)
+    for _ in range(200):
+        if not todo.size:
+            break
+        xf, pt2 = sample_baryon_xf_pt2(todo.size, rng)
+        phi = 2 * np.pi * rng.random(todo.size)
+        pt = np.sqrt(pt2)
+        pz = xf * W[todo] / 2
+        EB = np.sqrt(mB[todo] ** 2 + pt2 + pz * pz)
+        md2 = (W[todo] - EB) ** 2 - pt2 - pz * pz
+        good = (W[todo] > EB) & (md2 > (m_rest[todo] + 1e-6) ** 2)
+        sel = todo[good]
+        pB[:, sel] = np.vstack([pt * np.cos(phi), pt * np.sin(phi), pz])[:, good]
+        ok[sel] = True
+        todo = todo[~good]
+    E = np.empty((N, n))
+    P = np.empty((3, N, n))
+    if todo.size:
+        log.info("kno_hadrons: %d events found no baryon (x_F, p_T²) with room for the rest; plain phase space",
+                 todo.size)
+        if stats is not None:
+            stats["kno_plain_phase_space"] = stats.get("kno_plain_phase_space", 0) + int(todo.size)
+        e, px, py, pz = phase_space(W[todo], m[:, todo], rng, stats)
+        E[:, todo] = e
+        P[:, :, todo] = np.stack([px, py, pz])
+    idx = np.flatnonzero(ok)
+    if idx.size:
+        pb = pB[:, idx]
+        EB = np.sqrt(mB[idx] ** 2 + np.sum(pb * pb, axis=0))
+        Ed = W[idx] - EB
+        md = np.sqrt(Ed * Ed - np.sum(pb * pb, axis=0))
+        e, px, py, pz = phase_space(md, mr[:, idx], rng, stats)
+        beta = -pb / Ed
+        for j in range(N - 1):
+            E[j + 1, idx], P[:, j + 1, idx] = boost(e[j], np.vstack([px[j], py[j], pz[j]]), beta)
+        E[0, idx], P[:, 0, idx] = EB, pb
+    return E, P[0], P[1], P[2]
+
+
 def kno_hadrons(P_had: np.ndarray, hit_is_proton: np.ndarray, probe_pdg: int, current: str,
-                rng: np.random.Generator, stats: dict[str, int] | None = None) -> ParticleList:
-    """KNO-model hadrons (AGKY low-W model, module docstring) for all events, lab frame."""
+                rng: np.random.Generator, q: np.ndarray | None = None, stats: dict[str, int] | None = None,
+                *, baryon_xf_pt: bool = True) -> ParticleList:
+    """KNO-model hadrons (AGKY low-W model, module docstring) for all events, lab frame.
+
+    With ``baryon_xf_pt`` (default, as GENIE) the baryon's x_F and p_T² follow AGKY's
+    parametrisation (:func:`_decay_with_baryon`) about the direction of q in the hadronic rest
+    frame (``q`` (4, n); without it, that of P_had); otherwise all hadrons share N-body phase space.
+    """
     P_had = _check_p4(P_had)
     n_ev = P_had.shape[1]
     W = invariant_mass(P_had)
@@ -282,6 +376,7 @@ def kno_hadrons(P_had: np.ndarray, hit_is_proton: np.ndarray, probe_pdg: int, cu
     Q = hadronic_charge(hit_is_proton, probe_pdg, current)
     isp, npp, npm, np0 = select_hadrons(W, Q, anti, hit_is_proton, rng, stats)
     mult = 1 + npp + npm + np0
+    axis = _axis(P_had, q)
     ev_parts, pdg_parts, E_parts, px_parts, py_parts, pz_parts = [], [], [], [], [], []
     for N in np.unique(mult):
         idx = np.flatnonzero(mult == N)
@@ -292,9 +387,15 @@ def kno_hadrons(P_had: np.ndarray, hit_is_proton: np.ndarray, probe_pdg: int, cu
                        np.where(slot <= a, PDG_PIP, np.where(slot <= a + b, PDG_PIM, PDG_PI0)))
         m = np.where(pdg == PDG_P, C.M_PROTON, np.where(pdg == PDG_N, C.M_NEUTRON,
                                                         np.where(pdg == PDG_PI0, _M_PI0, _M_PIC)))
-        E, px, py, pz = phase_space(W[idx], m, rng, stats)
+        if baryon_xf_pt:
+            E, px, py, pz = _decay_with_baryon(W[idx], m, rng, stats)
+        else:
+            E, px, py, pz = phase_space(W[idx], m, rng, stats)
+        pv = np.vstack([px.ravel(), py.ravel(), pz.ravel()])
+        if baryon_xf_pt:
+            pv = rotate_z_to(pv, np.repeat(axis[:, idx][:, None, :], N, axis=1).reshape(3, -1))
         Pg = np.repeat(P_had[:, idx][:, None, :], N, axis=1).reshape(4, -1)
-        El, pl = to_lab(E.ravel(), np.vstack([px.ravel(), py.ravel(), pz.ravel()]), Pg)
+        El, pl = to_lab(E.ravel(), pv, Pg)
         ev_parts.append(np.broadcast_to(idx[None, :], (N, idx.size)).ravel())
         pdg_parts.append(pdg.ravel())
         E_parts.append(El)
@@ -467,7 +568,8 @@ def pythia_hadrons(P_had: np.ndarray, hit_is_proton: np.ndarray, probe_pdg: int,
         if stats is not None:
             stats["pythia_failed"] = stats.get("pythia_failed", 0) + len(failed)
         fi = np.asarray(failed)
-        kno = kno_hadrons(P_had[:, fi], np.asarray(hit_is_proton)[fi], probe_pdg, current, rng, stats)
+        kno = kno_hadrons(P_had[:, fi], np.asarray(hit_is_proton)[fi], probe_pdg, current, rng,
+                          None if q is None else q[:, fi], stats)
         keep = np.ones(n_ev, bool)
         keep[fi] = False
         plist = _combine(n_ev, [(np.flatnonzero(keep), plist.take(keep)), (fi, kno)])
@@ -518,7 +620,8 @@ def hadronise(P_had: np.ndarray, W: np.ndarray, hit_is_proton: np.ndarray, probe
     ik, ip = np.flatnonzero(~use_py), np.flatnonzero(use_py)
     parts = []
     if ik.size:
-        parts.append((ik, kno_hadrons(P_had[:, ik], hp[ik], probe_pdg, current, rng, stats)))
+        parts.append((ik, kno_hadrons(P_had[:, ik], hp[ik], probe_pdg, current, rng,
+                                      None if q is None else q[:, ik], stats)))
     if ip.size:
         parts.append((ip, pythia_hadrons(P_had[:, ip], hp[ip], probe_pdg, current, rng,
                                          None if q is None else q[:, ip], stats)))
