@@ -234,7 +234,7 @@ def test_kno_multiplicity_distribution():
 
 def test_kno_charged_multiplicity_rises_like_agky():
     """⟨n_ch⟩ of the KNO model rises with W; at W = 2.2–2.3 GeV (far from the thresholds) it is
-    within 20 % of AGKY's a + b ln W² (measured offsets, up to −13 % for νn, in docs/physics_hadrons.md)."""
+    within 20 % of AGKY's a + b ln W² (measured offsets, −8 % to +7 %, in docs/physics_hadrons.md)."""
     rng = np.random.default_rng(11)
     n = 8000
     for probe, hit_p in [(14, True), (14, False), (-14, True), (-14, False)]:

@@ -15,7 +15,8 @@ arXiv:0904.4043), GENIE's hadronisation; details and limits in ``docs/physics_ha
   n = 2 … n_max(W) = ⌊(W − M_N)/m_π⁰⌋ + 1 (GENIE's limit); then the baryon (p or n with the
   NeuGEN probabilities of AGKY Sec. 3.1.2), charged pions to balance the charge, a π⁰ if an odd
   number is left and π⁺π⁻ (2/3) or π⁰π⁰ (1/3) pairs for the rest; redrawn (up to 50 times,
-  then the lightest state) if the masses exceed W; 4-momenta from exact N-body phase space
+  then the lightest state) if the masses exceed W; the baryon's x_F and p_T² about q from AGKY's
+  parametrisation (GENIE's decay method 2) and the other hadrons from exact N-body phase space
   (Raubold–Lynch / GENBOD, F. James, CERN 68-15 (1968)) with weight rejection.
 * PYTHIA 8 (C. Bierlich et al., SciPost Phys. Codeb. 8 (2022)): one quark–diquark string in the
   hadronic rest frame, the quark along the direction of q, ``forceHadronLevel``; decays of
