@@ -250,9 +250,9 @@ def test_kno_charged_multiplicity_rises_like_agky():
 
 def test_pythia_charged_multiplicity_vs_bubble_chamber():
     """νp CC ⟨n_ch⟩ from PYTHIA at W = 4 and 8 GeV vs the FNAL 15-ft fit 0.37 + 1.33 ln W²
-    (D. Zieminska et al., Phys. Rev. D 27 (1983) 47, as quoted by AGKY): PYTHIA 8 with its default
-    Lund parameters is 10–18 % low (a known feature of untuned string fragmentation at these W);
-    the test pins that band and the logarithmic rise."""
+    (D. Zieminska et al., Phys. Rev. D 27 (1983) 47, as quoted by AGKY): with GENIE's tune
+    G18_02a_03_330 PYTHIA 8 is 8–9 % low (Monash defaults: 14–16 % low); the test pins that band
+    and the logarithmic rise."""
     rng = np.random.default_rng(12)
     n = 2000
     nch = []
@@ -261,7 +261,7 @@ def test_pythia_charged_multiplicity_vs_bubble_chamber():
         pl = H.pythia_hadrons(P, np.ones(n, bool), 14, "cc", rng)
         nch.append(event_sum(pl, H.particle_charge(pl.pdg) != 0).mean())
         ratio = nch[-1] / (0.37 + 1.33 * np.log(W * W))
-        assert 0.78 < ratio < 1.02, (W, nch[-1], ratio)
+        assert 0.85 < ratio < 1.02, (W, nch[-1], ratio)
     slope = (nch[1] - nch[0]) / np.log(64 / 16)
     assert 0.8 < slope < 1.6
 

@@ -21,7 +21,8 @@ arXiv:0904.4043), GENIE's hadronisation; details and limits in ``docs/physics_ha
 * PYTHIA 8 (C. Bierlich et al., SciPost Phys. Codeb. 8 (2022)): one quark–diquark string in the
   hadronic rest frame, the quark along the direction of q, ``forceHadronLevel``; decays of
   π⁰, η, K_S, K_L, K±, Λ, Σ, Ξ, Ω (and antiparticles) off, so these are final (NEUT/GENIE leave
-  them to the event-level decayer), the strong and electromagnetic decays of other resonances on.
+  them to the event-level decayer), the strong and electromagnetic decays of other resonances on;
+  fragmentation parameters of GENIE's tune G18_02a_03_330 (:data:`PYTHIA_SETTINGS`).
 """
 from __future__ import annotations
 
@@ -453,9 +454,16 @@ def string_flavours(hit_is_proton: np.ndarray, probe_pdg: int, current: str,
     return quark, rem
 
 
-#: PYTHIA 8 settings read before ``init`` (after the fixed ones of :func:`_pythia`); the Lund
-#: fragmentation parameters are PYTHIA 8's defaults (Monash 2013 tune) unless set here
-PYTHIA_SETTINGS: tuple[str, ...] = ()
+#: PYTHIA 8 settings read before ``init`` (after the fixed ones of :func:`_pythia`): GENIE's
+#: hadronisation tune G18_02a_03_330 (J. Tena-Vidal et al., Phys. Rev. D 105 (2022) 012009,
+#: arXiv:2106.05884; GENIE config/G18_02a/G18_02a_03_330/Pythia8Hadro2019.xml) with GENIE's mapping
+#: of the PYTHIA 6 parameters (PARJ(1), (11), (12), (2), (23), (33), (41), (42), (45)) to PYTHIA 8;
+#: GENIE's PARJ(21) → Diffraction:primKTwidth is left out (it does not act on strings)
+PYTHIA_SETTINGS: tuple[str, ...] = (
+    "StringFlav:probQQtoQ = 0.10", "StringFlav:mesonUDvector = 0.50", "StringFlav:mesonSvector = 0.60",
+    "StringFlav:probStoUD = 0.27", "StringPT:enhancedFraction = 0.01", "StringFragmentation:stopMass = 0.30",
+    "StringZ:aLund = 1.53", "StringZ:bLund = 1.16", "StringZ:aExtraDiquark = 0.5",
+)
 
 
 @lru_cache(maxsize=1)
