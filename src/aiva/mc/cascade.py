@@ -53,7 +53,7 @@ _MB_TO_FM2 = 0.1
 class CascadeParams:
     """Options of :func:`run_cascade` (defaults in brackets)."""
 
-    step_fm: float = 0.25  #: step length Δx [fm] (0.25)
+    step_fm: float = 0.5  #: maximum step length Δx [fm] (0.5); a collision inside a step ends it there
     #: Formation length [fm] a primary hadron travels before it can interact (0 = off, the default;
     #: NuWro's formation-zone options are not reproduced, only a fixed length).
     formation_fm: float = 0.0
@@ -302,15 +302,12 @@ def run_cascade(primary: ParticleList, vertex: np.ndarray, target: Target, rng: 
     R2 = nuc.r_max ** 2
     dx = params.step_fm
     rgrid, rhogrid = nuc.r, nuc.rho
+    rstep = float(rgrid[1] - rgrid[0])  # the radial table is uniform (mc.nuclear._radial_table)
     kf_const = (3 * np.pi ** 2) ** (1 / 3) * C.HBARC_GEV_FM
 
     step = 0
     while len(st.ev):
         step += 1
-        pabs = np.sqrt((st.p4[1:] ** 2).sum(0))
-        vhat = st.p4[1:] / np.maximum(pabs, 1e-300)
-        st.x += dx * vhat
-        st.fz -= dx
         r2 = (st.x * st.x).sum(0)
         leaving = (r2 > R2) & ((st.x * st.p4[1:]).sum(0) >= 0)
         if step >= params.max_steps:
@@ -321,56 +318,39 @@ def run_cascade(primary: ParticleList, vertex: np.ndarray, target: Target, rng: 
             if not len(st.ev):
                 break
             r2 = r2[~leaving]
-            pabs = pabs[~leaving]
+        pabs = np.sqrt((st.p4[1:] ** 2).sum(0))
         r = np.sqrt(r2)
-        rho = np.interp(r, rgrid, rhogrid, right=0.0)
+        ir, fr = X.uniform_index(r, 0.0, rstep, rhogrid)
+        rho = np.where(r < rgrid[-1], rhogrid[ir] * (1 - fr) + rhogrid[ir + 1] * fr, 0.0)
         rho_p, rho_n = nuc.fp * rho, nuc.fn * rho
         kfp, kfn = kf_const * np.cbrt(rho_p), kf_const * np.cbrt(rho_n)
         m = len(st.ev)
+        inside = np.flatnonzero(rho > 0)
+        total = np.zeros(m)
+        rates = np.zeros((10, m))  # nucleons: el_p, inel_p, el_n, inel_n; pions: el_p, cex_p, abs_p, el_n, cex_n, abs_n
         # sea partners (one proton, one neutron candidate per particle and step)
-        sp = _fermi_sea(rng, kfp)
-        sn = _fermi_sea(rng, kfn)
+        sp = np.zeros((3, m))
+        sn = np.zeros((3, m))
+        sp[:, inside] = _fermi_sea(rng, kfp[inside])
+        sn[:, inside] = _fermi_sea(rng, kfn[inside])
         Ep = np.sqrt(C.M_PROTON ** 2 + (sp * sp).sum(0))
         En = np.sqrt(C.M_NEUTRON ** 2 + (sn * sn).sum(0))
         is_nuc = (st.pdg == PROTON) | (st.pdg == NEUTRON)
-        is_pi = ~is_nuc
-        rates = np.zeros((6, m))  # nucleons: el_p, inel_p, el_n, inel_n; pions: el_p, cex_p, abs_p, el_n, cex_n, abs_n
-        rates_pi = np.zeros((6, m))
-        s_p = (st.p4[0] + Ep) ** 2 - ((st.p4[1:] + sp) ** 2).sum(0)
-        s_n = (st.p4[0] + En) ** 2 - ((st.p4[1:] + sn) ** 2).sum(0)
-        if is_nuc.any():
-            i = np.flatnonzero(is_nuc)
-            mp = np.sqrt(np.maximum(st.p4[0, i] ** 2 - pabs[i] ** 2, 0.0))
-            isprot = st.pdg[i] == PROTON
-            for k, (s, mt, same, rr) in enumerate(((s_p[i], C.M_PROTON, isprot, rho_p[i]),
-                                                    (s_n[i], C.M_NEUTRON, ~isprot, rho_n[i]))):
-                plab = X.plab_from_s(s, mp, mt)
-                el, inel = X.nn_xsec(plab, same)
-                if not params.nn_inelastic:
-                    inel = np.zeros_like(inel)
-                rates[2 * k, i] = rr * el * _MB_TO_FM2
-                rates[2 * k + 1, i] = rr * inel * _MB_TO_FM2
-        if is_pi.any():
-            i = np.flatnonzero(is_pi)
-            q = _charge(st.pdg[i])
-            mpi = X.M_PI
-            for k, (s, mt, isp, rr) in enumerate(((s_p[i], C.M_PROTON, 1, rho_p[i]),
-                                                   (s_n[i], C.M_NEUTRON, 0, rho_n[i]))):
-                W = np.sqrt(np.maximum(s, 0.0))
-                Es = (s - mpi * mpi - mt * mt) / (2 * mt)
-                ps = np.sqrt(np.maximum(Es * Es - mpi * mpi, 0.0))
-                el, cex, ab = X.pin_xsec(W, Es - mpi, Es, ps, q, isp, rho[i])
-                if params.absorption == "none":
-                    ab = np.zeros_like(ab)
-                rates_pi[3 * k, i] = rr * el * _MB_TO_FM2
-                rates_pi[3 * k + 1, i] = rr * cex * _MB_TO_FM2
-                rates_pi[3 * k + 2, i] = rr * ab * _MB_TO_FM2 * params.absorption_scale
-        total = rates[:4].sum(0) + rates_pi.sum(0)
-        st.tau -= np.where(st.fz <= 0, total * dx, 0.0)
-        hit = np.flatnonzero(st.tau <= 0)
+        if len(inside):
+            _rates(st, inside, is_nuc, pabs, sp, sn, Ep, En, rho, rho_p, rho_n, params, rates)
+            total = rates.sum(0)
+        # advance to the collision point if it lies within this step (exact for a rate constant over the step)
+        can = (st.fz <= 0) & (total > 0)
+        with np.errstate(divide="ignore"):
+            dcoll = np.where(can, st.tau / np.where(can, total, 1.0), np.inf)
+        hitm = dcoll <= dx
+        adv = np.where(hitm, dcoll, dx)
+        st.x += adv * st.p4[1:] / np.maximum(pabs, 1e-300)
+        st.fz -= adv
+        st.tau -= np.where(can, total * adv, 0.0)
+        hit = np.flatnonzero(hitm)
         if len(hit):
-            _collide(st, hit, rates, rates_pi, sp, sn, Ep, En, is_nuc, rho_p, rho_n, kfp, kfn, params, rng, cnt,
-                     n_int, sea_p4, n_sea)
+            _collide(st, hit, rates, sp, sn, Ep, En, is_nuc, kfp, kfn, params, rng, cnt, n_int, sea_p4, n_sea)
     cnt["n_steps"] = step
     if cnt["n_forced_out"]:
         log.warning("cascade: %d particles still inside after %d steps were moved out", cnt["n_forced_out"], step)
@@ -379,6 +359,38 @@ def run_cascade(primary: ParticleList, vertex: np.ndarray, target: Target, rng: 
     final = ParticleList.from_event_index(ev, n, np.concatenate(out_pdg), p4[0], p4[1], p4[2], p4[3])
     log.debug("cascade %s: %s", target.name, cnt)
     return CascadeResult(final, cnt, n_int, sea_p4, well_p4, capt_p4, n_sea, n_capt)
+
+
+def _rates(st, inside, is_nuc, pabs, sp, sn, Ep, En, rho, rho_p, rho_n, params, rates):
+    """Fill ``rates`` (10, m) [fm⁻¹] for the particles ``inside``: ρ_τ σ for each channel and partner isospin."""
+    p4 = st.p4
+    s_p = (p4[0] + Ep) ** 2 - ((p4[1:] + sp) ** 2).sum(0)
+    s_n = (p4[0] + En) ** 2 - ((p4[1:] + sn) ** 2).sum(0)
+    i = inside[is_nuc[inside]]
+    if len(i):
+        mp = np.sqrt(np.maximum(p4[0, i] ** 2 - pabs[i] ** 2, 0.0))
+        isprot = st.pdg[i] == PROTON
+        for k, (s, mt, same, rr) in enumerate(((s_p[i], C.M_PROTON, isprot, rho_p[i]),
+                                                (s_n[i], C.M_NEUTRON, ~isprot, rho_n[i]))):
+            plab = X.plab_from_s(s, mp, mt)
+            el, inel = X.nn_xsec(plab, same)
+            rates[2 * k, i] = rr * el * _MB_TO_FM2
+            if params.nn_inelastic:
+                rates[2 * k + 1, i] = rr * inel * _MB_TO_FM2
+    i = inside[~is_nuc[inside]]
+    if len(i):
+        q = _charge(st.pdg[i])
+        mpi = X.M_PI
+        for k, (s, mt, isp, rr) in enumerate(((s_p[i], C.M_PROTON, 1, rho_p[i]),
+                                               (s_n[i], C.M_NEUTRON, 0, rho_n[i]))):
+            W = np.sqrt(np.maximum(s, 0.0))
+            Es = (s - mpi * mpi - mt * mt) / (2 * mt)
+            ps = np.sqrt(np.maximum(Es * Es - mpi * mpi, 0.0))
+            el, cex, ab = X.pin_xsec(W, Es - mpi, Es, ps, q, isp, rho[i])
+            rates[4 + 3 * k, i] = rr * el * _MB_TO_FM2
+            rates[5 + 3 * k, i] = rr * cex * _MB_TO_FM2
+            if params.absorption != "none":
+                rates[6 + 3 * k, i] = rr * ab * _MB_TO_FM2 * params.absorption_scale
 
 
 def _exit(st, leaving, nuc, out_ev, out_pdg, out_p4, well_p4, capt_p4, n_capt, cnt, n):
@@ -413,12 +425,10 @@ def _exit(st, leaving, nuc, out_ev, out_pdg, out_p4, well_p4, capt_p4, n_capt, c
     st.keep(~leaving)
 
 
-def _collide(st, hit, rates, rates_pi, sp, sn, Ep, En, is_nuc, rho_p, rho_n, kfp, kfn, params, rng, cnt, n_int,
-             sea_p4, n_sea):
+def _collide(st, hit, rates, sp, sn, Ep, En, is_nuc, kfp, kfn, params, rng, cnt, n_int, sea_p4, n_sea):
     """Collisions of the particles ``hit`` (indices into the state), vectorised by kind."""
     st.tau[hit] = rng.exponential(size=len(hit))
-    allr = np.vstack([rates[:4], rates_pi])  # 10 channels
-    cum = np.cumsum(allr[:, hit], axis=0)
+    cum = np.cumsum(rates[:, hit], axis=0)
     u = rng.random(len(hit)) * cum[-1]
     ch = (u[None, :] >= cum).sum(0)  # channel index 0..9
     ch = np.minimum(ch, 9)
