@@ -292,7 +292,7 @@ def run_cascade(primary: ParticleList, vertex: np.ndarray, target: Target, rng: 
     st.fz = np.where(st.primary, params.formation_fm, 0.0)
 
     cnt = dict(nn_elastic=0, nn_inelastic=0, pin_elastic=0, n_cex=0, n_absorbed_pi=0, n_pauli_blocked=0,
-               n_captured=0, n_steps=0, n_forced_out=0)
+               n_captured=0, n_steps=0, n_forced_out=0, n_capped=0)
     n_int = np.zeros(n, np.int64)
     sea_p4 = np.zeros((4, n))
     well_p4 = np.zeros((4, n))
@@ -305,11 +305,17 @@ def run_cascade(primary: ParticleList, vertex: np.ndarray, target: Target, rng: 
     rstep = float(rgrid[1] - rgrid[0])  # the radial table is uniform (mc.nuclear._radial_table)
     kf_const = (3 * np.pi ** 2) ** (1 / 3) * C.HBARC_GEV_FM
 
+    # guard against runaway multiplication (no Pauli blocking and no well): at most 4A + 8 hadrons per event
+    cap_per_event = 4 * target.A + 8
     step = 0
     while len(st.ev):
         step += 1
         r2 = (st.x * st.x).sum(0)
         leaving = (r2 > R2) & ((st.x * st.p4[1:]).sum(0) >= 0)
+        if nuc.well > 0:
+            # a nucleon below the well depth cannot leave: it is captured where it is (booked in captured_p4)
+            isn_all = (st.pdg == PROTON) | (st.pdg == NEUTRON)
+            leaving |= isn_all & (st.p4[0] - _mass(st.pdg) <= nuc.well)
         if step >= params.max_steps:
             cnt["n_forced_out"] += int((~leaving).sum())
             leaving[:] = True
@@ -349,6 +355,12 @@ def run_cascade(primary: ParticleList, vertex: np.ndarray, target: Target, rng: 
         st.fz -= adv
         st.tau -= np.where(can, total * adv, 0.0)
         hit = np.flatnonzero(hitm)
+        if len(hit) and cap_per_event:
+            full = np.bincount(st.ev, minlength=n)[st.ev[hit]] >= cap_per_event
+            if full.any():
+                cnt["n_capped"] += int(full.sum())
+                st.tau[hit[full]] = rng.exponential(size=int(full.sum()))
+                hit = hit[~full]
         if len(hit):
             _collide(st, hit, rates, sp, sn, Ep, En, is_nuc, kfp, kfn, params, rng, cnt, n_int, sea_p4, n_sea)
     cnt["n_steps"] = step

@@ -15,29 +15,36 @@ Nucleon–nucleon (free, as a function of the projectile momentum p_lab in the t
 Pion–nucleon through the Δ(1232) (P33) resonance:
 
 * free: relativistic Breit–Wigner σ = g_I (8π/k²) (Γ/2)² / ((W − M_Δ)² + (Γ/2)²) (spin factor (2J+1)/2 = 2
-  included in 8π/k²), with the p-wave width of E. Oset, L. L. Salcedo, Nucl. Phys. A 468 (1987) 631, eq. (2.7):
+  included in 8π/k²), with the p-wave width of L. L. Salcedo, E. Oset, M. J. Vicente-Vacas, C. Garcia-Recio,
+  Nucl. Phys. A 484 (1988) 557 ("Salcedo et al. 1988"), eq. (2.7):
   Γ/2 = (1/12π) (f*²/m_π²) (M/W) k³, f*²/4π = 0.36, k the πN momentum in the c.m.; g_I the squared
   isospin-3/2 Clebsch–Gordan coefficient of the πN pair (π⁺p, π⁻n: 1; π⁰N: 2/3; π⁻p, π⁺n: 1/3);
-* in medium (density ρ): the Δ self-energy of Oset & Salcedo 1987, eqs. (4.1)–(4.6) (their Table/fit of
+* in medium (density ρ): the Δ self-energy of E. Oset, L. L. Salcedo, Nucl. Phys. A 468 (1987) 631 (their fit of
   C_Q, C_A2, C_A3, α, β as quadratic functions of x = T_π/m_π, valid 85 < T_π < 315 MeV; x is clamped to that
-  range here): −Im Σ_Δ = C_Q (ρ/ρ₀)^α + C_A2 (ρ/ρ₀)^β + C_A3 (ρ/ρ₀)^{2β}, ρ₀ = 0.17 fm⁻³, added to the
-  Pauli-reduced decay width Γ̃/2 = F(μ₀) Γ/2 (eq. 2.13: F = (μ₀³ + μ₀ + 2)/4) in the Δ propagator
-  |D|² = 1/((W − M_Δ)² + (Γ̃/2 − Im Σ_Δ)²). The Δ formed on one nucleon ends as quasi-elastic πN scattering
-  with σ_QE = g_I (8π/k²)(Γ/2)(Γ/2 + C_Q ρ̃^α)|D|² (the outgoing nucleon is then Pauli-blocked explicitly in the
-  cascade, so the free Γ/2 stands in the numerator) or as absorption (Δ N → N N) with
-  σ_abs = g_I (8π/k²)(Γ/2)(C_A2 ρ̃^β + C_A3 ρ̃^{2β})|D|² — the same structure as Oset & Salcedo eq. (2.24) and
-  as NuWro's pion cascade (T. Golan, C. Juszczak, J. T. Sobczyk, Phys. Rev. C 86 (2012) 015505, Sec. III);
+  range here; used as in Salcedo et al. 1988, eq. 2.21): −Im Σ_Δ = C_Q (ρ/ρ₀)^α + C_A2 (ρ/ρ₀)^β + C_A3 (ρ/ρ₀)^{2β}, ρ₀ = 0.17 fm⁻³, added to the
+  Pauli-reduced decay width Γ̃/2 = F(μ₀) Γ/2 (Salcedo et al. 1988, eq. 2.13: F = (μ₀³ + μ₀ + 2)/4) in the Δ
+  propagator |D|² = 1/((W − M_Δ)² + (Γ̃/2 − Im Σ_Δ)²) (eq. 2.23). Per nucleon, quasi-elastic (πN → πN) and absorption
+  (Δ N → N N) cross sections follow Salcedo et al. 1988, eq. (2.24): σ_QE = g_I (8π/k²)(Γ/2)(Γ̃/2)|D|² and
+  σ_abs = g_I (8π/k²)(Γ/2)(C_A2 ρ̃^β + C_A3 ρ̃^{2β})|D|² (the C_Q part only broadens the Δ). The cascade
+  applies explicit Pauli blocking to the outgoing nucleon on top (a small double counting, 5–10 % of σ_QE);
+* s-wave terms of Salcedo et al. 1988, Sec. 3.1 and 3.3: quasi-elastic
+  σ_s = (a ξ² + b ξ + c)/m_π², ξ = (W − M − m_π)/m_π, (a, b, c) = (−0.01334, 0.06889, 0.19753), isospin-averaged;
+  absorption σ_s,abs = 4π Im B₀ (ħc/m_π)⁴ ρ (1 + E_π/2M) ħc/p_π with Im B₀ = 0.035 m_π⁻⁴.
+  These per-nucleon in-medium values agree with the Oset–Salcedo tables NuWro uses for carbon (NuWro
+  ``src/pitab.cc``) within ≈ 20 % for T_π = 30–300 MeV and ρ = 0.1–1 ρ₀ (tested at 165 MeV) — the same
+  structure as NuWro's pion cascade (T. Golan, C. Juszczak, J. T. Sobczyk, Phys. Rev. C 86 (2012) 015505);
 * elastic vs charge exchange of the Δ part from isospin: π⁺p → π⁺p only; π⁺n: 1/9 elastic, 2/9 CEX (→ π⁰p);
   π⁰p: 4/9 elastic, 2/9 CEX (→ π⁺n); π⁰n: 4/9, 2/9 (→ π⁻p); π⁻p: 1/9, 2/9 (→ π⁰n); π⁻n elastic only;
-* a smooth non-resonant term (the I = 1/2 part and the higher resonances, which this model does not resolve):
-  σ_bg = b₀ + b₁/(1 + exp(−(T_π − T₁)/w)) with (b₀, b₁, T₁, w) = (0, 25 mb, 0.90, 0.15 GeV) for π⁺p / π⁻n and
-  (4 mb, 30 mb, 0.45, 0.08 GeV) for π⁻p / π⁺n, the mean of the two for π⁰N — a coarse description of the PDG
+* a smooth non-resonant term above the Δ (the higher resonances, which this model does not resolve):
+  σ_bg = b₁/(1 + exp(−(T_π − T₁)/w)) with (b₁, T₁, w) = (25 mb, 0.90, 0.15 GeV) for π⁺p / π⁻n and
+  (30 mb, 0.45, 0.08 GeV) for π⁻p / π⁺n, the mean of the two for π⁰N — a coarse description of the PDG
   total cross sections (R. L. Workman et al., PTEP 2022 083C01, "Plots of cross sections", π^±p total) above the Δ,
-  not a fit; 2/3 of it is elastic and 1/3 CEX for the I = 1/2 channels (pure-isospin-1/2 ratio), elastic only for
+  not a fit; it and the s-wave σ_s are 2/3 elastic and 1/3 CEX for the unlike channels (pure-isospin-1/2 ratio), elastic only for
   π⁺p / π⁻n. Multi-pion production (πN → ππN) is not modelled; its cross section is counted as quasi-elastic.
 
-Checks (tests/test_mc_cascade.py): σ(π⁺p) at T_π = 165 MeV against 188 ± 5 mb and σ(π⁻p) against 67.5 ± 1.5 mb
-(transmission values of J. Ashkin et al., Phys. Rev. 101 (1956) 1149).
+Checks (tests/test_mc_cascade.py): σ(π⁺p) at T_π = 165 MeV against 188.2 ± 5.4 mb and σ(π⁻p) against 67.5 ± 1.5 mb
+(transmission values of "Scattering of Pions by Hydrogen at 165 Mev", Phys. Rev., 1950s); π⁻p at 224 MeV
+(elastic 16.0 ± 0.8, CEX 34.4 ± 1.9 mb, "π⁻p Interactions at 224 Mev", Phys. Rev.).
 """
 from __future__ import annotations
 
@@ -49,22 +56,26 @@ from aiva.physics import constants as C
 
 #: Saturation density ρ₀ [fm⁻³] of the Oset–Salcedo parametrisation.
 RHO0 = 0.17
-#: f*²/4π = 0.36: πNΔ coupling (Oset & Salcedo 1987, eq. 2.6).
+#: f*²/4π = 0.36: πNΔ coupling (Salcedo et al. 1988, eq. 2.6).
 FSTAR2 = 0.36 * 4 * np.pi
 #: GeV⁻² → mb.
 GEV2_TO_MB = C.HBARC2_GEV2_CM2 / 1e-27
 M_N = C.M_NUCLEON
 M_PI = C.M_PION_CHARGED
 
-# Oset & Salcedo 1987, NPA 468 631, eq. (4.6): coefficients (a, b, c) of a x² + b x + c, x = T_π/m_π [MeV for C's].
+# Oset & Salcedo, NPA 468 (1987) 631: fitted coefficients (a, b, c) of a x² + b x + c, x = T_π/m_π [MeV for C's].
 _CQ = (-5.19, 15.35, 2.06)
 _CA2 = (1.06, -6.64, 22.66)
 _CA3 = (-13.46, 46.17, -20.34)
 _ALPHA = (0.382, -1.322, 1.466)
 _BETA = (-0.038, 0.204, 0.613)
 _X_RANGE = (0.085 / M_PI, 0.315 / M_PI)
-#: Absorption/quasi-elastic isospin factor (4/9)/(2/3) of Oset & Salcedo 1987, eq. (2.24) vs (2.18).
-ABS_ISOSPIN = 2 / 3
+#: Weight of the absorptive self energy in σ_abs (1: as NuWro's Oset–Salcedo tables; see docs/physics_cascade.md).
+ABS_ISOSPIN = 1.0
+#: s-wave πN: σ_s = (a ξ² + b ξ + c)/m_π², ξ = (W − M − m_π)/m_π (Salcedo et al., NPA 484 (1988) 557, Sec. 3.1).
+_SIGMA_S = (-0.01334, 0.06889, 0.19753)
+#: s-wave absorption strength Im B₀ = 0.035 m_π⁻⁴ (Salcedo et al. 1988, Sec. 3.3).
+IM_B0 = 0.035
 
 
 def plab_from_s(s, m_proj, m_targ):
@@ -189,12 +200,12 @@ def _quad(c, x):
 
 
 def delta_half_width(W, k):
-    """Free Δ half width Γ/2 [GeV] (Oset & Salcedo 1987, eq. 2.7) at πN invariant mass W, c.m. momentum k."""
+    """Free Δ half width Γ/2 [GeV] (Salcedo et al., NPA 484 (1988) 557, eq. 2.7) at πN invariant mass W, c.m. momentum k."""
     return FSTAR2 / (12 * np.pi * M_PI * M_PI) * (M_N / W) * k ** 3
 
 
 def oset_self_energy(T_pi, rho):
-    """(C_Q ρ̃^α, C_A2 ρ̃^β + C_A3 ρ̃^{2β}) [GeV]: quasi-elastic and absorptive −Im Σ_Δ (Oset & Salcedo 1987, eq. 4.5)."""
+    """(C_Q ρ̃^α, C_A2 ρ̃^β + C_A3 ρ̃^{2β}) [GeV]: quasi-elastic and absorptive −Im Σ_Δ (Oset & Salcedo, NPA 468 (1987) 631; Salcedo et al. 1988, eq. 2.21)."""
     x = np.clip(np.asarray(T_pi) / M_PI, *_X_RANGE)
     r = np.maximum(np.asarray(rho), 0.0) / RHO0
     alpha, beta = _quad(_ALPHA, x), _quad(_BETA, x)
@@ -208,7 +219,7 @@ def oset_self_energy(T_pi, rho):
 
 
 def pauli_reduction(W, k, E_pi, p_pi, rho):
-    """F(μ₀) = (μ₀³ + μ₀ + 2)/4, clipped to [0, 1]: Pauli reduction of the Δ → πN width (Oset & Salcedo eq. 2.13),
+    """F(μ₀) = (μ₀³ + μ₀ + 2)/4, clipped to [0, 1]: Pauli reduction of the Δ → πN width (Salcedo et al. 1988, eq. 2.13),
     with μ₀ = (E_Δ E_N* − E_F W)/(p_Δ k), nucleon at rest, E_F from k_F = (3π²ρ/2)^{1/3} (symmetric matter)."""
     kF = np.cbrt(1.5 * np.pi ** 2 * np.maximum(rho, 0.0)) * C.HBARC_GEV_FM
     EF = np.sqrt(kF * kF + M_N * M_N)
@@ -223,7 +234,7 @@ _G_I = np.array([[1.0, 1 / 3], [2 / 3, 2 / 3], [1 / 3, 1.0]])  # rows π⁻, π�
 _CEX_DELTA = np.array([[0.0, 2 / 3], [1 / 3, 1 / 3], [2 / 3, 0.0]])
 #: Non-resonant term: (b0, b1, T1, w) for the 'like' (π⁺p, π⁻n) and 'unlike' (π⁻p, π⁺n) channels.
 _BG_LIKE = (0.0, 25.0, 0.90, 0.15)
-_BG_UNLIKE = (4.0, 30.0, 0.45, 0.08)
+_BG_UNLIKE = (0.0, 30.0, 0.45, 0.08)
 
 
 def _bg(T, par):
@@ -252,10 +263,16 @@ def pin_xsec(W, T_pi, E_pi, p_pi, charge, is_proton, rho=0.0):
     pref = g * 8 * np.pi / np.maximum(k * k, 1e-8) * half * D2 * GEV2_TO_MB
     s_qe = pref * F * half
     s_abs = pref * ABS_ISOSPIN * ca
+    # s-wave absorption, σ = 4π Im B₀ (ħc/m_π)⁴ ρ (1 + E_π/2M) ħc/p_π [fm²] (Salcedo et al. 1988, Sec. 3.3)
+    E_pi, p_pi = np.asarray(E_pi, dtype=float), np.asarray(p_pi, dtype=float)
+    s_abs = s_abs + 40 * np.pi * IM_B0 * (C.HBARC_GEV_FM / M_PI) ** 4 * np.maximum(rho, 0.0) * (
+        1 + E_pi / (2 * M_N)) * C.HBARC_GEV_FM / np.maximum(p_pi, 1e-3)
     like = (charge * (2 * isp - 1)) > 0  # π⁺p or π⁻n
     neutral = charge == 0
+    xi = np.maximum((W - M_N - M_PI) / M_PI, 0.0)
+    s_wave = np.maximum(_quad(_SIGMA_S, xi), 0.0) / M_PI ** 2 * GEV2_TO_MB
     bg_like, bg_unlike = _bg(T_pi, _BG_LIKE), _bg(T_pi, _BG_UNLIKE)
-    bg = np.where(neutral, 0.5 * (bg_like + bg_unlike), np.where(like, bg_like, bg_unlike))
+    bg = s_wave + np.where(neutral, 0.5 * (bg_like + bg_unlike), np.where(like, bg_like, bg_unlike))
     bg_cex = np.where(like, 0.0, np.where(neutral, 0.5, 1.0) * bg / 3)
     s_cex = s_qe * fcex + bg_cex
     s_el = s_qe * (1 - fcex) + bg - bg_cex
