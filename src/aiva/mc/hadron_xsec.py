@@ -21,7 +21,8 @@ Pion–nucleon through the Δ(1232) (P33) resonance:
   isospin-3/2 Clebsch–Gordan coefficient of the πN pair (π⁺p, π⁻n: 1; π⁰N: 2/3; π⁻p, π⁺n: 1/3);
 * in medium (density ρ): the Δ self-energy of E. Oset, L. L. Salcedo, Nucl. Phys. A 468 (1987) 631 (their fit of
   C_Q, C_A2, C_A3, α, β as quadratic functions of x = T_π/m_π, valid 85 < T_π < 315 MeV; x is clamped to that
-  range here; used as in Salcedo et al. 1988, eq. 2.21): −Im Σ_Δ = C_Q (ρ/ρ₀)^α + C_A2 (ρ/ρ₀)^β + C_A3 (ρ/ρ₀)^{2β}, ρ₀ = 0.17 fm⁻³, added to the
+  range here; used as in Salcedo et al. 1988, eq. 2.21):
+  −Im Σ_Δ = C_Q (ρ/ρ₀)^α + C_A2 (ρ/ρ₀)^β + C_A3 (ρ/ρ₀)^{2β}, ρ₀ = 0.17 fm⁻³, added to the
   Pauli-reduced decay width Γ̃/2 = F(μ₀) Γ/2 (Salcedo et al. 1988, eq. 2.13: F = (μ₀³ + μ₀ + 2)/4) in the Δ
   propagator |D|² = 1/((W − M_Δ)² + (Γ̃/2 − Im Σ_Δ)²) (eq. 2.23). Per nucleon, quasi-elastic (πN → πN) and absorption
   (Δ N → N N) cross sections follow Salcedo et al. 1988, eq. (2.24): σ_QE = g_I (8π/k²)(Γ/2)(Γ̃/2)|D|² and
@@ -39,8 +40,9 @@ Pion–nucleon through the Δ(1232) (P33) resonance:
   σ_bg = b₁/(1 + exp(−(T_π − T₁)/w)) with (b₁, T₁, w) = (25 mb, 0.90, 0.15 GeV) for π⁺p / π⁻n and
   (30 mb, 0.45, 0.08 GeV) for π⁻p / π⁺n, the mean of the two for π⁰N — a coarse description of the PDG
   total cross sections (R. L. Workman et al., PTEP 2022 083C01, "Plots of cross sections", π^±p total) above the Δ,
-  not a fit; it and the s-wave σ_s are 2/3 elastic and 1/3 CEX for the unlike channels (pure-isospin-1/2 ratio), elastic only for
-  π⁺p / π⁻n. Multi-pion production (πN → ππN) is not modelled; its cross section is counted as quasi-elastic.
+  not a fit; it and the s-wave σ_s are 2/3 elastic and 1/3 CEX for the unlike channels (pure-isospin-1/2
+  ratio), elastic only for π⁺p / π⁻n. Multi-pion production (πN → ππN) is not modelled; its cross section is
+  counted as quasi-elastic.
 
 Checks (tests/test_mc_cascade.py): σ(π⁺p) at T_π = 165 MeV against 188.2 ± 5.4 mb and σ(π⁻p) against 67.5 ± 1.5 mb
 (transmission values of "Scattering of Pions by Hydrogen at 165 Mev", Phys. Rev., 1950s); π⁻p at 224 MeV
@@ -205,7 +207,8 @@ def delta_half_width(W, k):
 
 
 def oset_self_energy(T_pi, rho):
-    """(C_Q ρ̃^α, C_A2 ρ̃^β + C_A3 ρ̃^{2β}) [GeV]: quasi-elastic and absorptive −Im Σ_Δ (Oset & Salcedo, NPA 468 (1987) 631; Salcedo et al. 1988, eq. 2.21)."""
+    """(C_Q ρ̃^α, C_A2 ρ̃^β + C_A3 ρ̃^{2β}) [GeV]: quasi-elastic and absorptive −Im Σ_Δ (Oset & Salcedo, NPA 468
+    (1987) 631; Salcedo et al. 1988, eq. 2.21)."""
     x = np.clip(np.asarray(T_pi) / M_PI, *_X_RANGE)
     r = np.maximum(np.asarray(rho), 0.0) / RHO0
     alpha, beta = _quad(_ALPHA, x), _quad(_BETA, x)
