@@ -66,6 +66,11 @@ class CascadeParams:
     #: Override of the whole well depth V [GeV] (None: T_F + S; 0: nucleons leave with their inside momentum).
     well_depth: float | None = None
     nn_inelastic: bool = True  #: NN → NNπ above threshold (True)
+    #: In-medium NN cross sections of Pandharipande & Pieper 1992, as NuWro (True); False: free ones.
+    nn_medium: bool = True
+    #: Scale of the NN cross sections (1.0); NuWro's default mean-free-path scale 0.76 (fitted to transparency
+    #: data, K. Niewczas, J. T. Sobczyk, PRC 100 (2019) 015505) corresponds to 1/0.76 here.
+    nn_xsec_scale: float = 1.0
     max_steps: int = 20000  #: safety stop; particles still inside then are moved out (and logged)
 
     def __post_init__(self) -> None:
@@ -73,8 +78,8 @@ class CascadeParams:
             raise AivaInputError(f"cascade step_fm must be > 0, got {self.step_fm}")
         if self.absorption not in ("oset", "none"):
             raise AivaInputError(f"cascade absorption must be 'oset' or 'none', got {self.absorption!r}")
-        if self.formation_fm < 0 or self.absorption_scale < 0 or self.separation_energy < 0:
-            raise AivaInputError("cascade formation_fm, absorption_scale and separation_energy must be ≥ 0")
+        if self.formation_fm < 0 or self.absorption_scale < 0 or self.separation_energy < 0 or self.nn_xsec_scale < 0:
+            raise AivaInputError("cascade formation_fm, absorption_scale, separation_energy, nn_xsec_scale must be ≥ 0")
 
 
 @dataclass
@@ -382,13 +387,17 @@ def _rates(st, inside, is_nuc, pabs, sp, sn, Ep, En, rho, rho_p, rho_n, params, 
     if len(i):
         mp = np.sqrt(np.maximum(p4[0, i] ** 2 - pabs[i] ** 2, 0.0))
         isprot = st.pdg[i] == PROTON
-        for k, (s, mt, same, rr) in enumerate(((s_p[i], C.M_PROTON, isprot, rho_p[i]),
-                                                (s_n[i], C.M_NEUTRON, ~isprot, rho_n[i]))):
+        for k, (s, mt, same, rr, sea) in enumerate(((s_p[i], C.M_PROTON, isprot, rho_p[i], sp[:, i]),
+                                                     (s_n[i], C.M_NEUTRON, ~isprot, rho_n[i], sn[:, i]))):
             plab = X.plab_from_s(s, mp, mt)
             el, inel = X.nn_xsec(plab, same)
-            rates[2 * k, i] = rr * el * _MB_TO_FM2
+            scale = rr * _MB_TO_FM2 * params.nn_xsec_scale
+            if params.nn_medium:
+                f_el, f_in = X.nn_medium_factor(p4[1:, i], sea, rho[i])
+                el, inel = el * f_el, inel * f_in
+            rates[2 * k, i] = el * scale
             if params.nn_inelastic:
-                rates[2 * k + 1, i] = rr * inel * _MB_TO_FM2
+                rates[2 * k + 1, i] = inel * scale
     i = inside[~is_nuc[inside]]
     if len(i):
         q = _charge(st.pdg[i])

@@ -189,6 +189,33 @@ def nn_xsec_exact(plab, same: np.ndarray | bool):
     return np.minimum(el, NN_SIGMA_MAX), inel
 
 
+#: Pandharipande–Pieper in-medium NN parameters: ρ₀₀ [fm⁻³], β = −116 MeV ρ/ρ₀₀, Λ = (3.29 − 0.373 ρ/ρ₀₀) fm⁻¹.
+_PP_RHO00 = 0.16
+
+
+def _pp_effective_mass(p2, beta, lam2):
+    """M*(p) = M / (1 − 2Mβ/Λ² / (1 + p²/Λ²)²) (p², Λ² in GeV², β in GeV)."""
+    return M_N / (1.0 - 2.0 * M_N * beta / lam2 / (1.0 + p2 / lam2) ** 2)
+
+
+def nn_medium_factor(p1, p2, rho):
+    """In-medium reduction of the elastic NN cross section, σ* = f σ_free, of V. R. Pandharipande and S. C. Pieper,
+    Phys. Rev. C 45 (1992) 791: f = (|k₁ − k₂|/M) / |k₁/M₁* − k₂/M₂*| × M₃*/M with the momentum-dependent
+    effective masses M*(k) of their eqs. (the form NuWro uses, src/Interaction.cc), M₃* at k² = (k₁² + k₂²)/2;
+    the inelastic part is reduced by (1 − 0.2 ρ/ρ₀₀) as in NuWro. ``p1``, ``p2`` (3, n) lab momenta [GeV], ``rho``
+    [fm⁻³]. Returns (f_el, f_inel)."""
+    d = np.maximum(np.asarray(rho, dtype=float), 0.0) / _PP_RHO00
+    beta = -0.116 * d
+    lam2 = ((3.29 - 0.373 * d) * C.HBARC_GEV_FM) ** 2
+    q1, q2 = (p1 * p1).sum(0), (p2 * p2).sum(0)
+    m1, m2 = _pp_effective_mass(q1, beta, lam2), _pp_effective_mass(q2, beta, lam2)
+    m3 = _pp_effective_mass(0.5 * (q1 + q2), beta, lam2)
+    num = np.sqrt(((p1 - p2) ** 2).sum(0)) / M_N
+    den = np.sqrt(((p1 / m1 - p2 / m2) ** 2).sum(0))
+    f_el = np.where(den > 1e-12, num / np.maximum(den, 1e-12), 1.0) * m3 / M_N
+    return f_el, 1.0 - 0.2 * d
+
+
 def nn_slope(plab):
     """Slope B [(GeV/c)⁻²] of dσ_el/dt ∝ exp(B t) (Cugnon et al. 1996, eq. 14)."""
     p = np.asarray(plab, dtype=float)
