@@ -267,3 +267,27 @@ def test_bad_input_raises():
         K.pion_beam(get_target("H1"), 211, 0.1, 10, rng)
     with pytest.raises(AivaInputError):
         K.sample_vertex(C12, -1, rng)
+
+
+def test_in_medium_nn_factor():
+    """Pandharipande–Pieper: no change in vacuum, a reduction in matter that is largest for slow nucleons."""
+    rng = np.random.default_rng(0)
+    u = rng.normal(size=(3, 500))
+    p2 = 0.2 * u / np.linalg.norm(u, axis=0)
+    slow, fast = np.tile([[0.0], [0.0], [0.4]], (1, 500)), np.tile([[0.0], [0.0], [1.5]], (1, 500))
+    f0, g0 = X.nn_medium_factor(fast, p2, 0.0)
+    np.testing.assert_allclose(f0, 1.0, rtol=1e-12)
+    np.testing.assert_allclose(g0, 1.0)
+    fs, _ = X.nn_medium_factor(slow, p2, 0.16)
+    ff, gf = X.nn_medium_factor(fast, p2, 0.16)
+    assert 0.3 < fs.mean() < ff.mean() < 1.0 and float(np.mean(gf)) == pytest.approx(0.8)
+
+
+def test_step_length_insensitive():
+    """The collision point is exact within a step: halving Δx changes the collision counts by < 10 %."""
+    prim = _mixed_primaries(3000, np.random.default_rng(21))
+    vtx = K.sample_vertex(C12, 3000, np.random.default_rng(22))
+    a = K.run_cascade(prim, vtx, C12, np.random.default_rng(23), K.CascadeParams(step_fm=0.25)).counts
+    b = K.run_cascade(prim, vtx, C12, np.random.default_rng(23), K.CascadeParams(step_fm=0.5)).counts
+    for k in ("nn_elastic", "pin_elastic", "n_absorbed_pi"):
+        assert a[k] == pytest.approx(b[k], rel=0.10)

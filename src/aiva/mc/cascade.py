@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 PROTON, NEUTRON, PIP, PIM, PI0 = 2212, 2112, 211, -211, 111
 _MB_TO_FM2 = 0.1
+_dot = X.dot3
 
 
 @dataclass(frozen=True)
@@ -138,9 +139,9 @@ def sample_vertex(target: Target, n: int, rng: np.random.Generator) -> np.ndarra
 # ============================================================ kinematics helpers
 def _boost(e, p, b):
     """Boost the 4-vectors (e, p[3]) by velocity b[3] (lab ← frame moving with b)."""
-    b2 = np.maximum((b * b).sum(0), 1e-300)
+    b2 = np.maximum(_dot(b, b), 1e-300)
     g = 1.0 / np.sqrt(np.maximum(1.0 - b2, 1e-300))
-    bp = (b * p).sum(0)
+    bp = _dot(b, p)
     e2 = g * (e + bp)
     p2 = p + ((g - 1.0) * bp / b2 + g * e) * b
     return e2, p2
@@ -148,11 +149,11 @@ def _boost(e, p, b):
 
 def _rotate(axis, cth, phi):
     """Unit vectors at polar angle acos(cth), azimuth phi about the unit vectors ``axis`` (3, n)."""
-    ax = axis / np.maximum(np.sqrt((axis * axis).sum(0)), 1e-300)
+    ax = axis / np.maximum(np.sqrt(_dot(axis, axis)), 1e-300)
     use_x = np.abs(ax[2]) > 0.9
     a = np.where(use_x, np.array([[1.0], [0.0], [0.0]]), np.array([[0.0], [0.0], [1.0]]))
     e1 = np.cross(ax, a, axis=0)
-    e1 /= np.sqrt((e1 * e1).sum(0))
+    e1 /= np.sqrt(_dot(e1, e1))
     e2 = np.cross(ax, e1, axis=0)
     sth = np.sqrt(np.maximum(1 - cth * cth, 0.0))
     return cth * ax + sth * (np.cos(phi) * e1 + np.sin(phi) * e2)
@@ -162,7 +163,7 @@ def _two_body(P, m1, m2, cth, phi, axis_lab=None):
     """Split total 4-momentum P (4, n) into on-shell m1, m2 at c.m. angles (cth, phi) about the c.m. direction of
     ``axis_lab`` (a lab 4-vector (4, n), the incoming particle; None: the z axis). Returns (p1, p2) (4, n) with
     p1 + p2 = P exactly."""
-    W = np.sqrt(np.maximum(P[0] ** 2 - (P[1:] ** 2).sum(0), 0.0))
+    W = np.sqrt(np.maximum(P[0] ** 2 - _dot(P[1:], P[1:]), 0.0))
     b = P[1:] / P[0]
     if axis_lab is None:
         axis = np.broadcast_to(np.array([[0.0], [0.0], [1.0]]), (3, P.shape[1]))
@@ -315,8 +316,8 @@ def run_cascade(primary: ParticleList, vertex: np.ndarray, target: Target, rng: 
     step = 0
     while len(st.ev):
         step += 1
-        r2 = (st.x * st.x).sum(0)
-        leaving = (r2 > R2) & ((st.x * st.p4[1:]).sum(0) >= 0)
+        r2 = _dot(st.x, st.x)
+        leaving = (r2 > R2) & (_dot(st.x, st.p4[1:]) >= 0)
         if nuc.well > 0:
             # a nucleon below the well depth cannot leave: it is captured where it is (booked in captured_p4)
             isn_all = (st.pdg == PROTON) | (st.pdg == NEUTRON)
@@ -329,7 +330,7 @@ def run_cascade(primary: ParticleList, vertex: np.ndarray, target: Target, rng: 
             if not len(st.ev):
                 break
             r2 = r2[~leaving]
-        pabs = np.sqrt((st.p4[1:] ** 2).sum(0))
+        pabs = np.sqrt(_dot(st.p4[1:], st.p4[1:]))
         r = np.sqrt(r2)
         ir, fr = X.uniform_index(r, 0.0, rstep, rhogrid)
         rho = np.where(r < rgrid[-1], rhogrid[ir] * (1 - fr) + rhogrid[ir + 1] * fr, 0.0)
@@ -339,13 +340,16 @@ def run_cascade(primary: ParticleList, vertex: np.ndarray, target: Target, rng: 
         inside = np.flatnonzero(rho > 0)
         total = np.zeros(m)
         rates = np.zeros((10, m))  # nucleons: el_p, inel_p, el_n, inel_n; pions: el_p, cex_p, abs_p, el_n, cex_n, abs_n
-        # sea partners (one proton, one neutron candidate per particle and step)
+        # sea partners (a proton and a neutron candidate per particle and step)
         sp = np.zeros((3, m))
         sn = np.zeros((3, m))
-        sp[:, inside] = _fermi_sea(rng, kfp[inside])
-        sn[:, inside] = _fermi_sea(rng, kfn[inside])
-        Ep = np.sqrt(C.M_PROTON ** 2 + (sp * sp).sum(0))
-        En = np.sqrt(C.M_NEUTRON ** 2 + (sn * sn).sum(0))
+        # one draw serves both: the neutron candidate is the proton one scaled by k_F,n/k_F,p (only one of the two
+        # takes part in a collision, so their correlation does not matter)
+        unit = _fermi_sea(rng, np.ones(len(inside)))
+        sp[:, inside] = unit * kfp[inside]
+        sn[:, inside] = unit * kfn[inside]
+        Ep = np.sqrt(C.M_PROTON ** 2 + _dot(sp, sp))
+        En = np.sqrt(C.M_NEUTRON ** 2 + _dot(sn, sn))
         is_nuc = (st.pdg == PROTON) | (st.pdg == NEUTRON)
         if len(inside):
             _rates(st, inside, is_nuc, pabs, sp, sn, Ep, En, rho, rho_p, rho_n, params, rates)
@@ -381,8 +385,10 @@ def run_cascade(primary: ParticleList, vertex: np.ndarray, target: Target, rng: 
 def _rates(st, inside, is_nuc, pabs, sp, sn, Ep, En, rho, rho_p, rho_n, params, rates):
     """Fill ``rates`` (10, m) [fm⁻¹] for the particles ``inside``: ρ_τ σ for each channel and partner isospin."""
     p4 = st.p4
-    s_p = (p4[0] + Ep) ** 2 - ((p4[1:] + sp) ** 2).sum(0)
-    s_n = (p4[0] + En) ** 2 - ((p4[1:] + sn) ** 2).sum(0)
+    tp = p4[1:] + sp
+    s_p = (p4[0] + Ep) ** 2 - _dot(tp, tp)
+    tn = p4[1:] + sn
+    s_n = (p4[0] + En) ** 2 - _dot(tn, tn)
     i = inside[is_nuc[inside]]
     if len(i):
         mp = np.sqrt(np.maximum(p4[0, i] ** 2 - pabs[i] ** 2, 0.0))
@@ -425,7 +431,7 @@ def _exit(st, leaving, nuc, out_ev, out_pdg, out_p4, well_p4, capt_p4, n_capt, c
         M = _mass(pdg[j])
         E_out = p4[0, j] - nuc.well
         bound = E_out <= M
-        pold = np.sqrt((p4[1:, j] ** 2).sum(0))
+        pold = np.sqrt(_dot(p4[1:, j], p4[1:, j]))
         pnew = np.sqrt(np.maximum(E_out * E_out - M * M, 0.0))
         new = np.vstack([np.where(bound, 0.0, E_out), p4[1:, j] * np.where(bound, 0.0, pnew / np.maximum(pold, 1e-300))])
         lost = p4[:, j] - new
@@ -473,7 +479,7 @@ def _collide(st, hit, rates, sp, sn, Ep, En, is_nuc, kfp, kfn, params, rng, cnt,
     def pauli_ok(p4, isp, sel):
         if not params.pauli_blocking:
             return np.ones(p4.shape[1], bool)
-        pp = np.sqrt((p4[1:] ** 2).sum(0))
+        pp = np.sqrt(_dot(p4[1:], p4[1:]))
         return pp > kf_hit[isp.astype(int), sel]
 
     # --- NN elastic (ch 0, 2)
@@ -481,7 +487,7 @@ def _collide(st, hit, rates, sp, sn, Ep, En, is_nuc, kfp, kfn, params, rng, cnt,
     if len(sel):
         m1 = _mass(new_pdga[sel])
         m2 = np.where(sea_isp[sel], C.M_PROTON, C.M_NEUTRON)
-        W = np.sqrt(np.maximum(P[0, sel] ** 2 - (P[1:, sel] ** 2).sum(0), 0.0))
+        W = np.sqrt(np.maximum(P[0, sel] ** 2 - _dot(P[1:, sel], P[1:, sel]), 0.0))
         k = X.cm_momentum(W, m1, m2)
         plab = X.plab_from_s(W * W, m1, m2)
         cth = _slope_cos(rng, plab, k)
@@ -499,7 +505,7 @@ def _collide(st, hit, rates, sp, sn, Ep, En, is_nuc, kfp, kfn, params, rng, cnt,
     sel = np.flatnonzero(isn_hit & ((ch == 1) | (ch == 3)))
     if len(sel):
         q_tot = (new_pdga[sel] == PROTON).astype(int) + sea_isp[sel].astype(int)  # 2 pp, 1 np, 0 nn
-        W = np.sqrt(np.maximum(P[0, sel] ** 2 - (P[1:, sel] ** 2).sum(0), 0.0))
+        W = np.sqrt(np.maximum(P[0, sel] ** 2 - _dot(P[1:, sel], P[1:, sel]), 0.0))
         mN = X.M_N
         lo, hi = mN + X.M_PI + 1e-4, W - mN - 1e-4
         valid = hi > lo
@@ -546,7 +552,7 @@ def _collide(st, hit, rates, sp, sn, Ep, En, is_nuc, kfp, kfn, params, rng, cnt,
         m_n = np.where(nuc_p_out, C.M_PROTON, C.M_NEUTRON)
         ppi, pN = _two_body(P[:, sel], m_pi, m_n, _delta_cos(rng, len(sel)), 2 * np.pi * rng.random(len(sel)),
                             a4[:, sel])
-        W = np.sqrt(np.maximum(P[0, sel] ** 2 - (P[1:, sel] ** 2).sum(0), 0.0))
+        W = np.sqrt(np.maximum(P[0, sel] ** 2 - _dot(P[1:, sel], P[1:, sel]), 0.0))
         good = (W > m_pi + m_n) & pauli_ok(pN, nuc_p_out, sel)
         g = sel[good]
         new_p4a[:, g] = ppi[:, good]
