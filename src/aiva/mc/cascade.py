@@ -7,22 +7,24 @@ al., Phys. Rev. D 104 (2021) 053006), simplified; the physics write-up is ``docs
 * Geometry: the nucleon density ρ(r) of the target (HO or 2pF profiles of De Vries et al. 1987, see
   :mod:`aiva.physics.targets`), normalised to A, with ρ_p = (Z/A) ρ and ρ_n = (N/A) ρ; the nucleus ends at R_max,
   where ρ falls below 10⁻³ of its maximum. Hadrons move on straight lines between collisions.
-* Mean free path: each hadron carries an optical depth τ ~ Exp(1); on every step of length Δx it spends
-  Δτ = Δx (ρ_p σ_hp + ρ_n σ_hn) (plus the pion absorption rate) and collides where τ runs out — the free mean free
-  path λ = 1/(ρ_p σ_hp + ρ_n σ_hn) of NuWro (Golan et al. 2012, Sec. II) with the cross sections of
-  :mod:`aiva.mc.hadron_xsec` evaluated, at every step, with a target nucleon drawn from the local Fermi sea.
+* Mean free path: each hadron carries an optical depth τ ~ Exp(1). At the start of each step the local rate
+  Λ = ρ_p σ_hp + ρ_n σ_hn (+ the pion absorption rate) is evaluated with a proton and a neutron drawn from the local
+  Fermi sea; the hadron advances min(Δx, τ/Λ), spends Λ × (distance) of τ and collides if τ ran out — the free
+  mean free path λ = 1/Λ of NuWro (Golan et al. 2012, Sec. II), exact for a rate constant over a step and not
+  limited to one collision per step (cross sections from :mod:`aiva.mc.hadron_xsec`).
 * Target nucleons: local Fermi gas, |p| uniform in the sphere of radius k_F,τ(r) = (3π² ρ_τ(r))^{1/3}, on shell.
 * Collisions, exactly 4-momentum conserving (two-body kinematics in the c.m. of the colliding pair):
-  NN elastic (dσ/dt ∝ e^{Bt}, Cugnon et al. 1996), NN → NΔ → NNπ above threshold (Δ mass from a Breit–Wigner
-  truncated to the phase space, isotropic NΔ production and Δ decay; isospin from the Clebsch–Gordan weights
+  NN elastic (dσ/dt ∝ e^{Bt}, Cugnon et al. 1996; in-medium cross sections of V. R. Pandharipande, S. C. Pieper,
+  Phys. Rev. C 45 (1992) 791, as NuWro), NN → NΔ → NNπ above threshold (Δ mass from a Breit–Wigner truncated to
+  the phase space, isotropic NΔ production and Δ decay; isospin from the Clebsch–Gordan weights
   pp → nΔ⁺⁺ : pΔ⁺ = 3 : 1 and np → pΔ⁰ : nΔ⁺ = 1 : 1), πN elastic and charge exchange (Δ-like 1 + 3cos²θ in the
   c.m.), and pion absorption on a quasi-deuteron pn pair of the Fermi sea, π N N → N N, isotropic (the pn pair
   dominance of D. Ashery et al., Phys. Rev. C 23 (1981) 2173 and H. J. Weyer, Phys. Rep. 195 (1990) 295).
 * Pauli blocking: a collision whose outgoing nucleons do not all have |p| > k_F,τ(r) is undone (counted).
 * Leaving the nucleus a nucleon loses the well depth V = T_F + S (T_F the kinetic Fermi energy of the target's
-  k_F, S = 8 MeV a separation energy, e.g. A. Bodek, T. Cai, Eur. Phys. J. C 79 (2019) 293 for C); one with
-  kinetic energy below V stays bound (``captured``, counted; its 4-momentum is booked, never dropped silently).
-  Pions and other particles leave unchanged.
+  k_F, S = 8 MeV a separation energy; NuWro uses E_F + 7 MeV, its ``kaskada_w``); a nucleon whose kinetic energy
+  is (or falls, after a collision) below V cannot leave and is taken out where it is (``captured``, counted, its
+  4-momentum booked, never dropped silently). Pions and other particles leave unchanged.
 * Bookkeeping, per event, exact up to rounding: Σ primary + sea = Σ final + well + captured, where ``sea`` is the
   sum of the Fermi-sea nucleons brought into collisions, ``well`` the 4-momentum lost to the well at exit and
   ``captured`` that of the nucleons that stay bound. Charge and baryon number balance the same way.
