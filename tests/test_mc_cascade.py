@@ -235,7 +235,7 @@ def test_in_medium_pin_against_nuwro_tables(d):
 
 def test_proton_transparency_of_carbon():
     """Nuclear transparency of ¹²C for 1.2 GeV/c protons from the vertex (Q² ≈ 1.3 GeV² quasi-elastic kinematics):
-    (e,e′p) measurements give T ≈ 0.6 (N. C. R. Makins et al. / T. G. O'Neill et al., Phys. Lett. B 351 (1995) 87;
+    (e,e′p) measurements give T ≈ 0.6 (T. G. O'Neill et al., Phys. Lett. B 351 (1995) 87;
     D. Abbott et al., PRL 80 (1998) 5072: 0.61 ± 0.04 at Q² = 1.8 GeV²). Compared: the fraction of protons that
     leave without any (non-Pauli-blocked) collision; tolerance ± 0.12 (the cascade has no correlation hole and
     no (e,e′p) acceptance, which both raise the measured T)."""
