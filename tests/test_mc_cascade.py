@@ -120,10 +120,12 @@ def _baryons(pl):
     return np.bincount(pl.event_index(), weights=b, minlength=pl.n_events)
 
 
-def test_conservation_of_four_momentum_charge_and_baryon_number():
+@pytest.mark.parametrize("name,n", [("C12", 4000), ("Ar40", 1500)])
+def test_conservation_of_four_momentum_charge_and_baryon_number(name, n):
     rng = np.random.default_rng(7)
-    prim = _mixed_primaries(4000, rng)
-    res = K.run_cascade(prim, K.sample_vertex(C12, 4000, rng), C12, rng)
+    target = get_target(name)
+    prim = _mixed_primaries(n, rng)
+    res = K.run_cascade(prim, K.sample_vertex(target, n, rng), target, rng)
     c = res.counts
     assert c["nn_elastic"] > 0 and c["n_absorbed_pi"] > 0 and c["n_cex"] > 0 and c["n_pauli_blocked"] > 0
     assert c["n_captured"] > 0 and c["nn_inelastic"] > 0
