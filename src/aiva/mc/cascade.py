@@ -114,13 +114,17 @@ class _Nucleus:
     well: float
 
 
+def well_depth(target: Target, params: CascadeParams = CascadeParams()) -> float:
+    """The exit well V [GeV] a nucleon loses leaving ``target``: T_F + S, or ``params.well_depth``."""
+    TF = np.sqrt(target.kF ** 2 + C.M_NUCLEON ** 2) - C.M_NUCLEON
+    return float(TF + params.separation_energy) if params.well_depth is None else float(params.well_depth)
+
+
 def _nucleus(target: Target, params: CascadeParams) -> _Nucleus:
     r, _, rho0 = _radial_table(target.name, target)
     rho = rho0 * _density(target, r)
     r_max = float(r[np.nonzero(rho > 1e-3 * rho.max())[0][-1]])
-    TF = np.sqrt(target.kF ** 2 + C.M_NUCLEON ** 2) - C.M_NUCLEON
-    well = float(TF + params.separation_energy) if params.well_depth is None else float(params.well_depth)
-    return _Nucleus(r, rho, r_max, target.Z / target.A, target.N / target.A, well)
+    return _Nucleus(r, rho, r_max, target.Z / target.A, target.N / target.A, well_depth(target, params))
 
 
 def sample_vertex(target: Target, n: int, rng: np.random.Generator) -> np.ndarray:

@@ -78,6 +78,47 @@ def primary_hadrons(channel: str, E: np.ndarray, c: Candidates, probe: Probe, rn
     raise ValueError(f"channel {channel!r} gives no hadrons")
 
 
+#: formation time c·τ₀ [fm] of hadrons from hadronisation: GENIE's hA/hN value (ct0 = 0.342 fm;
+#: formation length L = c·τ₀ · |p|/m in the lab, T. Golan et al., PRC 86 (2012) 015505 Sec. II.D
+#: discusses the same "SKAT" form for NuWro)
+FORMATION_CT0_FM = 0.342
+
+
+def _formation_start(plist: ParticleList, hadronised: np.ndarray, vertex: np.ndarray) -> np.ndarray:
+    """(3, m) start points: the vertex, moved by the formation length L = c·τ₀ |p|/m along the
+    momentum for hadrons made by hadronisation (DIS/KNO/PYTHIA; QE, Δ and 2p2h hadrons start at
+    the vertex). A hadron formed outside the nucleus leaves it untouched."""
+    x = vertex[:, plist.event_index()].copy()
+    if hadronised.any():
+        p = plist.p[hadronised]
+        m = np.maximum(plist.mass[hadronised], 1e-3)
+        L = FORMATION_CT0_FM * p / m
+        x[:, hadronised] += L * np.vstack([plist.px[hadronised], plist.py[hadronised],
+                                           plist.pz[hadronised]]) / np.maximum(p, 1e-300)
+    return x
+
+
+def _inside_the_well(plist: ParticleList, target: Target) -> ParticleList:
+    """Vertex nucleons in the cascade's convention: the vertex already took the binding ε_B from the
+    struck nucleon (E = √(M² + p²) − ε_B), while the cascade's nucleons move in a well of depth
+    V = T_F + S and lose V at the exit (:func:`aiva.mc.cascade.well_depth`). Each primary nucleon
+    enters with E + V (|p| rescaled on shell, same direction), so one that meets nothing leaves
+    with exactly its vertex four-momentum and the binding is not counted twice."""
+    from aiva.mc.cascade import well_depth
+
+    V = well_depth(target)
+    nuc = (plist.pdg == 2212) | (plist.pdg == 2112)
+    if V <= 0 or not nuc.any():
+        return plist
+    E = plist.E.copy()
+    m2 = np.maximum(plist.E[nuc] ** 2 - plist.p[nuc] ** 2, 0.0)
+    E[nuc] += V
+    scale = np.ones_like(E)
+    p_old = plist.p[nuc]
+    scale[nuc] = np.sqrt(np.maximum(E[nuc] ** 2 - m2, 0.0)) / np.maximum(p_old, 1e-300)
+    return ParticleList(plist.counts, plist.pdg, E, plist.px * scale, plist.py * scale, plist.pz * scale)
+
+
 def assemble(E: np.ndarray, chans: tuple[str, ...], cands: list[Candidates | None],
              sel: list[np.ndarray], lepton_pdg: np.ndarray, target: Target, probe: Probe, rng,
              fsi: bool = True) -> WholeEvents:
@@ -87,7 +128,7 @@ def assemble(E: np.ndarray, chans: tuple[str, ...], cands: list[Candidates | Non
     order = np.concatenate([s for s in sel]) if sel else np.zeros(0, np.int64)
     inverse = np.empty(n, dtype=np.int64)
     inverse[order] = np.arange(n)
-    leptons, hadrons, no_fsi = [], [], []
+    leptons, hadrons, no_fsi, hadronised = [], [], [], []
     for ch, c, s in zip(chans, cands, sel):
         if c is None or len(s) == 0:
             continue
@@ -95,19 +136,24 @@ def assemble(E: np.ndarray, chans: tuple[str, ...], cands: list[Candidates | Non
         h = primary_hadrons(ch, E[s], c, probe, rng)
         hadrons.append(h)
         no_fsi.append(np.full(len(h.pdg), ch in ("coh", "nccoh")))
+        hadronised.append(np.full(len(h.pdg), ch in ("dis", "ncdis")))
     lep = ParticleList.concatenate(leptons).take(inverse)
     prim = ParticleList.concatenate(hadrons)
     coh_mask = np.concatenate(no_fsi) if no_fsi else np.zeros(0, bool)
+    fz_mask = np.concatenate(hadronised) if hadronised else np.zeros(0, bool)
     # reorder events (and the per-particle coherent flag with them)
     perm_particles = prim.positions(inverse)
     prim = prim.take(inverse)
     coh_mask = coh_mask[perm_particles]
+    fz_mask = fz_mask[perm_particles]
     stats: dict = {}
     if fsi and target.is_nucleus:
         from aiva.mc.cascade import run_cascade, sample_vertex
 
-        to_cascade = prim.filter(~coh_mask)
-        res = run_cascade(to_cascade, sample_vertex(target, n, rng), target, rng)
+        to_cascade = _inside_the_well(prim.filter(~coh_mask), target)
+        vertex = sample_vertex(target, n, rng)
+        start = _formation_start(to_cascade, fz_mask[~coh_mask], vertex)
+        res = run_cascade(to_cascade, vertex, target, rng, start=start)
         final = ParticleList.merge([res.final, prim.filter(coh_mask)])
         stats = {k: int(v) for k, v in res.counts.items()}
     else:
