@@ -69,14 +69,20 @@ class Prediction:
 
 def simulate(target: str = "C12", probe: str = "numu", n_events: int = 100_000, *, energy: float | None = None,
              energy_range: tuple[float, float] | None = None, flux=None, config: str = "default",
-             channels=("qe", "res", "dis"), seed: int = 1, workers: int = 1) -> EventTable:
+             channels=("qe", "res", "dis"), seed: int = 1, workers: int = 1, whole_events: bool = False,
+             fsi: bool = True) -> EventTable:
     """Events of the reference Monte Carlo (:func:`aiva.mc.simulate`): exactly one of ``energy``
     [GeV], ``energy_range`` [GeV, GeV] or ``flux`` (shipped name, file or :class:`aiva.mc.Flux`;
-    events then carry cross-section weights in 10⁻³⁸ cm² per nucleon)."""
+    events then carry cross-section weights in 10⁻³⁸ cm² per nucleon).
+
+    The default channels are those the shipped lepton generators were trained on (qe, res, dis),
+    so that ``compare(simulate(...), generate(...))`` compares like with like; the whole-event MC
+    of ``aiva simulate`` is ``channels=aiva.mc.DEFAULT_CHANNELS, whole_events=True`` (particle lists
+    in ``table.particles``, after the cascade unless ``fsi=False``)."""
     from aiva.mc import simulate as _simulate
 
     return _simulate(target, probe, n_events, energy=energy, energy_range=energy_range, flux=flux, config=config,
-                     channels=channels, seed=seed, workers=workers)
+                     channels=channels, seed=seed, workers=workers, whole_events=whole_events, fsi=fsi)
 
 
 def load_model(model: str | os.PathLike) -> tuple[Generator, ModelCard]:

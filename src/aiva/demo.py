@@ -45,7 +45,7 @@ def run_demo(out: Path, n_events: int = 200_000, seed: int = 1) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     name, why = default_model()
     model = api.load_model(name)
-    log.info(f"[1/4] the learned generator {name} ({why}) against the reference Monte Carlo, "
+    log.info(f"[1/5] the learned generator {name} ({why}) against the reference Monte Carlo, "
              f"{n_events} numu-C12 events at E = 1 GeV each")
     gen, t_gen = _timed(api.generate, model, n_events, energy=1.0, seed=seed)
     ref, t_mc = _timed(api.simulate, "C12", "numu", n_events, energy=1.0, seed=seed + 1)
@@ -55,7 +55,7 @@ def run_demo(out: Path, n_events: int = 200_000, seed: int = 1) -> dict:
     log.info(f"      generator {t_gen:.2f} s, reference MC {t_mc:.2f} s; MAP {at1.MAP:.3f}, MAP-3D {at1.MAP3D:.3f}, "
              f"C2ST AUC {at1.C2ST_AUC:.3f}")
 
-    log.info(f"[2/4] the same for the {FLUX} flux (flux-folded, weighted to 1e-38 cm2 per nucleon)")
+    log.info(f"[2/5] the same for the {FLUX} flux (flux-folded, weighted to 1e-38 cm2 per nucleon)")
     fgen, tf_gen = _timed(api.generate, model, n_events, flux=FLUX, flux_range=(0.3, 10.0), seed=seed + 2)
     fref, tf_mc = _timed(api.simulate, "C12", "numu", n_events, flux=FLUX, seed=seed + 3)
     onflux = api.compare(fref, fgen, c2st=False, seed=seed)
@@ -64,7 +64,7 @@ def run_demo(out: Path, n_events: int = 200_000, seed: int = 1) -> dict:
     api.write_events(fgen, out / "generated_t2k_flux.root")  # a NUISANCE flat tree with fScaleFactor
     sig_gen, sig_mc = float(fgen["weight"].sum()), float(fref["weight"].sum())
 
-    log.info("[3/4] what the metrics mean: two seeds of the reference MC, and its default vs alt physics")
+    log.info("[3/5] what the metrics mean: two seeds of the reference MC, and its default vs alt physics")
     n1 = max(n_events // 2, 10_000)
     a = api.simulate("C12", "numu", n1, energy=1.0, seed=seed + 4)
     b = api.simulate("C12", "numu", n1, energy=1.0, seed=seed + 5)
@@ -72,10 +72,20 @@ def run_demo(out: Path, n_events: int = 200_000, seed: int = 1) -> dict:
     same, other = api.compare(a, b, seed=seed), api.compare(a, alt, seed=seed)
     plot_sample(ref, out / "reference_1GeV.png")
 
-    log.info("[4/4] cross sections vs E_nu")
+    log.info("[4/5] cross sections vs E_nu")
     xsec_table_to_file(target="C12", probe="numu", config="default", emin=0.2, emax=10.0, points=12,
                        output=out / "xsec_C12_numu.csv")
 
+    n_whole = max(n_events // 10, 5_000)
+    log.info(f"[5/5] whole events of the reference Monte Carlo: {n_whole} numu-C12 events at 1 GeV with hadrons "
+             "and the intranuclear cascade")
+    from aiva.events.topology import TOPOLOGIES, fractions
+    from aiva.mc import DEFAULT_CHANNELS
+
+    whole, t_whole = _timed(api.simulate, "C12", "numu", n_whole, energy=1.0, seed=seed + 7,
+                            channels=DEFAULT_CHANNELS, whole_events=True)
+    topo = fractions(whole)
+    api.write_events(whole, out / "whole_events_1GeV.hepmc3")  # NuHepMC: primary and FSI vertices
     rows = (("learned generator vs reference MC, 1 GeV", at1), ("learned generator vs reference MC, T2K flux", onflux),
             ("reference MC, two seeds (the floor)", same), ("reference MC, default vs alt physics", other))
     lines = [
@@ -99,12 +109,17 @@ def run_demo(out: Path, n_events: int = 200_000, seed: int = 1) -> dict:
         f"{pred_gen.chi2:.0f}/{pred_gen.ndf} |",
         f"| reference MC (the whole flux) | {sig_mc:.4f} | {pred_mc.chi2:.0f}/{pred_mc.ndf} |",
         "", "Figures: `W_Q2_1GeV.png`, `W_Q2_t2k_flux.png` (W and Q² with model/reference ratios), "
-        "`reference_1GeV.png`. Events: `generated_1GeV.parquet`, `generated_t2k_flux.root` (NUISANCE flat tree). "
-        "Cross sections: `xsec_C12_numu.csv`.",
+        "`reference_1GeV.png`. Events: `generated_1GeV.parquet`, `generated_t2k_flux.root` (NUISANCE flat tree), "
+        "`whole_events_1GeV.hepmc3` (NuHepMC whole events). Cross sections: `xsec_C12_numu.csv`.",
+        "", f"## Whole events of the reference MC, νμ–¹²C at 1 GeV ({n_whole} events in {t_whole:.1f} s, "
+        f"channels {','.join(DEFAULT_CHANNELS)}, FSI on)", "",
+        "| topology after FSI | " + " | ".join(TOPOLOGIES[:8]) + " |", "|---" * 9 + "|",
+        "| fraction | " + " | ".join(f"{100 * topo[k]:.1f} %" for k in TOPOLOGIES[:8]) + " |",
     ]
     atomic_write_text(out / "summary.md", "\n".join(lines) + "\n")
     metrics = {"model": name, "seconds": {"generator_1GeV": t_gen, "mc_1GeV": t_mc, "generator_flux": tf_gen,
-                                          "mc_flux": tf_mc},
+                                          "mc_flux": tf_mc, "mc_whole_events": t_whole},
+               "whole_event_topology_1GeV": topo,
                **{label: c.raw for label, c in rows},
                "t2k": {"generator": {"xsec": sig_gen, "chi2": pred_gen.chi2, "ndf": pred_gen.ndf},
                        "mc": {"xsec": sig_mc, "chi2": pred_mc.chi2, "ndf": pred_mc.ndf}}}

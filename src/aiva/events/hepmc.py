@@ -103,6 +103,16 @@ PROCESSES = {
     13: (402, "CCRES n pi+", "charged-current Delta(1232) production (isobar model, LPP06 form factors)"),
     21: (500, "CC multi-pi", "charged-current shallow inelastic, W below the DIS region"),
     26: (600, "CCDIS", "charged-current deep inelastic (Bodek-Yang, arXiv:hep-ex/0308007)"),
+    16: (701, "CC coherent pi", "charged-current coherent pion production (Berger-Sehgal, PRD 79 (2009) 053003)"),
+    51: (250, "NC elastic p", "neutral-current elastic on a proton (Llewellyn Smith with NC form factors)"),
+    52: (251, "NC elastic n", "neutral-current elastic on a neutron (Llewellyn Smith with NC form factors)"),
+    31: (450, "NCRES n pi0", "neutral-current Delta(1232) production, n pi0"),
+    32: (451, "NCRES p pi0", "neutral-current Delta(1232) production, p pi0"),
+    33: (452, "NCRES p pi-", "neutral-current Delta(1232) production, p pi-"),
+    34: (453, "NCRES n pi+", "neutral-current Delta(1232) production, n pi+"),
+    41: (550, "NC multi-pi", "neutral-current shallow inelastic, W below the DIS region"),
+    46: (650, "NCDIS", "neutral-current deep inelastic (Bodek-Yang structure functions with NC couplings)"),
+    36: (751, "NC coherent pi0", "neutral-current coherent pi0 production (Berger-Sehgal)"),
     0: (700, "CC inclusive (unlabelled)", "charged-current event of a generative model without a channel label"),
 }
 _MODE_OF_PROC = {v[0]: k for k, v in PROCESSES.items()}
