@@ -150,3 +150,38 @@ def test_default_model_prefers_the_default_bar(tmp_path, monkeypatch):
     assert io.default_model()[0] == "fast-and-good"
     ship("fast-and-good", 1.04, 1.3, 0.53, 0.9)  # C2ST above 0.52: no longer
     assert io.default_model()[0] == "flow-like"
+
+
+def test_a_distil_gan_recipe_builds_an_evaluated_student(tmp_path):
+    """The build kind: parent by recipe, student architecture and settings from the recipe, the
+    card records recipe and parent, the evaluation and the one-thread speed are written."""
+    from aiva.build import Builder, describe, load_recipes
+    from test_build_models import _tiny_recipes
+
+    path = _tiny_recipes(tmp_path)
+    path.write_text(path.read_text() + """
+[models.toy-gan]
+kind = "distil-gan"
+family = "gan"
+parent = { recipe = "toy-flow" }
+student = { latent_dim = 4, g_blocks = 2, g_width = 16, d_blocks = 1, d_width = 8 }
+distil = { steps = 20, batch = 64, pool = 1000, refresh_every = 10, seed = 2 }
+evaluation = { kind = "quality", events = 500, energies = [1.0], c2st = false }
+speed = { events = 20000, repeats = 1 }
+""")
+    rec = load_recipes(path)
+    row = {r["name"]: r for r in describe(rec)}["toy-gan"]
+    assert row["kind"] == "distil-gan" and row["seed"] == 2 and "20 steps" in row["data"]
+    b = Builder(rec, tmp_path / "out", progress=False, rebuild_parents=True)
+    w = b.build("toy-gan")
+    _, card = load_model(w)
+    assert card["family"] == "gan" and card["config"]["g_width"] == 16 and card["name"] == "toy-gan"
+    assert card["recipe"]["kind"] == "distil-gan" and card["recipe"]["seeds"] == 2
+    flow_card = json.loads((tmp_path / "out" / "toy-flow.json").read_text())
+    assert card["parent"]["weights_sha256"] == flow_card["weights_sha256"]
+    assert card["metrics"]["evaluation"]["per_energy"]["1.0"]["n_ref"] == 500
+    assert card["metrics"]["speed"]["one_thread_s"] > 0 and card["metrics"]["speed"]["events"] == 20_000
+    bad = path.read_text().replace('student = { latent_dim', 'studnt = { latent_dim')
+    path.write_text(bad)
+    with pytest.raises(AivaInputError, match="needs key"):
+        load_recipes(path)

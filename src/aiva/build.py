@@ -405,7 +405,9 @@ class Builder:
     def _distil(self, name: str, r: dict) -> Path:
         """``distil-gan``: a GAN-architecture student (``student``: GANConfig keys) regressed on
         the parent's sampler (``distil``: :class:`aiva.models.distil.DistilConfig` keys), then the
-        recipe's evaluation and, with ``speed = true``, the one-thread speed (metrics.speed)."""
+        recipe's evaluation and, with ``speed = true`` (or a table of
+        :func:`aiva.models.generate.one_thread_speed`'s events, repeats, energy), the one-thread
+        speed (``metrics.speed``)."""
         from aiva.models.distil import distil_to_file
 
         parent = self.parent(name)
@@ -414,11 +416,13 @@ class Builder:
                              settings=r["distil"], name=name)
         record = self._recipe_record(name, r, None, r["distil"].get("seed", 1))
         path = self._evaluated(name, r, Path(res["model"]), record)
-        if r.get("speed"):
+        spec = r.get("speed")
+        if spec:
             from aiva.models.generate import one_thread_speed
 
+            kw = {k: spec[k] for k in ("events", "repeats", "energy") if k in spec} if isinstance(spec, dict) else {}
             card = _card_of(path)
-            card["metrics"]["speed"] = one_thread_speed(path)
+            card["metrics"]["speed"] = one_thread_speed(path, **kw)
             atomic_write_text(path.with_suffix(".json"), json.dumps(card, indent=2) + "\n")
         return path
 

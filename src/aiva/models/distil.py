@@ -41,7 +41,7 @@ class DistilConfig(ConfigMixin):
 
     _limits = {"lr": (("gt", 0.0), None), "lr_final_factor": (("gt", 0.0), 1.0), "ema_decay": (0.0, 1.0),
                "huber_delta": (0.0, None), "refresh": (0.0, 1.0), "weight_decay": (0.0, None)}
-    _choices = {"loss": ("mse", "huber", "l1")}
+    _choices = {"loss": ("mse", "huber", "l1"), "final": ("ema", "generator")}
 
     steps: int = 20_000
     batch: int = 4096
@@ -55,6 +55,10 @@ class DistilConfig(ConfigMixin):
     loss: str = "mse"
     huber_delta: float = 0.02
     seed: int = 1
+    #: what generates: the EMA of the weights or the generator's last weights (copied into the EMA slot)
+    final: str = "ema"
+    #: batches of BatchNorm re-estimation for the generating weights after training (0: none)
+    bn_batches: int = 50
 
 
 @torch.no_grad()
@@ -105,9 +109,10 @@ def distil(teacher_model, student, cfg: DistilConfig, *, energy_range: tuple[flo
         opt.load_state_dict(state["optimizer"])
         gen.set_state(state["gen"])
         step = int(state["step"])
-    z, e, x = teacher_pairs(teacher, cfg.pool, gen, energy_range, latent)
+    t0, run, info = time.perf_counter(), 0.0, {"loss": (state or {}).get("loss")}
+    if step < cfg.steps:  # a run resumed at its last step draws no pool
+        z, e, x = teacher_pairs(teacher, cfg.pool, gen, energy_range, latent)
     n_ref = max(1, int(cfg.refresh * cfg.pool))
-    t0, run, info = time.perf_counter(), 0.0, {}
     net.train()
     while step < cfg.steps:
         frac = step / max(1, cfg.steps)
@@ -133,7 +138,41 @@ def distil(teacher_model, student, cfg: DistilConfig, *, energy_range: tuple[flo
             if callback is not None:
                 callback(step, {**info, "optimizer": opt.state_dict(), "gen": gen.get_state()})
     net.eval()
+    if cfg.final == "generator":
+        student.ema.load_state_dict(net.state_dict())
+    if cfg.bn_batches:
+        recalibrate_batchnorm(student.ema, cfg.bn_batches, cfg.batch, torch.Generator().manual_seed(cfg.seed + 1),
+                              energy_range)
     return {**info, "step": step, "optimizer": opt.state_dict(), "gen": gen.get_state()}
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(net: nn.Module, batches: int, batch: int, gen: torch.Generator,
+                          energy_range: tuple[float, float]) -> None:
+    """Re-estimate the BatchNorm running statistics of ``net`` (a generator) for its present
+    weights: the mean and variance over ``batches`` batches of inputs z ~ N(0, I), E_ν uniform
+    in ``energy_range`` (cumulative averages, momentum None). Averaged weights (an EMA) do not
+    match the running statistics collected along the way; re-estimating them is the
+    batch-norm update of stochastic weight averaging (P. Izmailov et al., "Averaging weights
+    leads to wider optima and better generalization", UAI 2018, arXiv:1803.05407, Sec. 3.2)."""
+    from aiva.physics.kinematics import PROXY_EMAX, PROXY_EMIN
+
+    bns = [m for m in net.modules() if isinstance(m, nn.BatchNorm1d)]
+    if not bns:
+        return
+    momenta = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+    net.train()
+    lo, hi = energy_range
+    for _ in range(batches):
+        z = torch.randn(batch, int(getattr(net, "latent_dim")), generator=gen)
+        enu = lo + (hi - lo) * torch.rand(batch, 1, generator=gen)
+        net(z, 2 * (enu - PROXY_EMIN) / (PROXY_EMAX - PROXY_EMIN) - 1)
+    for m, mom in zip(bns, momenta):
+        m.momentum = mom
+    net.eval()
 
 
 #: card keys a distilled student takes from its teacher: what it generates and its σ(E) table
@@ -180,7 +219,7 @@ def distil_to_file(parent, out, *, student: dict | None = None, settings: dict |
         meta = json.loads(ckpt.with_suffix(".json").read_text())
         tensors = load_file(str(ckpt))
         model.load_state({k: v for k, v in tensors.items() if not k.startswith("_opt.")})
-        state = {"step": meta["step"], "gen": tensors["_opt.gen"],
+        state = {"step": meta["step"], "gen": tensors["_opt.gen"], "loss": meta.get("loss"),
                  "optimizer": _unflatten_opt(tensors, meta["optimizer"])}
         log.info("distil: resuming %s at step %d", out, meta["step"])
 
