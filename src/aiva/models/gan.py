@@ -174,6 +174,9 @@ class FusedGenerator(nn.Module):
     so no block copies its input. Dropout and Gaussian noise are the identity at inference.
     Agrees with the module it was made from to float rounding (about 1e-6)."""
 
+    w_out: torch.Tensor
+    b_out: torch.Tensor
+
     def __init__(self, g: Generator):
         super().__init__()
         self.latent_dim = g.latent_dim
@@ -186,6 +189,7 @@ class FusedGenerator(nn.Module):
             w, b = blk.linear.weight.detach().double(), blk.linear.bias.detach().double()
             if isinstance(blk.norm, nn.BatchNorm1d):
                 bn = blk.norm
+                assert bn.running_var is not None and bn.running_mean is not None  # track_running_stats
                 s = bn.weight.detach().double() / torch.sqrt(bn.running_var.double() + bn.eps)
                 w, b = w * s[:, None], s * (b - bn.running_mean.double()) + bn.bias.detach().double()
             cond_col = i > 0 and g.cond_every or i == 0

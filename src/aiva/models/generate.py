@@ -38,6 +38,7 @@ def generate_proxies(model: ConditionalGAN, enu: np.ndarray, seed: int, *, batch
     out = np.empty((len(ep), 2))
     pending = np.arange(len(ep))
     n_redrawn = 0
+    latent = int(getattr(net, "latent_dim"))
     ep_t = torch.as_tensor(ep, dtype=dtype).reshape(-1, 1)
     with torch.inference_mode():
         for rnd in range(max_rounds):
@@ -45,7 +46,7 @@ def generate_proxies(model: ConditionalGAN, enu: np.ndarray, seed: int, *, batch
                 # the first round covers every event in order: slices, no gathers or scatters
                 idx = slice(i, min(i + batch, len(ep))) if rnd == 0 else pending[i:i + batch]
                 e = ep_t[idx]
-                z = torch.randn(len(e), net.latent_dim, generator=g, dtype=dtype)
+                z = torch.randn(len(e), latent, generator=g, dtype=dtype)
                 out[idx] = net(z.to(device), e.to(device)).cpu().numpy()  # float32 -> float64 exactly
             sub = out if rnd == 0 else out[pending]
             bad = ~(np.isfinite(sub) & (np.abs(sub) <= 1)).all(axis=1)
