@@ -30,12 +30,13 @@ from aiva.utils import atomic_write_text
 
 log = logging.getLogger(__name__)
 
-KINDS = ("train", "transfer", "mixture", "escat-fit", "escat-transfer", "escat-joint")
-GENERATOR_KINDS = ("train", "transfer", "mixture")
+KINDS = ("train", "transfer", "mixture", "distil-gan", "escat-fit", "escat-transfer", "escat-joint")
+GENERATOR_KINDS = ("train", "transfer", "mixture", "distil-gan")
 EVALUATIONS = {"quality": "evaluation", "transfer": "benchmark_transfer"}  #: evaluation kind -> card key
 _REQUIRED = {"train": ("family", "data", "config", "evaluation"),
              "transfer": ("parent", "data", "training", "evaluation"),
              "mixture": ("parent", "data", "training", "members", "evaluation"),
+             "distil-gan": ("parent", "student", "distil", "evaluation"),
              "escat-fit": ("target", "test_fraction", "split_seed", "net", "fit"),
              "escat-transfer": ("parent", "target", "train_fraction", "split_seed"),
              "escat-joint": ("members", "steps", "seed", "split_seed", "kappa")}
@@ -146,6 +147,9 @@ def describe(recipes: dict) -> list[dict]:
         if r["kind"] == "escat-joint":
             data = f"every shipped target's data, test 0.1 at split seed {r['split_seed']}, {r['steps']} steps"
             seed = r["seed"]
+        elif r["kind"] == "distil-gan":
+            data = f"fresh samples of the parent, {r['distil'].get('steps', 'default')} steps"
+            seed = r["distil"].get("seed", 1)
         elif r["kind"].startswith("escat"):
             data = f"{r['target']} data, " + (f"train {1 - r['test_fraction']:g}" if "test_fraction" in r
                                               else f"train {r['train_fraction']:g}") + f", split seed {r['split_seed']}"
@@ -304,7 +308,7 @@ class Builder:
         t0 = time.process_time()
         w0 = time.time()
         self.say(f"== {name} ({r['kind']})")
-        fn = {"train": self._train, "transfer": self._transfer, "mixture": self._mixture,
+        fn = {"train": self._train, "transfer": self._transfer, "mixture": self._mixture, "distil-gan": self._distil,
               "escat-fit": self._escat_fit, "escat-transfer": self._escat_transfer,
               "escat-joint": self._escat_joint}[r["kind"]]
         path = fn(name, r)
@@ -397,6 +401,30 @@ class Builder:
         mixed = mix_files(members, self.work / name / "mixture.safetensors", name=name)
         seeds = [m.get("seed") for m in r["members"]]
         return self._evaluated(name, r, mixed, self._recipe_record(name, r, data, seeds))
+
+    def _distil(self, name: str, r: dict) -> Path:
+        """``distil-gan``: a GAN-architecture student (``student``: GANConfig keys) regressed on
+        the parent's sampler (``distil``: :class:`aiva.models.distil.DistilConfig` keys), then the
+        recipe's evaluation and, with ``speed = true`` (or a table of
+        :func:`aiva.models.generate.one_thread_speed`'s events, repeats, energy), the one-thread
+        speed (``metrics.speed``)."""
+        from aiva.models.distil import distil_to_file
+
+        parent = self.parent(name)
+        self._threads(r)
+        res = distil_to_file(parent, self.work / name / "model.safetensors", student=r["student"],
+                             settings=r["distil"], name=name)
+        record = self._recipe_record(name, r, None, r["distil"].get("seed", 1))
+        path = self._evaluated(name, r, Path(res["model"]), record)
+        spec = r.get("speed")
+        if spec:
+            from aiva.models.generate import one_thread_speed
+
+            kw = {k: spec[k] for k in ("events", "repeats", "energy") if k in spec} if isinstance(spec, dict) else {}
+            card = _card_of(path)
+            card["metrics"]["speed"] = one_thread_speed(path, **kw)
+            atomic_write_text(path.with_suffix(".json"), json.dumps(card, indent=2) + "\n")
+        return path
 
     def _evaluated(self, name: str, r: dict, weights: Path, record: dict) -> Path:
         key, metrics = evaluate_recipe(weights, r["evaluation"], self.work / name / "evaluation")
