@@ -243,7 +243,8 @@ def test_cli_refuses_lepton_only_files_and_models_with_one_line(tmp_path, capsys
     from aiva.cli import main
 
     f = tmp_path / "mc.parquet"
-    assert main(["simulate", "--flux", "t2k-nd280-numu", "--events", "500", "-q", "--seed", "2", "-o", str(f)]) == 0
+    assert main(["simulate", "--flux", "t2k-nd280-numu", "--events", "500", "-q", "--seed", "2", "--lepton-only",
+                 "-o", str(f)]) == 0
     for name in ("t2k-cc0pi-2016-CH", "minerva-cc0pi-ptpz-2019-CH"):
         assert main(["predict", "--measurement", name, "--events", str(f), "--out", str(tmp_path / "p")]) == 2
         err = capsys.readouterr().err.strip()
