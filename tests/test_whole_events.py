@@ -89,3 +89,37 @@ def test_whole_events_same_bytes_whatever_the_workers(monkeypatch):
     assert table_sha256(a) == table_sha256(b)
     c = simulate("C12", "numu", 2500, energy_range=(0.5, 5.0), seed=4, whole_events=True)
     assert table_sha256(a) != table_sha256(c)
+
+
+def test_compound_target_mixes_nuclei_by_cross_section():
+    t = simulate("CH", "numu", 20000, energy=1.0, seed=8, channels=("qe", "res", "dis"))
+    xs_c = simulate("C12", "numu", 10, energy=1.0, channels=("qe", "res", "dis")).metadata["xsec_1e-38cm2"]
+    xs_h = simulate("H1", "numu", 10, energy=1.0, channels=("qe", "res", "dis")).metadata["xsec_1e-38cm2"]
+    f_h = xs_h["total_per_nucleus"] / (xs_h["total_per_nucleus"] + xs_c["total_per_nucleus"])
+    on_h = t["tgta"] == 1
+    assert set(np.unique(t["tgta"])) == {1, 12}
+    assert on_h.mean() == pytest.approx(f_h, abs=4 * np.sqrt(f_h * (1 - f_h) / len(t)))
+    assert np.all(np.abs(t["Mode"][on_h]) != 1)  # no CCQE on a free proton for a neutrino
+    xs = t.metadata["xsec_1e-38cm2"]
+    assert xs["total_per_nucleon"] == pytest.approx((xs_c["total_per_nucleus"] + xs_h["total_per_nucleus"]) / 13)
+
+
+def test_whole_event_file_round_trip_and_bad_options(tmp_path, capsys):
+    from aiva.cli import main
+    from aiva.events import read_events
+
+    f = tmp_path / "w.parquet"
+    assert main(["simulate", "--target", "O16", "--energy", "1.5", "--events", "800", "--seed", "3", "-q",
+                 "-o", str(f)]) == 0
+    t = read_events(f)
+    ref = simulate("O16", "numu", 800, energy=1.5, seed=3, whole_events=True)
+    for key in ("vert", "fsp"):
+        for fld in ("counts", "pdg", "E", "px", "py", "pz"):
+            assert np.array_equal(getattr(t.particles[key], fld), getattr(ref.particles[key], fld)), (key, fld)
+    bad = [(["--workers", "0"], "--workers"), (["--target", "Pb208"], "unknown target"),
+           (["--probe", "e"], "neutrino mode"), (["--channels", "qe,bogus"], "unknown channel")]
+    for extra, msg in bad:
+        assert main(["simulate", "--energy", "1", "--events", "10", "-q", "-o", str(tmp_path / "x.parquet"),
+                     *extra]) == 2, extra
+        err = capsys.readouterr().err.strip()
+        assert msg in err and "\n" not in err and "Traceback" not in err, err
