@@ -20,6 +20,7 @@ from pathlib import Path  # noqa: E402
 
 from aiva import api  # noqa: E402
 from aiva.mc import DEFAULT_CHANNELS, simulate  # noqa: E402
+from aiva.mc.generator import GRID  # noqa: E402
 from aiva.mc.flux import load_flux  # noqa: E402
 from aiva.measurements import load_measurement  # noqa: E402
 
@@ -37,14 +38,14 @@ def main() -> None:
     for i, name in enumerate(MEASUREMENTS):
         m = load_measurement(name)
         flux = load_flux(m.meta["flux"])
-        if flux.edges[-1] > 50.0:  # the MC's tables end at 50 GeV
-            flux, removed = flux.restrict(flux.edges[0], 50.0)
+        if flux.edges[-1] > GRID[-1]:  # beyond the MC's tables
+            flux, removed = flux.restrict(flux.edges[0], float(GRID[-1]))
         else:
             removed = 0.0
         # per nucleon of CH: C12 events scaled by 12/13 (hydrogen adds no CC0π: νμ p → μ⁻ p π⁺ only)
         target = m.meta["target"]
         row: dict = {"target": target, "per_nucleon_of": m.meta.get("per_nucleon_of", target), "flux": m.meta["flux"],
-                     "flux_removed_above_50GeV": removed}
+                     "flux_removed_above_tables": removed}
         for label, fsi in (("fsi", True), ("no_fsi", False)):
             t0 = time.perf_counter()
             ev = simulate(target, m.meta["probe"], args.events if fsi else args.events // 2, flux=flux, seed=args.seed + i,
