@@ -136,7 +136,7 @@ class CachedFlowLogProb:
         for t in self.train:
             y, la = t(self.e).call_and_ladj(y)
             ladj = ladj + la
-        return self.net.flow.base(self.e).log_prob(y) + ladj
+        return (self.net.flow.base(self.e).log_prob(y) + ladj).double()
 
 
 @dataclass

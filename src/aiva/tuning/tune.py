@@ -110,7 +110,7 @@ class Tuner:
         rng = np.random.default_rng(cfg.seed)
         enu = lo + (hi - lo) * rng.random(cfg.n_prior_events)
         ref = generate_events(gen_net, card, enu, cfg.seed + 7)
-        self.net = copy.deepcopy(net).double().eval()
+        self.net = copy.deepcopy(net).float().eval()
         for prm in self.net.parameters():
             prm.requires_grad_(False)
         e, x1, x2 = ref.proxies()
@@ -118,8 +118,8 @@ class Tuner:
         self.ref_cos = np.asarray(ref["CosLep"], float)
         self.ref_y = np.asarray(ref["ELep"], float) / enu
         self.ref_B = torch.as_tensor(self.corr.basis(enu), dtype=torch.float64)
-        X = torch.cat([t.x for t in self.targets] + [torch.as_tensor(np.column_stack([x1, x2]), dtype=torch.float64)])
-        E = torch.cat([t.e for t in self.targets] + [torch.as_tensor(e, dtype=torch.float64).reshape(-1, 1)])
+        X = torch.cat([t.x for t in self.targets] + [torch.as_tensor(np.column_stack([x1, x2]))]).float()
+        E = torch.cat([t.e for t in self.targets] + [torch.as_tensor(e).reshape(-1, 1)]).float()
         self.splits = np.cumsum([0] + [len(t.x) for t in self.targets] + [len(enu)])
         n_tr = len(self.net.flow.transform.transforms)
         self.trainable = min(cfg.trainable, n_tr)
@@ -227,7 +227,7 @@ class Tuner:
             loss.backward()
             opt.step()
             if step % max(1, steps // 10) == 0 or step == steps - 1:
-                hist.append({"step": step, "objective": float(loss), "chi2_fitted": float(chi2)})
+                hist.append({"step": step, "objective": float(loss.detach()), "chi2_fitted": float(chi2.detach())})
         for p in self.params:
             p.requires_grad_(False)
         with torch.no_grad():
@@ -260,8 +260,8 @@ class Tuner:
         return card
 
     def tuned_model(self):
-        """A float32 copy of the tuned flow (the object used for fitting stays float64)."""
-        return copy.deepcopy(self.net).float()
+        """A copy of the tuned flow."""
+        return copy.deepcopy(self.net)
 
 
 def cross_validate(tuner: Tuner, blocks: int = 3) -> dict:
@@ -326,10 +326,10 @@ def select_penalty(tuner: Tuner, candidates: list[tuple[str, float]], blocks: in
     for kind, strength in candidates:
         tuner.cfg = TuneConfig.from_dict({**cfg0.to_dict(), "penalty": kind, "strength": float(strength)})
         cv = cross_validate(tuner, blocks)
-        res.append({"penalty": kind, "strength": strength, **cv["total"]})
+        res.append({"penalty": kind, "strength": strength, **cv["total"], "blocks": cv["blocks"]})
         log.info(f"penalty {kind} strength {strength:g}: held-out chi2 {cv['total']['heldout_chi2_after']:.1f}"
                  f"/{cv['total']['ndf']}")
-    best = min(res, key=lambda r: r["heldout_chi2_after"])
+    best = min(res, key=lambda r: r["heldout_chi2_after"])  # the first of equals: candidates in the caller's order
     tuner.cfg = TuneConfig.from_dict({**cfg0.to_dict(), "penalty": best["penalty"], "strength": float(best["strength"])})
     return {"candidates": res, "chosen": {"penalty": best["penalty"], "strength": best["strength"]}}
 
