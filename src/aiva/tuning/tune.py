@@ -66,7 +66,7 @@ class TuneConfig(ConfigMixin):
     n_prior_events: int = 20_000  #: prior events uniform in E_ν for the KL term
     steps: int = 150
     lr: float = 3e-3
-    trainable: int = 1  #: trained flow transforms (the last ones); the others stay frozen
+    trainable: int = 1  #: trained flow transforms (the last ones; 0: only σ(E)); the others stay frozen
     penalty: str = "kl"
     strength: float = 3000.0  #: kl: N_p pseudo-events; l2sp: α
     xsec_degree: int = 3
@@ -75,7 +75,7 @@ class TuneConfig(ConfigMixin):
 
     _choices: ClassVar[dict[str, tuple[str, ...]]] = {"penalty": ("kl", "l2sp")}
     _limits: ClassVar[dict[str, tuple]] = {"n_events": (100, None), "n_prior_events": (100, None), "steps": (1, None),
-                                           "lr": (("gt", 0.0), 1.0), "trainable": (1, None),
+                                           "lr": (("gt", 0.0), 1.0), "trainable": (0, None),
                                            "strength": (0.0, None), "xsec_degree": (0, 8),
                                            "xsec_prior": (("gt", 0.0), None), "seed": (0, None)}
 
