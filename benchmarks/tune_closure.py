@@ -110,7 +110,7 @@ def run_scenario(key: str, cfg: TuneConfig, args, chosen: dict | None) -> dict:
         cfg = TuneConfig.from_dict({**cfg.to_dict(), **chosen})
     tuner = Tuner(net, card, [m], cfg)
     if closure and key == "closure-t2k" and args.penalties:
-        cands = [(s.split(":")[0], float(s.split(":")[1])) for s in args.penalties.split(",")]
+        cands = [tuple(c.split(":")) for c in args.penalties.split(",")]
         res["penalty_selection"] = select_penalty(tuner, cands, args.blocks)
         cfg = tuner.cfg
         chosen = res["penalty_selection"]["chosen"]

@@ -105,9 +105,10 @@ class SigmaCorrection(torch.nn.Module):
         """s(E) for a precomputed basis B = basis(E) of shape (N, K + 1)."""
         return B @ self.coef
 
-    def penalty(self) -> torch.Tensor:
-        """−2 ln prior = Σ (a_k/τ)² (χ² units)."""
-        return torch.sum((self.coef / self.prior) ** 2)
+    def penalty(self, centre: torch.Tensor | None = None) -> torch.Tensor:
+        """−2 ln prior = Σ ((a_k − a⁰_k)/τ)² (χ² units; a⁰ = 0 unless a perturbed centre is given)."""
+        a = self.coef if centre is None else self.coef - centre
+        return torch.sum((a / self.prior) ** 2)
 
     def factor_numpy(self, E) -> np.ndarray:
         return np.exp(self.basis(E) @ self.coef.detach().numpy())

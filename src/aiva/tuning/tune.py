@@ -129,8 +129,16 @@ class Tuner:
         with torch.no_grad():
             self.lp0 = self.logp()
         self.history: list[dict] = []
+        self._prior_w: torch.Tensor | None = None
+        self._prior_centre: torch.Tensor | None = None
 
     # ------------------------------------------------------------------ state
+    def freeze_flow(self) -> None:
+        """From now on fit only the σ(E) correction (``trainable = 0``); the flow stays the prior's."""
+        self.reset()
+        self.params, self.theta0, self.trainable = [], [], 0
+        self.cfg = TuneConfig.from_dict({**self.cfg.to_dict(), "trainable": 0})
+
     def reset(self) -> None:
         with torch.no_grad():
             for p, p0 in zip(self.params, self.theta0):
@@ -199,15 +207,30 @@ class Tuner:
             chi2 = chi2 + r @ (cinvs[j] @ r)
         cfg = self.cfg
         if cfg.penalty == "kl":
-            pen = 2.0 * cfg.strength * torch.mean(self.lp0 - lp)
+            d = self.lp0 - lp
+            pen = 2.0 * cfg.strength * (torch.mean(d) if self._prior_w is None else torch.sum(self._prior_w * d))
         else:
             pen = cfg.strength * sum(torch.sum((p - p0) ** 2) for p, p0 in zip(self.params, self.theta0))
-        return chi2 + pen + self.corr.penalty(), chi2
+        return chi2 + pen + self.corr.penalty(self._prior_centre), chi2
 
-    def fit(self, data: list[np.ndarray] | None = None, fit_bins: list | None = None, steps: int | None = None) -> dict:
+    def fit(self, data: list[np.ndarray] | None = None, fit_bins: list | None = None, steps: int | None = None,
+            perturb: np.random.Generator | None = None) -> dict:
         """Fit from the prior to ``data`` (default: the measured values) on the bins ``fit_bins``
-        (per measurement: an index array, or None for all; an empty array leaves it out)."""
+        (per measurement: an index array, or None for all; an empty array leaves it out).
+
+        ``perturb``: randomise the prior too (randomise-then-optimise, Bardsley et al. 2014): the
+        KL term's events get weights w_i ~ Gamma(k, 1/k), k = N_p/N (mean 1, variance N/N_p, so
+        the weighted sample carries the noise of N_p pseudo-events, a Bayesian bootstrap, Rubin,
+        Ann. Stat. 9 (1981) 130), and the σ-correction prior is centred on a draw a⁰ ~ N(0, τ²)."""
         self.reset()
+        self._prior_w, self._prior_centre = None, None
+        if perturb is not None:
+            n = len(self.lp0)
+            k = max(self.cfg.strength, 1.0) / n
+            w = perturb.gamma(k, 1.0 / k, n)
+            self._prior_w = torch.as_tensor(w / n, dtype=torch.float64)
+            self._prior_centre = torch.as_tensor(perturb.normal(0.0, self.corr.prior, self.corr.degree + 1),
+                                                 dtype=torch.float64)
         n_t = len(self.targets)
         data_t = [torch.as_tensor(t.measurement.values if data is None else data[j], dtype=torch.float64)
                   for j, t in enumerate(self.targets)]
@@ -299,15 +322,16 @@ def cross_validate(tuner: Tuner, blocks: int = 3) -> dict:
     return out
 
 
-def posterior_ensemble(tuner: Tuner, members: int = 5, seed: int = 1) -> dict:
-    """K tunes on data resampled from the measurements' covariances; per-bin mean and standard
-    deviation of the predictions and of the out-of-reach :meth:`Tuner.quantities`."""
+def posterior_ensemble(tuner: Tuner, members: int = 5, seed: int = 1, perturb_prior: bool = True) -> dict:
+    """K tunes on data resampled from the measurements' covariances (and, with ``perturb_prior``,
+    on a resampled prior, :meth:`Tuner.fit`); per-bin mean and standard deviation of the
+    predictions and of the out-of-reach :meth:`Tuner.quantities`."""
     rng = np.random.default_rng(seed)
     preds, quants = [], []
     for _ in range(members):
         data = [t.measurement.values + np.linalg.cholesky(t.measurement.covariance) @ rng.standard_normal(t.n_bins)
                 for t in tuner.targets]
-        tuner.fit(data=data)
+        tuner.fit(data=data, perturb=rng if perturb_prior else None)
         preds.append(tuner.predictions())
         quants.append(tuner.quantities())
     tuner.reset()
@@ -319,19 +343,31 @@ def posterior_ensemble(tuner: Tuner, members: int = 5, seed: int = 1) -> dict:
             "E_GeV": quants[0]["E_GeV"]}
 
 
-def select_penalty(tuner: Tuner, candidates: list[tuple[str, float]], blocks: int = 3) -> dict:
-    """The penalty (kind, strength) with the lowest total held-out χ² over blocks of bins."""
+def select_penalty(tuner: Tuner, candidates: list[tuple], blocks: int = 3) -> dict:
+    """The penalty with the lowest total held-out χ² over blocks of bins; each candidate is
+    (kind, strength) or (kind, strength, trainable transforms)."""
     res = []
     cfg0 = tuner.cfg
-    for kind, strength in candidates:
-        tuner.cfg = TuneConfig.from_dict({**cfg0.to_dict(), "penalty": kind, "strength": float(strength)})
+    for cand in candidates:
+        kind, strength = cand[0], float(cand[1])
+        trainable = int(cand[2]) if len(cand) > 2 else cfg0.trainable
+        if trainable > tuner.trainable:
+            raise AivaInputError(f"candidate {cand}: the tuner was built with {tuner.trainable} trainable transforms")
+        tuner.cfg = TuneConfig.from_dict({**cfg0.to_dict(), "penalty": kind, "strength": strength})
+        saved = tuner.params
+        tuner.reset()  # the flow back at θ₀ before it may be left out of the fit
+        tuner.params = [] if trainable == 0 else saved
         cv = cross_validate(tuner, blocks)
-        res.append({"penalty": kind, "strength": strength, **cv["total"], "blocks": cv["blocks"]})
-        log.info(f"penalty {kind} strength {strength:g}: held-out chi2 {cv['total']['heldout_chi2_after']:.1f}"
-                 f"/{cv['total']['ndf']}")
+        tuner.params = saved
+        res.append({"penalty": kind, "strength": strength, "trainable": trainable, **cv["total"], "blocks": cv["blocks"]})
+        log.info(f"penalty {kind} strength {strength:g} trainable {trainable}: held-out chi2 "
+                 f"{cv['total']['heldout_chi2_after']:.1f}/{cv['total']['ndf']}")
     best = min(res, key=lambda r: r["heldout_chi2_after"])  # the first of equals: candidates in the caller's order
     tuner.cfg = TuneConfig.from_dict({**cfg0.to_dict(), "penalty": best["penalty"], "strength": float(best["strength"])})
-    return {"candidates": res, "chosen": {"penalty": best["penalty"], "strength": best["strength"]}}
+    if best["trainable"] == 0:
+        tuner.freeze_flow()
+    return {"candidates": res, "chosen": {"penalty": best["penalty"], "strength": best["strength"],
+                                          "trainable": best["trainable"]}}
 
 
 def tune_to_dir(*, model: str, measurements: list[str], out, config: TuneConfig | None = None, blocks: int = 3,
