@@ -60,7 +60,8 @@ def _fresh_chi2(net, card, m, seed: int, n: int = FRESH_EVENTS) -> float:
 
 
 def _lineage_measurements(registry: Registry, name: str) -> list[dict]:
-    out, v = [], registry.current(name)
+    out: list[dict] = []
+    v: str | None = registry.current(name)
     while v:
         info = registry.info(name, v)
         out += info.get("measurements") or []

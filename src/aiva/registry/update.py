@@ -4,8 +4,9 @@ The rules each kind of model must satisfy live in their own modules:
 :mod:`aiva.registry.rules_generator` (event files for generators: held-out MAP or
 log-likelihood, forgetting on the lineage's earlier held-out sets, physics limits, theory
 constraints) and :mod:`aiva.registry.rules_escat` (cross-section tables for electron-scattering
-models: held-out χ²); published measurements go to :mod:`aiva.registry.rules_measurement`
-(a tune, :mod:`aiva.tuning`, judged by cross-validated held-out χ²). This module dispatches by the registered model's kind and watches folders.
+models: held-out χ²); published measurements go to :mod:`aiva.registry.rules_measurement` (a
+tune, :mod:`aiva.tuning`, judged by cross-validated held-out χ²). This module dispatches by the
+registered model's kind and watches folders.
 """
 from __future__ import annotations
 

@@ -122,7 +122,8 @@ class CachedFlowLogProb:
     def __init__(self, net, x: torch.Tensor, e: torch.Tensor, trainable: int):
         ts = list(net.flow.transform.transforms)
         if not 0 <= trainable <= len(ts):
-            raise AivaInputError(f"trainable transforms: need 0..{len(ts)} (0: only the sigma(E) correction), got {trainable}")
+            raise AivaInputError(f"trainable transforms: need 0..{len(ts)} (0: only the sigma(E) correction), "
+                                 f"got {trainable}")
         self.net, self.e = net, e
         self.frozen, self.train = ts[: len(ts) - trainable], ts[len(ts) - trainable:]
         with torch.no_grad():

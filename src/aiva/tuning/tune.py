@@ -210,7 +210,8 @@ class Tuner:
             d = self.lp0 - lp
             pen = 2.0 * cfg.strength * (torch.mean(d) if self._prior_w is None else torch.sum(self._prior_w * d))
         else:
-            pen = cfg.strength * sum(torch.sum((p - p0) ** 2) for p, p0 in zip(self.params, self.theta0))
+            pen = cfg.strength * sum((torch.sum((p - p0) ** 2) for p, p0 in zip(self.params, self.theta0)),
+                                     torch.zeros((), dtype=torch.float64))
         return chi2 + pen + self.corr.penalty(self._prior_centre), chi2
 
     def fit(self, data: list[np.ndarray] | None = None, fit_bins: list | None = None, steps: int | None = None,
@@ -411,8 +412,9 @@ def tune_to_dir(*, model: str, measurements: list[str], out, config: TuneConfig 
     if ens is not None:
         res["ensemble"] = {"members": members,
                            "quantities_std": {k: v.tolist() for k, v in ens["quantities_std"].items()},
-                           "quantities_shift_over_band": {k: (np.abs(quant[k] - tuner_prior_q) / ens["quantities_std"][k]).tolist()
-                                                          for k, tuner_prior_q in _prior_quantities(tuner).items()}}
+                           "quantities_shift_over_band": {
+                               k: (np.abs(quant[k] - q0) / ens["quantities_std"][k]).tolist()
+                               for k, q0 in _prior_quantities(tuner).items()}}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tcard = tuner.tuned_card(name)
@@ -427,7 +429,8 @@ def tune_to_dir(*, model: str, measurements: list[str], out, config: TuneConfig 
         err = np.sqrt(np.diag(m.covariance))
         lines = ["bin,cos_lo,cos_hi,p_lo_GeV,p_hi_GeV,data,error,prior,tuned" + (",band_mean,band_std" if ens else "")]
         for i, b in enumerate(m.bins):
-            row = f"{i},{b[0]:g},{b[1]:g},{b[2]:g},{b[3]:g},{m.values[i]:.6g},{err[i]:.6g},{prior[j][i]:.6g},{tuned[j][i]:.6g}"
+            row = (f"{i},{b[0]:g},{b[1]:g},{b[2]:g},{b[3]:g},{m.values[i]:.6g},{err[i]:.6g},{prior[j][i]:.6g},"
+                   f"{tuned[j][i]:.6g}")
             if ens:
                 row += f",{ens['mean'][j][i]:.6g},{ens['std'][j][i]:.6g}"
             lines.append(row)
