@@ -136,7 +136,7 @@ def test_normalisation_toy_has_the_known_map_answer(flow):
     constant coefficient a: the fit must land on argmin Σ(d − p e^a)²/V + (a/τ)²."""
     net, card = flow
     m0 = load_measurement(T2K)
-    cfg = TuneConfig(**{**SMALL, "trainable": 0, "xsec_degree": 0, "xsec_prior": 0.1, "steps": 300, "lr": 0.02})
+    cfg = TuneConfig(**{**SMALL, "trainable": 0, "xsec_degree": 0, "xsec_prior": 0.1, "steps": 300, "lr": 0.002})
     tu0 = Tuner(net, card, [m0], cfg)
     p = tu0.prior_predictions()[0]
     cov = np.diag((0.05 * p) ** 2 + (0.01 * p.max()) ** 2)

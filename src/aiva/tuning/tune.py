@@ -71,13 +71,17 @@ class TuneConfig(ConfigMixin):
     strength: float = 3000.0  #: kl: N_p pseudo-events; l2sp: α
     xsec_degree: int = 3
     xsec_prior: float = 0.1
+    #: Adam moves every parameter by about lr per step: the few σ coefficients, whose scale is τ,
+    #: get a larger step so that they converge within the budget (and ensemble members can differ)
+    xsec_lr_factor: float = 10.0
     seed: int = 1
 
     _choices: ClassVar[dict[str, tuple[str, ...]]] = {"penalty": ("kl", "l2sp")}
     _limits: ClassVar[dict[str, tuple]] = {"n_events": (100, None), "n_prior_events": (100, None), "steps": (1, None),
                                            "lr": (("gt", 0.0), 1.0), "trainable": (0, None),
                                            "strength": (0.0, None), "xsec_degree": (0, 8),
-                                           "xsec_prior": (("gt", 0.0), None), "seed": (0, None)}
+                                           "xsec_prior": (("gt", 0.0), None), "xsec_lr_factor": (("gt", 0.0), None),
+                                           "seed": (0, None)}
 
 
 class Tuner:
@@ -242,7 +246,10 @@ class Tuner:
         idx = [torch.as_tensor(b, dtype=torch.long) for b in fb]
         for p in self.params:
             p.requires_grad_(True)
-        opt = torch.optim.Adam(self.params + [self.corr.coef], lr=self.cfg.lr)
+        groups = [{"params": [self.corr.coef], "lr": self.cfg.lr * self.cfg.xsec_lr_factor}]
+        if self.params:
+            groups.append({"params": self.params, "lr": self.cfg.lr})
+        opt = torch.optim.Adam(groups)
         steps = steps or self.cfg.steps
         hist = []
         for step in range(steps):
