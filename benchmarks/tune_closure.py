@@ -217,6 +217,8 @@ def main(argv=None) -> int:
     ap.add_argument("--map3d-bins", type=int, default=10)
     ap.add_argument("--penalties", default="kl:3000:1,kl:30000:1,kl:3000:0,l2sp:100:1")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--trainable", type=int, default=1,
+                    help="trained flow transforms where no penalty selection ran (the candidates carry their own)")
     ap.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test of the script)")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "tune_closure.json")
     args = ap.parse_args(argv)
@@ -227,7 +229,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     cfg = TuneConfig(n_events=args.n_events, n_prior_events=args.prior_events, steps=args.steps, lr=args.lr,
-                     seed=args.seed)
+                     seed=args.seed, trainable=args.trainable)
     out: dict = {"settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
                  "scenarios": {}}
     chosen = None

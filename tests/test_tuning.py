@@ -34,7 +34,7 @@ from aiva.tuning.objective import momentum_cos
 FLOW = "numu-C12-inclusive-flow"
 T2K = "t2k-ccinc-2018-C"
 UB = "microboone-ccinc-2019-Ar"
-SMALL = dict(n_events=3000, n_prior_events=1000, steps=10, seed=3)
+SMALL = dict(n_events=3000, n_prior_events=1000, steps=10, seed=3, trainable=1)
 
 
 @pytest.fixture(scope="module")

@@ -43,7 +43,9 @@ def add(sub) -> None:
     tu.add_argument("--n-events", type=_count, default=None, help="flux-folded prior events per measurement (default 40000)")
     tu.add_argument("--prior-events", type=_count, default=None,
                     help="prior events (uniform E_nu) for the KL penalty (default 20000)")
-    tu.add_argument("--trainable", type=int, help="flow transforms trained, the last ones (default 1; 0: only sigma(E))")
+    tu.add_argument("--trainable", type=int,
+                    help="flow transforms trained, the last ones (default 0: only sigma(E), the choice of the "
+                         "held-out validation in docs/tuning.md)")
     tu.add_argument("--penalty", choices=("kl", "l2sp"), help="prior penalty (default kl)")
     tu.add_argument("--strength", type=_positive, default=None,
                     help="kl: prior pseudo-events N_p (default 3000); l2sp: alpha")
