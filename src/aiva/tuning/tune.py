@@ -424,7 +424,8 @@ def tune_to_dir(*, model: str, measurements: list[str], out, config: TuneConfig 
         res["ensemble"] = {"members": members,
                            "quantities_std": {k: v.tolist() for k, v in ens["quantities_std"].items()},
                            "quantities_shift_over_band": {
-                               k: (np.abs(quant[k] - q0) / ens["quantities_std"][k]).tolist()
+                               k: np.divide(np.abs(quant[k] - q0), ens["quantities_std"][k],
+                                            out=np.zeros_like(q0), where=ens["quantities_std"][k] > 0).tolist()
                                for k, q0 in _prior_quantities(tuner).items()}}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
