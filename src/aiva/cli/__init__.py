@@ -1,6 +1,6 @@
 """The ``aiva`` command: one small module per command group (:mod:`aiva.cli.events`,
 :mod:`aiva.cli.models`, :mod:`aiva.cli.registry`, :mod:`aiva.cli.measurements`,
-:mod:`aiva.cli.escat`, :mod:`aiva.cli.demo`) that only parses options and calls the library.
+:mod:`aiva.cli.tune`, :mod:`aiva.cli.escat`, :mod:`aiva.cli.demo`) that only parses options and calls the library.
 Exit codes: 0 success, 2 bad input (one line naming the file and the column, key or option),
 3 an ``aiva update`` rejected, 70 an internal error (a bug; the traceback with ``--debug``)."""
 from __future__ import annotations
@@ -10,11 +10,11 @@ import logging
 import sys
 
 from aiva._version import __version__
-from aiva.cli import demo, escat, events, measurements, models, registry
+from aiva.cli import demo, escat, events, measurements, models, registry, tune
 from aiva.cli._common import EVENT_SUFFIXES, _check_output
 from aiva.errors import AivaInputError
 
-GROUPS = (events, models, registry, measurements, escat, demo)
+GROUPS = (events, models, registry, measurements, tune, escat, demo)
 
 
 class _Parser(argparse.ArgumentParser):

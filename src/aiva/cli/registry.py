@@ -50,16 +50,20 @@ def _cmd_update(args: argparse.Namespace) -> int:
     if args.register_from and args.model not in reg.models():
         reg.register(args.model, args.register_from)
     cfg = UpdateConfig(holdout=args.holdout, epochs=args.epochs, seed=args.seed,
-                       train_config=str(args.train_config) if args.train_config else None)
+                       train_config=str(args.train_config) if args.train_config else None,
+                       tune_steps=args.tune_steps, tune_events=args.tune_events)
     if args.watch:
         done = watch(registry=reg, name=args.model, folder=args.watch, constraints=args.constraints, config=cfg,
                      once=args.once)
         decisions = {d.get("decision") for d in done}
         return 2 if "error" in decisions else (3 if "rejected" in decisions else 0)
-    if args.data:
-        rec = update(registry=reg, name=args.model, data=args.data, constraints=args.constraints, config=cfg)
+    if args.data or args.measurement:
+        if args.data and args.measurement:
+            raise AivaInputError("aiva update: give --data or --measurement, not both")
+        rec = update(registry=reg, name=args.model, data=args.data, constraints=args.constraints, config=cfg,
+                     measurements=args.measurement)
         return 3 if rec.get("decision") == "rejected" else 0  # 3: rejected, so that a script can tell
-    raise AivaInputError("aiva update needs --data FILE or --watch DIR")
+    raise AivaInputError("aiva update needs --data FILE, --measurement NAME or --watch DIR")
 
 
 def add(sub) -> None:
@@ -92,5 +96,9 @@ def add(sub) -> None:
     up.add_argument("--epochs", type=_count, help="fine-tuning epochs (default: the family's training default)")
     up.add_argument("--constraints", type=Path, help="TOML file of theory constraints")
     up.add_argument("--train-config", type=Path, help="TOML with a [training] table for the fine-tuning")
+    up.add_argument("--measurement", action="append",
+                    help="tune to this published measurement instead (repeatable; see docs/tuning.md)")
+    up.add_argument("--tune-steps", type=_count, help="with --measurement: Adam steps per fit")
+    up.add_argument("--tune-events", type=_count, help="with --measurement: flux-folded prior events per measurement")
     up.add_argument("--seed", type=_seed, default=1)
     up.set_defaults(func=_cmd_update)

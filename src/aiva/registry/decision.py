@@ -30,6 +30,16 @@ class UpdateConfig(ConfigMixin):
     val_events: int = 20_000
     physics_events: int = 20_000
     train_config: str | None = None  #: TOML with a [training] table for the fine-tuning
+    #: flows: allowed loss of mean log-likelihood per event on the lineage reference (the
+    #: regenerable held-out sample of the first version's training distribution,
+    #: :mod:`aiva.registry.lineage`); None: no lineage-reference check
+    reference_nats: float | None = 0.005
+    #: ``--measurement`` updates (:mod:`aiva.registry.rules_measurement`): cross-validation blocks,
+    #: the held-out χ² drop required, and the tune's settings (None: :class:`aiva.tuning.TuneConfig`'s)
+    cv_blocks: int = 3
+    chi2_gain: float = 4.0
+    tune_steps: int | None = None
+    tune_events: int | None = None
 
 
 def _decide(registry: Registry, name: str, record: dict, progress: bool, *, why: str | None = None,

@@ -175,6 +175,20 @@ def _constraint_value(c: dict, phys: dict, card: dict) -> float:
     return float(p[q])
 
 
+def lineage_check(registry: Registry, name: str, cur, cand, cfg: UpdateConfig) -> dict:
+    """Paired log-likelihood of candidate vs current on the lineage reference
+    (:mod:`aiva.registry.lineage`): the candidate may not lose more than
+    max(``n_sigma`` standard errors, ``reference_nats``) per event."""
+    from aiva.registry.lineage import reference_events
+
+    ref, spec = reference_events(registry, name)
+    f = _loglik(cur, cand, ref)
+    allowed = max(cfg.n_sigma * f["loglik_sigma"], float(cfg.reference_nats or 0.0))
+    return {"holdout": f"lineage reference ({spec['kind']}, {spec['version']}, {spec['n_events']} events)",
+            "MAP_current": float("nan"), "MAP_candidate": float("nan"), **f, "allowed_worsening": allowed,
+            "ok": bool(-f["loglik_gain"] <= allowed), "lineage_reference": spec}
+
+
 def update_generator(*, registry: Registry, name: str, data, constraints=None, config: UpdateConfig | None = None,
            progress: bool = True) -> dict:
     """Process one data file for model ``name``; returns the decision record (also logged)."""
@@ -239,6 +253,8 @@ def update_generator(*, registry: Registry, name: str, data, constraints=None, c
                     allowed = max(cfg.n_sigma * f["sigma"], cfg.forgetting_tolerance * f["MAP_current"])
                     ok = -f["improvement"] <= allowed
                 forget.append({"holdout": hp.name, **f, "allowed_worsening": allowed, "ok": ok})
+            if likelihood and cfg.reference_nats is not None:  # forgetting from the first update on
+                forget.append(lineage_check(registry, name, cur, cand, cfg))
             phys = _physics(gc, gk, hold, ccard, cfg.physics_tolerance)
             ok_c = phys["ok"]
             theory = []
@@ -261,7 +277,10 @@ def update_generator(*, registry: Registry, name: str, data, constraints=None, c
             reasons += [f"worse on earlier held-out set {f['holdout']} (MAP {f['MAP_current']:.3f} -> "
                         f"{f['MAP_candidate']:.3f}" + (f", log-likelihood {f['loglik_gain']:+.4f} nats/event" if likelihood
                                                       else "") + f", allowed worsening {f['allowed_worsening']:.3f})"
-                        for f in forget if not f["ok"]]
+                        for f in forget if not f["ok"] and "lineage_reference" not in f]
+            reasons += [f"forgetting: worse on the {f['holdout']} (log-likelihood {f['loglik_gain']:+.4f} nats/event, "
+                        f"allowed loss {f['allowed_worsening']:.4f})" for f in forget
+                        if not f["ok"] and "lineage_reference" in f]
             if not ok_c:
                 t = phys["fraction_W_below_cut"]
                 reasons.append(f"physics: {phys['hard_violations']} events beyond the kinematic limits; fraction with W "

@@ -156,8 +156,13 @@ class Registry:
             if (self.dir(name) / "CURRENT").exists():
                 raise AivaInputError(f"registry {self.root}: {name!r} is already registered")
             card = read_card(w)
+            extra = {}
+            if artefact_kind(card) != "escat":
+                from aiva.registry.lineage import reference_spec
+
+                extra["lineage_reference"] = reference_spec(card, self._next_version(name))
             v = self.add_version(name, w, {"parent": None, "source": str(w), "weights_sha256": sha256_file(w),
-                                           "model_name": card.get("name"), "family": card.get("family")})
+                                           "model_name": card.get("name"), "family": card.get("family"), **extra})
             self._append_log(name, {"action": "register", "version": v, "source": str(w)})
         return v
 

@@ -4,7 +4,9 @@ The rules each kind of model must satisfy live in their own modules:
 :mod:`aiva.registry.rules_generator` (event files for generators: held-out MAP or
 log-likelihood, forgetting on the lineage's earlier held-out sets, physics limits, theory
 constraints) and :mod:`aiva.registry.rules_escat` (cross-section tables for electron-scattering
-models: held-out χ²). This module dispatches by the registered model's kind and watches folders.
+models: held-out χ²); published measurements go to :mod:`aiva.registry.rules_measurement` (a
+tune, :mod:`aiva.tuning`, judged by cross-validated held-out χ²). This module dispatches by the
+registered model's kind and watches folders.
 """
 from __future__ import annotations
 
@@ -23,11 +25,18 @@ log = logging.getLogger(__name__)
 __all__ = ["PHYSICS_ENERGIES", "QUANTITIES", "UpdateConfig", "load_constraints", "update", "watch"]
 
 
-def update(*, registry: Registry, name: str, data, constraints=None, config: UpdateConfig | None = None,
-           progress: bool = True) -> dict:
-    """Process one data file for model ``name`` by the rules of its kind; returns the decision
-    record (also logged)."""
+def update(*, registry: Registry, name: str, data=None, constraints=None, config: UpdateConfig | None = None,
+           progress: bool = True, measurements=None) -> dict:
+    """Process one data file for model ``name`` by the rules of its kind, or tune it to published
+    ``measurements`` (:mod:`aiva.registry.rules_measurement`); returns the decision record (also logged)."""
     cfg = config or UpdateConfig()
+    if measurements:
+        from aiva.registry.rules_measurement import update_measurement
+
+        return update_measurement(registry=registry, name=name, measurements=list(measurements),
+                                  constraints=constraints, config=cfg, progress=progress)
+    if data is None:
+        raise AivaInputError("aiva update needs a data file or --measurement")
     if json.loads(registry.weights(name).with_suffix(".json").read_text()).get("family") == "escat":
         return update_escat(registry=registry, name=name, data=Path(data), config=cfg, progress=progress)
     return update_generator(registry=registry, name=name, data=data, constraints=constraints, config=cfg,

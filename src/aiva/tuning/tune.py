@@ -1,0 +1,471 @@
+"""Fine-tuning a flow (and its σ(E)) to published flux-averaged measurements (``aiva tune``).
+
+Objective, minimised over the trained flow transforms θ and the σ-correction coefficients a:
+
+    J(θ, a) = Σ_m χ²_m(θ, a) + R(θ) + Σ_k (a_k/τ)²,
+
+χ²_m the full-covariance χ² of measurement m (:mod:`aiva.tuning.objective`; the likelihood-ratio
+reweighted prediction is exactly differentiable in θ) and R the penalty that keeps the model near
+its prior p₀:
+
+* ``kl`` (default): R = 2 N_p · KL(p₀ ‖ p_θ), KL estimated on a fixed sample from p₀ (uniform
+  E_ν over the model's range plus the flux-folded samples) as the mean of ln p₀ − ln p_θ. This is
+  −2 ln L of N_p events of the prior's own distribution, up to a constant: the prior counts as
+  N_p pseudo-events (the "prior samples" likelihood term; cf. the KL-regularised fine-tuning
+  of Kirkpatrick et al., PNAS 114 (2017) 3521, where the Fisher penalty is its quadratic
+  approximation). It constrains the *distribution*, everywhere the uniform sample reaches, also
+  at energies the measurement's flux does not.
+* ``l2sp``: R = α ‖θ − θ₀‖² (L2-SP, Li, Grandvalet, Davoine, ICML 2018, Eq. 3), which
+  constrains the weights and only indirectly the distribution.
+
+Which penalty and which strength is a choice made by held-out χ² (:func:`select_penalty`);
+``docs/tuning.md`` records the choice. Optimiser: Adam (Kingma & Ba, arXiv:1412.6980), full batch
+on the fixed samples, so a tune is a deterministic function of the seed.
+
+Evidence (:func:`cross_validate`): fits on all but one block of bins (or all but one
+measurement), held-out χ² of the left-out block under the conditional Gaussian given the fitted
+block (:mod:`aiva.tuning.cv`), before (the prior) and after. Posterior ensemble
+(:func:`posterior_ensemble`): K tunes on data resampled from the covariance, d_k = d + L z_k with
+LLᵀ = C and z_k ~ N(0, 1) (the randomise-then-optimise approximation to the posterior,
+Bardsley et al., SIAM J. Sci. Comput. 36 (2014) A1895, here perturbing the data term only);
+the spread of their predictions gives the bands.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+from aiva.errors import AivaInputError
+from aiva.measurements.core import Measurement
+from aiva.tuning.cv import bin_blocks, conditional_chi2
+from aiva.tuning.objective import (
+    CachedFlowLogProb,
+    SigmaCorrection,
+    chi2_numpy,
+    covariance_sha256,
+    effective_sample_size,
+    momentum_cos,
+    prepare_target,
+)
+from aiva.utils import ConfigMixin
+
+log = logging.getLogger(__name__)
+
+#: E_ν bins [GeV] (log-spaced over 0.3–10) for the predictions the data may not reach
+QUANTITY_EDGES = np.geomspace(0.3, 10.0, 9)
+
+
+@dataclass
+class TuneConfig(ConfigMixin):
+    n_events: int = 40_000  #: flux-folded prior events per measurement
+    n_prior_events: int = 20_000  #: prior events uniform in E_ν for the KL term
+    steps: int = 150
+    lr: float = 3e-3
+    #: trained flow transforms (the last ones); the others stay frozen. 0 (only σ(E)) is the
+    #: default because it won the held-out comparison of ``benchmarks/tune_closure.py``
+    #: (docs/tuning.md): on T2K's closure 97.6 against 100.4–118.7 for the flow-moving candidates,
+    #: and on the real T2K / MicroBooNE data too
+    trainable: int = 0
+    penalty: str = "kl"
+    strength: float = 3000.0  #: kl: N_p pseudo-events; l2sp: α
+    xsec_degree: int = 3
+    xsec_prior: float = 0.1
+    #: Adam moves every parameter by about lr per step: the few σ coefficients, whose scale is τ,
+    #: get a larger step so that they converge within the budget (and ensemble members can differ)
+    xsec_lr_factor: float = 10.0
+    seed: int = 1
+
+    _choices: ClassVar[dict[str, tuple[str, ...]]] = {"penalty": ("kl", "l2sp")}
+    _limits: ClassVar[dict[str, tuple]] = {"n_events": (100, None), "n_prior_events": (100, None), "steps": (1, None),
+                                           "lr": (("gt", 0.0), 1.0), "trainable": (0, None),
+                                           "strength": (0.0, None), "xsec_degree": (0, 8),
+                                           "xsec_prior": (("gt", 0.0), None), "xsec_lr_factor": (("gt", 0.0), None),
+                                           "seed": (0, None)}
+
+
+class Tuner:
+    """The fixed prior samples of a model and its measurements, and fits of θ and a on them.
+
+    ``fit`` always starts from the prior (θ₀, a = 0), so fits on different data or bin subsets
+    (cross-validation, ensemble members) are independent of the order they run in."""
+
+    def __init__(self, net, card: dict, measurements: list[Measurement], config: TuneConfig | None = None):
+        from aiva.models.base import energy_range
+        from aiva.models.generate import generate_events
+
+        cfg = config or TuneConfig()
+        if getattr(net, "family", None) != "flow" or not hasattr(net, "flow"):
+            fam = getattr(net, "family", type(net).__name__)
+            raise AivaInputError(f"aiva tune reweights a fixed prior sample with the model's exact likelihood, which needs "
+                                 f"a flow; model {card.get('name')!r} is a {fam!r} (fine-tune a flow, or a member of a "
+                                 "mixture of flows)")
+        if not measurements:
+            raise AivaInputError("aiva tune needs at least one --measurement")
+        names = [m.name for m in measurements]
+        if len(set(names)) != len(names):
+            raise AivaInputError(f"measurement given twice: {names}")
+        self.cfg, self.card = cfg, card
+        gen_net = copy.deepcopy(net)  # generation casts to float32; the fitted copy stays float64
+        lo, hi = energy_range(card)
+        self.corr = SigmaCorrection(lo, hi, cfg.xsec_degree, cfg.xsec_prior)
+        self.targets = [prepare_target(gen_net, card, m, cfg.n_events, cfg.seed + 1000 * (j + 1), self.corr)
+                        for j, m in enumerate(measurements)]
+        rng = np.random.default_rng(cfg.seed)
+        enu = lo + (hi - lo) * rng.random(cfg.n_prior_events)
+        ref = generate_events(gen_net, card, enu, cfg.seed + 7)
+        self.net = copy.deepcopy(net).float().eval()
+        for prm in self.net.parameters():
+            prm.requires_grad_(False)
+        e, x1, x2 = ref.proxies()
+        self.ref_enu = enu
+        self.ref_cos = np.asarray(ref["CosLep"], float)
+        self.ref_y = np.asarray(ref["ELep"], float) / enu
+        self.ref_B = torch.as_tensor(self.corr.basis(enu), dtype=torch.float64)
+        X = torch.cat([t.x for t in self.targets] + [torch.as_tensor(np.column_stack([x1, x2]))]).float()
+        E = torch.cat([t.e for t in self.targets] + [torch.as_tensor(e).reshape(-1, 1)]).float()
+        self.splits = np.cumsum([0] + [len(t.x) for t in self.targets] + [len(enu)])
+        n_tr = len(self.net.flow.transform.transforms)
+        self.trainable = min(cfg.trainable, n_tr)
+        self.logp = CachedFlowLogProb(self.net, X, E, self.trainable)
+        self.params = [p for t in self.logp.train for p in t.parameters()]
+        self.theta0 = [p.detach().clone() for p in self.params]
+        with torch.no_grad():
+            self.lp0 = self.logp()
+        self.history: list[dict] = []
+        self._prior_w: torch.Tensor | None = None
+        self._prior_centre: torch.Tensor | None = None
+
+    # ------------------------------------------------------------------ state
+    def freeze_flow(self) -> None:
+        """From now on fit only the σ(E) correction (``trainable = 0``); the flow stays the prior's."""
+        self.reset()
+        self.params, self.theta0, self.trainable = [], [], 0
+        self.cfg = TuneConfig.from_dict({**self.cfg.to_dict(), "trainable": 0})
+
+    def reset(self) -> None:
+        with torch.no_grad():
+            for p, p0 in zip(self.params, self.theta0):
+                p.copy_(p0)
+            self.corr.coef.zero_()
+
+    def state(self) -> tuple[list[torch.Tensor], torch.Tensor]:
+        return [p.detach().clone() for p in self.params], self.corr.coef.detach().clone()
+
+    def load(self, state) -> None:
+        with torch.no_grad():
+            for p, v in zip(self.params, state[0]):
+                p.copy_(v)
+            self.corr.coef.copy_(state[1])
+
+    # ------------------------------------------------------------------ predictions
+    def _pieces(self, log_ratio: torch.Tensor):
+        return [log_ratio[self.splits[j]:self.splits[j + 1]] for j in range(len(self.targets) + 1)]
+
+    def predictions(self) -> list[np.ndarray]:
+        with torch.no_grad():
+            lr = self._pieces(self.logp() - self.lp0)
+            return [t.predict(lr[j], self.corr.log_factor(t.B)).numpy() for j, t in enumerate(self.targets)]
+
+    def prior_predictions(self) -> list[np.ndarray]:
+        with torch.no_grad():
+            return [t.predict(torch.zeros(len(t.x), dtype=torch.float64), torch.zeros(len(t.x), dtype=torch.float64)).numpy()
+                    for t in self.targets]
+
+    def chi2s(self, preds=None, data=None) -> list[float]:
+        preds = self.predictions() if preds is None else preds
+        data = [t.measurement.values for t in self.targets] if data is None else data
+        return [chi2_numpy(d - p, t.cov) for t, p, d in zip(self.targets, preds, data)]
+
+    def diagnostics(self) -> dict:
+        """Effective sample size of the reweighted samples (fraction of N) and KL(p₀‖p_θ) in nats."""
+        with torch.no_grad():
+            d = (self.logp() - self.lp0).numpy()
+        pieces = [d[self.splits[j]:self.splits[j + 1]] for j in range(len(self.splits) - 1)]
+        return {"ess_fraction": [effective_sample_size(p) / len(p) for p in pieces[:-1]],
+                "ess_fraction_prior_sample": effective_sample_size(pieces[-1]) / len(pieces[-1]),
+                "kl_prior_to_tuned_nats": float(-d.mean())}
+
+    def quantities(self) -> dict[str, np.ndarray]:
+        """σ(E)/σ₀(E), ⟨cos θ_μ⟩ and ⟨E_μ/E_ν⟩ in E_ν bins (:data:`QUANTITY_EDGES`), from the uniform
+        prior sample reweighted to the current parameters."""
+        with torch.no_grad():
+            w = torch.exp((self.logp() - self.lp0)[self.splits[-2]:]).numpy()
+        k = np.clip(np.searchsorted(QUANTITY_EDGES, self.ref_enu) - 1, 0, len(QUANTITY_EDGES) - 2)
+        n = len(QUANTITY_EDGES) - 1
+        sw = np.bincount(k, weights=w, minlength=n)
+        mid = np.sqrt(QUANTITY_EDGES[:-1] * QUANTITY_EDGES[1:])
+        return {"E_GeV": mid, "sigma_ratio": self.corr.factor_numpy(mid),
+                "mean_cos": np.bincount(k, weights=w * self.ref_cos, minlength=n) / sw,
+                "mean_Emu_over_Enu": np.bincount(k, weights=w * self.ref_y, minlength=n) / sw}
+
+    # ------------------------------------------------------------------ fitting
+    def objective(self, cinvs, data, fit_bins) -> tuple[torch.Tensor, torch.Tensor]:
+        lp = self.logp()
+        lr = self._pieces(lp - self.lp0)
+        chi2 = torch.zeros((), dtype=torch.float64)
+        for j, t in enumerate(self.targets):
+            if fit_bins[j] is None or len(fit_bins[j]) == 0:
+                continue
+            r = (data[j] - t.predict(lr[j], self.corr.log_factor(t.B)))[fit_bins[j]]
+            chi2 = chi2 + r @ (cinvs[j] @ r)
+        cfg = self.cfg
+        if cfg.penalty == "kl":
+            d = self.lp0 - lp
+            pen = 2.0 * cfg.strength * (torch.mean(d) if self._prior_w is None else torch.sum(self._prior_w * d))
+        else:
+            pen = cfg.strength * sum((torch.sum((p - p0) ** 2) for p, p0 in zip(self.params, self.theta0)),
+                                     torch.zeros((), dtype=torch.float64))
+        return chi2 + pen + self.corr.penalty(self._prior_centre), chi2
+
+    def fit(self, data: list[np.ndarray] | None = None, fit_bins: list | None = None, steps: int | None = None,
+            perturb: np.random.Generator | None = None) -> dict:
+        """Fit from the prior to ``data`` (default: the measured values) on the bins ``fit_bins``
+        (per measurement: an index array, or None for all; an empty array leaves it out).
+
+        ``perturb``: randomise the prior too (randomise-then-optimise, Bardsley et al. 2014): the
+        KL term's events get weights w_i ~ Gamma(k, 1/k), k = N_p/N (mean 1, variance N/N_p, so
+        the weighted sample carries the noise of N_p pseudo-events, a Bayesian bootstrap, Rubin,
+        Ann. Stat. 9 (1981) 130), and the σ-correction prior is centred on a draw a⁰ ~ N(0, τ²)."""
+        self.reset()
+        self._prior_w, self._prior_centre = None, None
+        if perturb is not None:
+            n = len(self.lp0)
+            k = max(self.cfg.strength, 1.0) / n
+            w = perturb.gamma(k, 1.0 / k, n)
+            self._prior_w = torch.as_tensor(w / n, dtype=torch.float64)
+            self._prior_centre = torch.as_tensor(perturb.normal(0.0, self.corr.prior, self.corr.degree + 1),
+                                                 dtype=torch.float64)
+        n_t = len(self.targets)
+        data_t = [torch.as_tensor(t.measurement.values if data is None else data[j], dtype=torch.float64)
+                  for j, t in enumerate(self.targets)]
+        fb = [np.arange(t.n_bins) if fit_bins is None or fit_bins[j] is None else np.asarray(fit_bins[j])
+              for j, t in enumerate(self.targets)]
+        cinvs = [torch.as_tensor(np.linalg.inv(t.cov[np.ix_(b, b)]) if len(b) else np.zeros((0, 0)), dtype=torch.float64)
+                 for t, b in zip(self.targets, fb)]
+        idx = [torch.as_tensor(b, dtype=torch.long) for b in fb]
+        for p in self.params:
+            p.requires_grad_(True)
+        groups = [{"params": [self.corr.coef], "lr": self.cfg.lr * self.cfg.xsec_lr_factor}]
+        if self.params:
+            groups.append({"params": self.params, "lr": self.cfg.lr})
+        opt = torch.optim.Adam(groups)
+        steps = steps or self.cfg.steps
+        hist = []
+        for step in range(steps):
+            opt.zero_grad()
+            loss, chi2 = self.objective(cinvs, data_t, idx)
+            loss.backward()
+            opt.step()
+            if step % max(1, steps // 10) == 0 or step == steps - 1:
+                hist.append({"step": step, "objective": float(loss.detach()), "chi2_fitted": float(chi2.detach())})
+        for p in self.params:
+            p.requires_grad_(False)
+        with torch.no_grad():
+            loss, chi2 = self.objective(cinvs, data_t, idx)
+        log.debug(f"fit: objective {float(loss):.2f}, chi2 on {sum(len(b) for b in fb)} fitted bins {float(chi2):.2f}")
+        self.history = hist
+        return {"objective": float(loss), "chi2_fitted": float(chi2), "n_fitted_bins": int(sum(len(b) for b in fb)),
+                "targets": n_t, "history": hist}
+
+    # ------------------------------------------------------------------ output
+    def tuned_card(self, name: str | None = None) -> dict:
+        """The prior's card with the tuned σ(E) table and the provenance of the tune."""
+        from aiva.models.xsec import XsecCurve
+
+        card = copy.deepcopy(self.card)
+        curve = XsecCurve.from_card(card)
+        f = self.corr.factor_numpy(curve.energies)
+        tuned = XsecCurve(curve.energies, curve.per_nucleon * f, curve.A, f"{curve.source}; x exp(s(E)) from aiva tune")
+        card["xsec"] = tuned.to_card()
+        card["name"] = name or f"{self.card.get('name')}-tuned"
+        card["parent"] = {"name": self.card.get("name"), "sha256": self.card.get("weights_sha256")}
+        card["tuning"] = {"config": self.cfg.to_dict(), "trained_transforms": self.trainable,
+                          "measurements": [{"name": t.measurement.name, "cite": t.measurement.meta.get("cite"),
+                                            "covariance_sha256": covariance_sha256(t.measurement),
+                                            "flux": t.flux, "flux_fraction_outside_model_range": t.flux_removed}
+                                           for t in self.targets],
+                          "sigma_correction": {"basis": "Legendre P_k(u), u = 2 ln(E/Emin)/ln(Emax/Emin) - 1",
+                                               "coefficients": self.corr.coef.detach().tolist(),
+                                               "prior_sigma": self.corr.prior}}
+        return card
+
+    def tuned_model(self):
+        """A copy of the tuned flow."""
+        return copy.deepcopy(self.net)
+
+
+def cross_validate(tuner: Tuner, blocks: int = 3) -> dict:
+    """Held-out χ² before (prior) and after tuning: over blocks of bins of every measurement
+    (conditional Gaussian given the fitted block) and, with several measurements, over
+    measurements (the left-out one scored with its full covariance)."""
+    n = [t.n_bins for t in tuner.targets]
+    prior = tuner.prior_predictions()
+    out: dict = {"blocks": [], "measurements": []}
+    tot_b = tot_a = 0.0
+    ndf = 0
+    for j, t in enumerate(tuner.targets):
+        d = t.measurement.values
+        for k, held in enumerate(bin_blocks(t.measurement, blocks)):
+            fit = np.setdiff1d(np.arange(n[j]), held)
+            tuner.fit(fit_bins=[fit if i == j else None for i in range(len(n))])
+            pred = tuner.predictions()[j]
+            before = conditional_chi2(d - prior[j], t.cov, held, fit)
+            after = conditional_chi2(d - pred, t.cov, held, fit)
+            out["blocks"].append({"measurement": t.measurement.name, "block": k, "n_held": int(len(held)),
+                                  "heldout_chi2_before": before, "heldout_chi2_after": after,
+                                  **tuner.diagnostics()})
+            tot_b, tot_a, ndf = tot_b + before, tot_a + after, ndf + len(held)
+            log.info(f"CV {t.measurement.name} block {k} ({len(held)} bins): held-out chi2 {before:.1f} -> {after:.1f}")
+    out["total"] = {"heldout_chi2_before": tot_b, "heldout_chi2_after": tot_a, "ndf": ndf,
+                    "expectation": ndf, "sigma": float(np.sqrt(2 * ndf))}
+    if len(tuner.targets) > 1:
+        for j, t in enumerate(tuner.targets):
+            tuner.fit(fit_bins=[np.array([], dtype=int) if i == j else None for i in range(len(n))])
+            c_after = tuner.chi2s()[j]
+            c_before = tuner.chi2s(prior)[j]
+            out["measurements"].append({"held_out": t.measurement.name, "ndf": n[j], "chi2_before": c_before,
+                                        "chi2_after": c_after})
+    tuner.reset()
+    return out
+
+
+def posterior_ensemble(tuner: Tuner, members: int = 5, seed: int = 1, perturb_prior: bool = True) -> dict:
+    """K tunes on data resampled from the measurements' covariances (and, with ``perturb_prior``,
+    on a resampled prior, :meth:`Tuner.fit`); per-bin mean and standard deviation of the
+    predictions and of the out-of-reach :meth:`Tuner.quantities`."""
+    rng = np.random.default_rng(seed)
+    preds, quants = [], []
+    for _ in range(members):
+        data = [t.measurement.values + np.linalg.cholesky(t.measurement.covariance) @ rng.standard_normal(t.n_bins)
+                for t in tuner.targets]
+        tuner.fit(data=data, perturb=rng if perturb_prior else None)
+        preds.append(tuner.predictions())
+        quants.append(tuner.quantities())
+    tuner.reset()
+    P = [np.array([p[j] for p in preds]) for j in range(len(tuner.targets))]
+    qk = [k for k in quants[0] if k != "E_GeV"]
+    return {"members": members, "mean": [x.mean(0) for x in P], "std": [x.std(0, ddof=1) for x in P],
+            "quantities_mean": {k: np.mean([q[k] for q in quants], 0) for k in qk},
+            "quantities_std": {k: np.std([q[k] for q in quants], 0, ddof=1) for k in qk},
+            "E_GeV": quants[0]["E_GeV"]}
+
+
+def select_penalty(tuner: Tuner, candidates: list[tuple], blocks: int = 3) -> dict:
+    """The penalty with the lowest total held-out χ² over blocks of bins; each candidate is
+    (kind, strength) or (kind, strength, trainable transforms)."""
+    res = []
+    cfg0 = tuner.cfg
+    for cand in candidates:
+        kind, strength = cand[0], float(cand[1])
+        trainable = int(cand[2]) if len(cand) > 2 else cfg0.trainable
+        if trainable > tuner.trainable:
+            raise AivaInputError(f"candidate {cand}: the tuner was built with {tuner.trainable} trainable transforms")
+        tuner.cfg = TuneConfig.from_dict({**cfg0.to_dict(), "penalty": kind, "strength": strength})
+        saved = tuner.params
+        tuner.reset()  # the flow back at θ₀ before it may be left out of the fit
+        tuner.params = [] if trainable == 0 else saved
+        cv = cross_validate(tuner, blocks)
+        tuner.params = saved
+        res.append({"penalty": kind, "strength": strength, "trainable": trainable, **cv["total"], "blocks": cv["blocks"]})
+        log.info(f"penalty {kind} strength {strength:g} trainable {trainable}: held-out chi2 "
+                 f"{cv['total']['heldout_chi2_after']:.1f}/{cv['total']['ndf']}")
+    best = min(res, key=lambda r: r["heldout_chi2_after"])  # the first of equals: candidates in the caller's order
+    tuner.cfg = TuneConfig.from_dict({**cfg0.to_dict(), "penalty": best["penalty"], "strength": float(best["strength"])})
+    if best["trainable"] == 0:
+        tuner.freeze_flow()
+    return {"candidates": res, "chosen": {"penalty": best["penalty"], "strength": best["strength"],
+                                          "trainable": best["trainable"]}}
+
+
+def tune_to_dir(*, model: str, measurements: list[str], out, config: TuneConfig | None = None, blocks: int = 3,
+                members: int = 0, name: str | None = None) -> dict:
+    """``aiva tune``: fit, cross-validate over blocks of bins (``blocks`` ≥ 2; 0 skips it), a
+    posterior ensemble of ``members`` tunes (0 skips it), and write ``OUT/model.safetensors`` +
+    card, ``OUT/result.json`` and ``OUT/prediction.csv``."""
+    import json
+    from pathlib import Path
+
+    from aiva.measurements.core import load_measurement
+    from aiva.models.io import load_model, save_model
+    from aiva.utils import atomic_write_text
+
+    ms = [load_measurement(s) for s in measurements]
+    net, card = load_model(model)
+    tuner = Tuner(net, card, ms, config)
+    res: dict = {"model": card.get("name"), "config": tuner.cfg.to_dict(), "measurements": []}
+    if blocks:
+        res["cross_validation"] = cross_validate(tuner, blocks)
+    prior = tuner.prior_predictions()
+    fit = tuner.fit()
+    tuned = tuner.predictions()
+    state = tuner.state()
+    res["fit"] = {**{k: v for k, v in fit.items() if k != "history"}, "history": fit["history"], **tuner.diagnostics()}
+    quant = tuner.quantities()
+    res["quantities_tuned"] = {k: v.tolist() for k, v in quant.items()}
+    ens = posterior_ensemble(tuner, members, tuner.cfg.seed + 99) if members > 1 else None
+    tuner.load(state)
+    for t, p0, p1, c0, c1 in zip(tuner.targets, prior, tuned, tuner.chi2s(prior), tuner.chi2s(tuned)):
+        n = t.n_bins
+        res["measurements"].append({"name": t.measurement.name, "cite": t.measurement.meta.get("cite"),
+                                    "covariance_sha256": covariance_sha256(t.measurement), "ndf": n,
+                                    "chi2_before": c0, "chi2_after": c1, "chi2_per_ndf_before": c0 / n,
+                                    "chi2_per_ndf_after": c1 / n,
+                                    "chi2_published_covariance_only_before": chi2_numpy(t.measurement.values - p0,
+                                                                                        t.measurement.covariance),
+                                    "chi2_published_covariance_only_after": chi2_numpy(t.measurement.values - p1,
+                                                                                       t.measurement.covariance)})
+        log.info(f"{t.measurement.name}: chi2/ndf {c0:.1f}/{n} -> {c1:.1f}/{n}")
+    if ens is not None:
+        res["ensemble"] = {"members": members,
+                           "quantities_std": {k: v.tolist() for k, v in ens["quantities_std"].items()},
+                           "quantities_shift_over_band": {
+                               k: np.divide(np.abs(quant[k] - q0), ens["quantities_std"][k],
+                                            out=np.zeros_like(q0), where=ens["quantities_std"][k] > 0).tolist()
+                               for k, q0 in _prior_quantities(tuner).items()}}
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    tcard = tuner.tuned_card(name)
+    tcard["tuning"]["result"] = {m["name"]: {"chi2_before": m["chi2_before"], "chi2_after": m["chi2_after"],
+                                             "ndf": m["ndf"]} for m in res["measurements"]}
+    if blocks:
+        tcard["tuning"]["cross_validation"] = res["cross_validation"]["total"]
+    path = save_model(tuner.tuned_model(), out / "model.safetensors", tcard)
+    res["tuned_model"] = str(path)
+    for j, t in enumerate(tuner.targets):
+        m = t.measurement
+        err = np.sqrt(np.diag(m.covariance))
+        lines = ["bin,cos_lo,cos_hi,p_lo_GeV,p_hi_GeV,data,error,prior,tuned" + (",band_mean,band_std" if ens else "")]
+        for i, b in enumerate(m.bins):
+            row = (f"{i},{b[0]:g},{b[1]:g},{b[2]:g},{b[3]:g},{m.values[i]:.6g},{err[i]:.6g},{prior[j][i]:.6g},"
+                   f"{tuned[j][i]:.6g}")
+            if ens:
+                row += f",{ens['mean'][j][i]:.6g},{ens['std'][j][i]:.6g}"
+            lines.append(row)
+        atomic_write_text(out / f"prediction_{m.name}.csv", "\n".join(lines) + "\n")
+    atomic_write_text(out / "result.json", json.dumps(res, indent=2, default=_json) + "\n")
+    return res
+
+
+def _prior_quantities(tuner: Tuner) -> dict[str, np.ndarray]:
+    state = tuner.state()
+    tuner.reset()
+    q = tuner.quantities()
+    tuner.load(state)
+    return {k: v for k, v in q.items() if k != "E_GeV"}
+
+
+def _json(o):
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    return str(o)
+
+
+__all__ = ["QUANTITY_EDGES", "TuneConfig", "Tuner", "cross_validate", "momentum_cos", "posterior_ensemble",
+           "select_penalty", "tune_to_dir"]

@@ -1,0 +1,311 @@
+"""aiva tune: the χ² machinery on toys with known answers, the conditional-Gaussian cross-validation
+against direct Gaussian formulas, the reweighted prediction against predict_bins, fits, the CLI,
+error paths and the registry's --measurement updates with the lineage reference."""
+import json
+import shutil
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+from scipy.optimize import minimize_scalar
+
+from aiva.cli import main
+from aiva.errors import AivaInputError
+from aiva.measurements import load_measurement, predict_bins
+from aiva.measurements.core import MEASUREMENTS_DIR
+from aiva.models.generate import generate_with_flux
+from aiva.models.io import load_model
+from aiva.models.xsec import XsecCurve, model_flux
+from aiva.tuning import (
+    TuneConfig,
+    Tuner,
+    bin_blocks,
+    bin_index,
+    conditional_chi2,
+    conditional_gaussian,
+    covariance_sha256,
+    cross_validate,
+    posterior_ensemble,
+)
+from aiva.tuning.objective import momentum_cos
+
+FLOW = "numu-C12-inclusive-flow"
+T2K = "t2k-ccinc-2018-C"
+UB = "microboone-ccinc-2019-Ar"
+SMALL = dict(n_events=3000, n_prior_events=1000, steps=10, seed=3, trainable=1)
+
+
+@pytest.fixture(scope="module")
+def flow():
+    torch.set_num_threads(1)
+    return load_model(FLOW)
+
+
+def _spd(n, rng):
+    a = rng.normal(size=(n, n))
+    return a @ a.T + n * np.eye(n) * 0.3
+
+
+# ---------------------------------------------------------------- conditional Gaussian (no model)
+def test_conditional_chi2_equals_the_precision_matrix_formula_and_the_chain_rule():
+    rng = np.random.default_rng(0)
+    C = _spd(9, rng)
+    r = rng.normal(size=9)
+    held, fit = np.array([1, 4, 5]), np.array([0, 2, 3, 6, 7, 8])
+    # direct: r_H | r_F ~ N(-Λ_HH⁻¹ Λ_HF r_F, Λ_HH⁻¹) with Λ = C⁻¹ (Bishop Eqs. 2.73, 2.75)
+    L = np.linalg.inv(C)
+    S = np.linalg.inv(L[np.ix_(held, held)])
+    mu = -S @ L[np.ix_(held, fit)] @ r[fit]
+    direct = -2 * (stats.multivariate_normal(mu, S).logpdf(r[held])
+                   - stats.multivariate_normal(np.zeros(3), S).logpdf(np.zeros(3)))
+    assert conditional_chi2(r, C, held, fit) == pytest.approx(direct, rel=1e-9)
+    A, S2 = conditional_gaussian(C, held, fit)
+    assert np.allclose(S2, S) and np.allclose(A @ r[fit], mu)
+    # chain rule of the density: χ²_full = χ²_F + χ²_{H|F}
+    full = r @ np.linalg.solve(C, r)
+    part = r[fit] @ np.linalg.solve(C[np.ix_(fit, fit)], r[fit])
+    assert conditional_chi2(r, C, held) == pytest.approx(full - part, rel=1e-9)
+    # ignoring the correlation with the fitted block gives a different (wrong) number
+    naive = r[held] @ np.linalg.solve(C[np.ix_(held, held)], r[held])
+    assert abs(naive - direct) > 1e-3
+    with pytest.raises(AivaInputError, match="overlap"):
+        conditional_chi2(r, C, held, np.array([1, 2]))
+
+
+def test_conditional_chi2_is_chi2_distributed_with_the_held_out_bins_as_ndf():
+    rng = np.random.default_rng(1)
+    C = _spd(12, rng)
+    C = C / np.sqrt(np.outer(np.diag(C), np.diag(C))) * 0.3 + np.diag(np.full(12, 0.7))  # strong correlations
+    Lc = np.linalg.cholesky(C)
+    held = np.arange(8, 12)
+    x = np.array([conditional_chi2(Lc @ rng.standard_normal(12), C, held) for _ in range(3000)])
+    assert abs(x.mean() - 4) < 5 * np.sqrt(8 / 3000)
+    assert stats.kstest(x, stats.chi2(4).cdf).pvalue > 1e-3
+
+
+def test_bin_blocks_partition_the_bins_into_whole_cos_slices():
+    for name in (T2K, UB):
+        m = load_measurement(name)
+        bl = bin_blocks(m, 3)
+        assert len(bl) == 3
+        allb = np.sort(np.concatenate(bl))
+        assert np.array_equal(allb, np.arange(len(m.values)))
+        for b in bl:  # a cos slice is never split between blocks
+            sl = {tuple(x) for x in m.bins[b, :2]}
+            others = np.setdiff1d(np.arange(len(m.values)), b)
+            assert not sl & {tuple(x) for x in m.bins[others, :2]}
+    with pytest.raises(AivaInputError, match="blocks"):
+        bin_blocks(load_measurement(T2K), 1)
+
+
+def test_bin_index_reproduces_predict_bins_with_smearing_and_overflow(table):
+    from conftest import make_table
+
+    t = make_table(20_000, seed=4, enu=np.random.default_rng(4).uniform(0.4, 3.0, 20_000))
+    t = t.with_columns(weight=np.random.default_rng(5).uniform(0.5, 1.5, len(t)))
+    for name, overflow in ((T2K, False), (T2K, True), (UB, False)):
+        m = load_measurement(name)
+        m = replace(m, meta={**m.meta, "last_p_bin_overflow": overflow})
+        p, c = momentum_cos(t)
+        idx = bin_index(p, c, m)
+        sig = np.bincount(idx[idx >= 0], weights=t["weight"][idx >= 0], minlength=len(m.values))
+        if m.smearing is not None:
+            sig = m.smearing @ sig
+        assert np.allclose(sig / m.widths, predict_bins(t, m), rtol=1e-12, atol=0)
+
+
+# ---------------------------------------------------------------- the reweighted prediction
+def test_prior_prediction_is_predict_bins_of_the_same_flux_folded_events(flow):
+    net, card = flow
+    m = load_measurement(T2K)
+    tu = Tuner(net, card, [m], TuneConfig(**SMALL))
+    fx, removed = model_flux(card, m.meta["flux"], flux_range=(0.3, 10.0))
+    ev = generate_with_flux(net, card, fx, SMALL["n_events"], SMALL["seed"] + 1000, removed=removed)
+    ev.columns["weight"] = ev["weight"] * (1 - removed)
+    assert 0.02 < removed < 0.2  # the T2K flux reaches beyond 10 GeV; the prediction stays normalised to it all
+    assert np.allclose(tu.prior_predictions()[0], predict_bins(ev, m), rtol=1e-10)
+    # at θ = θ₀ and a = 0 the tuned prediction is the prior's and the weights are all equal
+    assert np.allclose(tu.predictions()[0], tu.prior_predictions()[0], rtol=1e-5)
+    assert tu.diagnostics()["ess_fraction"][0] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_normalisation_toy_has_the_known_map_answer(flow):
+    """Data = 1.25 × the prior's prediction with a diagonal covariance, only σ(E) free with one
+    constant coefficient a: the fit must land on argmin Σ(d − p e^a)²/V + (a/τ)²."""
+    net, card = flow
+    m0 = load_measurement(T2K)
+    cfg = TuneConfig(**{**SMALL, "trainable": 0, "xsec_degree": 0, "xsec_prior": 0.1, "steps": 300, "lr": 0.002})
+    tu0 = Tuner(net, card, [m0], cfg)
+    p = tu0.prior_predictions()[0]
+    cov = np.diag((0.05 * p) ** 2 + (0.01 * p.max()) ** 2)
+    m = replace(m0, values=1.25 * p, covariance=cov)
+    tu = Tuner(net, card, [m], cfg)
+    V = np.diag(tu.targets[0].cov)  # C + the prior sample's MC variance (diagonal here)
+
+    def J(a):
+        return np.sum((1.25 * p - p * np.exp(a)) ** 2 / V) + (a / 0.1) ** 2
+
+    best = minimize_scalar(J, bounds=(-1, 1), method="bounded", options={"xatol": 1e-10}).x
+    tu.fit()
+    a = float(tu.corr.coef.detach()[0])
+    assert a == pytest.approx(best, abs=2e-3)
+    assert 0.1 < a < np.log(1.25)  # shrunk towards the prior, but most of the way
+    assert tu.chi2s()[0] == pytest.approx(np.sum((1.25 * p - p * np.exp(a)) ** 2 / V), rel=1e-6)
+    card2 = tu.tuned_card()
+    c0, c1 = XsecCurve.from_card(card), XsecCurve.from_card(card2)
+    assert np.allclose(c1.per_nucleon / c0.per_nucleon, np.exp(a))
+    assert card2["tuning"]["measurements"][0]["covariance_sha256"] == covariance_sha256(m)
+
+
+def test_fit_lowers_chi2_is_deterministic_and_starts_from_the_prior_each_time(flow):
+    net, card = flow
+    m0 = load_measurement(T2K)
+    tu = Tuner(net, card, [m0], TuneConfig(**SMALL))
+    p = tu.prior_predictions()[0]
+    tilt = 1 + 0.3 * (m0.bins[:, 0] + m0.bins[:, 1]) / 2  # more forward muons than the model has
+    m = replace(m0, values=p * tilt)
+    tu = Tuner(net, card, [m], TuneConfig(**SMALL))
+    before = tu.chi2s()[0]
+    tu.fit()
+    after, pred = tu.chi2s()[0], tu.predictions()[0]
+    assert after < 0.7 * before
+    d = tu.diagnostics()
+    assert d["ess_fraction"][0] > 0.5 and d["kl_prior_to_tuned_nats"] < 0.2
+    tu.fit()  # again: reset to the prior first, so the same numbers
+    assert np.array_equal(tu.predictions()[0], pred)
+    tu.reset()
+    assert np.allclose(tu.predictions()[0], p, rtol=1e-5)
+
+
+def test_cross_validation_and_posterior_ensemble(flow):
+    net, card = flow
+    tu = Tuner(net, card, [load_measurement(T2K)], TuneConfig(**{**SMALL, "steps": 4}))
+    cv = cross_validate(tu, 2)
+    assert cv["total"]["ndf"] == 71 and len(cv["blocks"]) == 2
+    assert sum(b["n_held"] for b in cv["blocks"]) == 71
+    # before = the prior's residual scored by the conditional Gaussian, recomputed directly
+    m, t = tu.targets[0].measurement, tu.targets[0]
+    r = m.values - tu.prior_predictions()[0]
+    held = bin_blocks(m, 2)[0]
+    assert cv["blocks"][0]["heldout_chi2_before"] == pytest.approx(conditional_chi2(r, t.cov, held))
+    ens = posterior_ensemble(tu, 2, seed=1)
+    assert ens["std"][0].shape == (71,) and np.all(ens["std"][0] >= 0) and ens["std"][0].max() > 0
+
+
+# ---------------------------------------------------------------- CLI and error paths
+def _copy_measurement(tmp_path, name=T2K):
+    d = tmp_path / name
+    shutil.copytree(MEASUREMENTS_DIR / name, d)
+    return d
+
+
+def test_cli_tune_writes_a_loadable_tuned_model(tmp_path, capsys):
+    out = tmp_path / "tuned"
+    rc = main(["tune", "--model", FLOW, "--measurement", T2K, "--out", str(out), "--steps", "3", "--n-events", "2000",
+               "--prior-events", "500", "--blocks", "2", "--members", "2"])
+    assert rc == 0
+    res = json.loads((out / "result.json").read_text())
+    assert res["measurements"][0]["ndf"] == 71 and "cross_validation" in res and "ensemble" in res
+    net, card = load_model(out / "model.safetensors")
+    assert card["parent"]["name"] == FLOW and card["tuning"]["measurements"][0]["name"] == T2K
+    assert card["tuning"]["measurements"][0]["covariance_sha256"] == covariance_sha256(load_measurement(T2K))
+    assert (out / f"prediction_{T2K}.csv").read_text().count("\n") == 72
+    assert "held-out chi2" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("problem, message", [
+    ("not_pd", "not positive definite"), ("shape", "expected (71, 71)"), ("no_flux", "names no flux"),
+    ("overlap", "overlap"), ("gan", "needs a flow"), ("target", "measurement"),
+])
+def test_bad_measurements_and_models_exit_2_with_one_line(tmp_path, capsys, problem, message):
+    d = _copy_measurement(tmp_path)
+    model = FLOW
+    if problem == "not_pd":
+        c = np.loadtxt(d / "covariance.csv", delimiter=",")
+        c[0, 1] = c[1, 0] = 10 * np.sqrt(c[0, 0] * c[1, 1])
+        np.savetxt(d / "covariance.csv", c, delimiter=",")
+    elif problem == "shape":
+        c = np.loadtxt(d / "covariance.csv", delimiter=",")
+        np.savetxt(d / "covariance.csv", c[:70, :70], delimiter=",")
+        message = "expected (71, 71)"
+    elif problem == "no_flux":
+        meta = json.loads((d / "measurement.json").read_text())
+        del meta["flux"]
+        (d / "measurement.json").write_text(json.dumps(meta))
+    elif problem == "overlap":
+        lines = (d / "data.csv").read_text().splitlines()
+        f = lines[2].split(",")
+        g = lines[1].split(",")
+        f[1:5] = g[1:5]  # bin 1 with bin 0's edges
+        lines[2] = ",".join(f)
+        (d / "data.csv").write_text("\n".join(lines) + "\n")
+    elif problem == "gan":
+        model = "numu-C12-inclusive"
+    elif problem == "target":
+        d = MEASUREMENTS_DIR / UB
+    rc = main(["tune", "--model", model, "--measurement", str(d), "--out", str(tmp_path / "o"), "--steps", "1",
+               "--n-events", "500", "--prior-events", "200", "--blocks", "0"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and message in err and len(err.splitlines()) == 1
+
+
+# ---------------------------------------------------------------- registry
+def test_registry_lineage_reference_catches_a_model_that_learned_argon(tmp_path, flow):
+    """Forgetting from the first update on: the carbon flow's lineage reference (fresh default
+    reference-MC carbon events) refuses the argon flow as a candidate, not itself."""
+    from aiva.registry import Registry, UpdateConfig
+    from aiva.registry.rules_generator import lineage_check
+
+    reg = Registry(tmp_path / "reg")
+    reg.register("c", FLOW)
+    spec = reg.info("c")["lineage_reference"]
+    assert spec["kind"] == "reference-mc" and spec["config"] == "default" and spec["target"] == "C12"
+    net, _ = flow
+    argon, _ = load_model("numu-Ar40-inclusive")
+    cfg = UpdateConfig(reference_nats=0.005)
+    same = lineage_check(reg, "c", net, net, cfg)
+    assert same["ok"] and same["loglik_gain"] == 0.0
+    bad = lineage_check(reg, "c", net, argon, cfg)
+    assert not bad["ok"] and bad["loglik_gain"] < -0.005
+
+
+def test_update_with_a_measurement_records_provenance_and_decides(tmp_path, flow):
+    from aiva.registry import Registry, UpdateConfig, update
+
+    net, card = flow
+    reg = Registry(tmp_path / "reg")
+    reg.register("c", FLOW)
+    v1 = (reg.weights("c")).read_bytes()
+    cfg = UpdateConfig(tune_steps=15, tune_events=3000, cv_blocks=2, physics_events=2000, seed=3)
+    # the argon measurement for a carbon model: a recorded rejection, the current version untouched
+    rec = update(registry=reg, name="c", measurements=[UB], config=cfg, progress=False)
+    assert rec["decision"] == "rejected" and "Ar40" in rec["reason"] and reg.current("c") == "v0001"
+    # pseudo-data 25 % above the model everywhere: the held-out χ² must fall and it is promoted
+    d = _copy_measurement(tmp_path)
+    tu = Tuner(net, card, [load_measurement(d)], TuneConfig(n_events=3000, n_prior_events=1000, seed=3))
+    p = tu.prior_predictions()[0]
+    lines = (d / "data.csv").read_text().splitlines()
+    lines = [lines[0]] + [",".join(ln.split(",")[:5] + [f"{1.25 * p[i]:.6g}", f"{0.05 * p[i] + 1e-3:.6g}"])
+                          for i, ln in enumerate(lines[1:])]
+    (d / "data.csv").write_text("\n".join(lines) + "\n")
+    np.savetxt(d / "covariance.csv", np.diag((0.05 * p) ** 2 + 1e-6), delimiter=",")
+    rec = update(registry=reg, name="c", measurements=[str(d)], config=cfg, progress=False)
+    ev = rec["evidence"]
+    assert ev["heldout_chi2"]["gain"] > 4 and ev["physics"]["ok"]
+    assert rec["decision"] == "promoted", rec.get("reason")
+    info = reg.info("c")
+    assert info["parent"] == "v0001" and info["measurements"][0]["covariance_sha256"] == covariance_sha256(
+        load_measurement(d))
+    assert info["measurements"][0]["chi2_after"] < info["measurements"][0]["chi2_before"]
+    assert (reg.weights("c", "v0001")).read_bytes() == v1
+    assert reg.log("c")[-1]["measurements"][0]["covariance_sha256"] == info["measurements"][0]["covariance_sha256"]
+    # a non-positive-definite covariance: an input error (exit 2), nothing recorded
+    c = np.loadtxt(d / "covariance.csv", delimiter=",")
+    c[0, 0] = -1
+    np.savetxt(d / "covariance.csv", c, delimiter=",")
+    n_log = len(reg.log("c"))
+    with pytest.raises(AivaInputError, match="positive definite"):
+        update(registry=reg, name="c", measurements=[str(d)], config=cfg, progress=False)
+    assert len(reg.log("c")) == n_log
