@@ -66,15 +66,17 @@ def primary_hadrons(channel: str, E: np.ndarray, c: Candidates, probe: Probe, rn
 
         final_p = c.hit_p if nc else np.full(n, not probe.is_antineutrino)
         return qe_nucleon(P_had, final_p)
+    assert c.pl is not None
+    q = np.vstack([E[None, :], np.zeros((2, n)), E[None, :]]) - np.vstack([c.El[None, :], c.pl])  # k − k′
     if channel in ("res", "ncres"):
         from aiva.mc.hadrons import delta_decay
 
-        q = np.vstack([E[None, :], np.zeros((2, n)), E[None, :]]) - np.vstack([c.El[None, :], c.pl])
         return delta_decay(P_had, c.mode, q, rng)
     if channel in ("dis", "ncdis"):
         from aiva.mc.hadronise import hadronise
 
-        return hadronise(P_had, c.W, c.hit_p, probe.pdg, "nc" if nc else "cc", rng)
+        # the string (and the KNO leading baryon's x_F) along q in the hadronic rest frame
+        return hadronise(P_had, c.W, c.hit_p, probe.pdg, "nc" if nc else "cc", rng, q=q)
     raise ValueError(f"channel {channel!r} gives no hadrons")
 
 
