@@ -92,8 +92,17 @@ def dsigma_dQ2dW(E, Q2, W, antineutrino: bool, proton):
     """d²σ/dQ²dW [GeV⁻⁵] on one nucleon at rest; E is the neutrino energy in its rest frame."""
     nu = (W * W - _M * _M + Q2) / (2 * _M)
     x = Q2 / (2 * _M * nu)
-    y = nu / E
     F2, xF3 = structure_functions(x, Q2, antineutrino, proton)
+    return dsigma_from_structure_functions(E, Q2, W, F2, xF3, antineutrino)
+
+
+def dsigma_from_structure_functions(E, Q2, W, F2, xF3, antineutrino: bool):
+    """d²σ/dQ²dW [GeV⁻⁵] from (F₂, xF₃) at (Q², W) for neutrino energy E (nucleon rest frame):
+    the module docstring's d²σ/dxdy with Callan–Gross and the target-mass factor, times the
+    Jacobian W/(2M²E²y); CC and NC (with NC structure functions) alike."""
+    nu = (W * W - _M * _M + Q2) / (2 * _M)
+    x = Q2 / (2 * _M * nu)
+    y = nu / E
     twoxF1 = F2 * (1 + 4 * _M * _M * x * x / Q2)
     sign = -1.0 if antineutrino else 1.0
     d2 = (C.G_FERMI**2 * _M * E / np.pi) * (0.5 * y * y * twoxF1 + (1 - y - _M * x * y / (2 * E)) * F2

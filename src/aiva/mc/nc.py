@@ -191,14 +191,8 @@ def ncdis_dsigma_dQ2dW(E, Q2, W, antineutrino: bool, proton):
     (Callan–Gross with the target-mass factor) with :func:`nc_structure_functions`."""
     nu = (W * W - _M * _M + Q2) / (2 * _M)
     x = Q2 / (2 * _M * nu)
-    y = nu / E
     F2, xF3 = nc_structure_functions(x, Q2, proton)
-    twoxF1 = F2 * (1 + 4 * _M * _M * x * x / Q2)
-    sign = -1.0 if antineutrino else 1.0
-    d2 = (C.G_FERMI**2 * _M * E / np.pi) * (0.5 * y * y * twoxF1 + (1 - y - _M * x * y / (2 * E)) * F2
-                                            + sign * y * (1 - y / 2) * xF3)
-    d2 = np.where((y > 0) & (y < 1) & (x > 0) & (x < 1), d2, 0.0)
-    return np.where(d2 > 0, d2, 0.0) * W / (2 * _M * _M * E * E * y)
+    return _dis.dsigma_from_structure_functions(E, Q2, W, F2, xF3, antineutrino)
 
 
 def ncdis(E, target: Target, probe: Probe, cfg: PhysicsConfig, rng) -> Candidates:

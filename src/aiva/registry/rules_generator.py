@@ -162,6 +162,18 @@ def load_constraints(path) -> list[dict]:
     return cons
 
 
+def theory_checks(model, card: dict, cons, cfg) -> list[dict]:
+    """Each theory constraint's value for ``model`` against its target and tolerance."""
+    out: list[dict] = []
+    if cons:
+        pk = _constraint_quantities(model, card, cfg.physics_events, cfg.seed + 31)
+        for c in cons:
+            val = _constraint_value(c, pk, card)
+            out.append({"name": c["name"], "value": val, "target": c["value"], "tolerance": c["tolerance"],
+                        "ok": abs(val - c["value"]) <= c["tolerance"]})
+    return out
+
+
 def _constraint_value(c: dict, phys: dict, card: dict) -> float:
     q = c["quantity"]
     if q == "xsec_ratio":
@@ -257,13 +269,7 @@ def update_generator(*, registry: Registry, name: str, data, constraints=None, c
                 forget.append(lineage_check(registry, name, cur, cand, cfg))
             phys = _physics(gc, gk, hold, ccard, cfg.physics_tolerance)
             ok_c = phys["ok"]
-            theory = []
-            if cons:
-                pk = _constraint_quantities(cand, kcard, cfg.physics_events, cfg.seed + 31)
-                for c in cons:
-                    val = _constraint_value(c, pk, kcard)
-                    theory.append({"name": c["name"], "value": val, "target": c["value"], "tolerance": c["tolerance"],
-                                   "ok": abs(val - c["value"]) <= c["tolerance"]})
+            theory = theory_checks(cand, kcard, cons, cfg)
             evidence = {"new_holdout": {**a, "ok": ok_a}, "forgetting": forget, "physics": phys, "theory": theory,
                         "candidate_training": {"best_epoch": res["best"]["epoch"],
                                                "validation_mean_MAP": res["best"]["score"]}}

@@ -32,12 +32,11 @@ import numpy as np
 from aiva.errors import AivaInputError
 from aiva.registry.decision import UpdateConfig, _decide
 from aiva.registry.rules_generator import (
-    _constraint_quantities,
-    _constraint_value,
     _loglik,
     _physics,
     lineage_check,
     load_constraints,
+    theory_checks,
 )
 from aiva.registry.store import Registry
 
@@ -153,13 +152,7 @@ def update_measurement(*, registry: Registry, name: str, measurements: list[str]
         gc = generate_events(cur, ccard, ref["Enu_true"], cfg.seed + 1)
         gk = generate_events(cand, kcard, ref["Enu_true"], cfg.seed + 1)
         phys = _physics(gc, gk, ref, ccard, cfg.physics_tolerance)
-        theory = []
-        if cons:
-            pk = _constraint_quantities(cand, kcard, cfg.physics_events, cfg.seed + 31)
-            for c in cons:
-                val = _constraint_value(c, pk, kcard)
-                theory.append({"name": c["name"], "value": val, "target": c["value"], "tolerance": c["tolerance"],
-                               "ok": abs(val - c["value"]) <= c["tolerance"]})
+        theory = theory_checks(cand, kcard, cons, cfg)
         evidence = {"heldout_chi2": {**cv["total"], "gain": gain, "required_gain": cfg.chi2_gain, "ok": ok_a,
                                      "blocks": cv["blocks"], "measurements": cv["measurements"]},
                     "measurements": provenance, "earlier_measurements": earlier, "forgetting": forget, "physics": phys,
