@@ -569,28 +569,32 @@ def pythia_hadrons(P_had: np.ndarray, hit_is_proton: np.ndarray, probe_pdg: int,
                np.sqrt(m_q * m_q + p_end * p_end).tolist(), np.sqrt(m_d * m_d + p_end * p_end).tolist())
     out_ev: list[int] = []
     out_pdg: list[int] = []
-    out_p: list[tuple[float, float, float, float]] = []
+    out_p: list[float] = []
     failed = []
+    # the loop is pure Python per event: bound methods looked up once, only the final particles' id and p4 read
+    reset, append, force, size = ev.reset, ev.append, py.forceHadronLevel, ev.size
+    add_ev, add_pdg, add_p = out_ev.append, out_pdg.append, out_p.extend
     for i, (w, a, b, ma, mb, p, ea, eb) in enumerate(rows):
         ok = False
         for _ in range(10):
-            ev.reset()
-            ev[0].e(w)
-            ev[0].m(w)
-            ev.append(a, 23, 101, 0, 0.0, 0.0, p, ea, ma)
-            ev.append(b, 23, 0, 101, 0.0, 0.0, -p, eb, mb)
-            if py.forceHadronLevel():
+            reset()
+            sys0 = ev[0]
+            sys0.e(w)
+            sys0.m(w)
+            append(a, 23, 101, 0, 0.0, 0.0, p, ea, ma)
+            append(b, 23, 0, 101, 0.0, 0.0, -p, eb, mb)
+            if force():
                 ok = True
                 break
         if not ok:
             failed.append(i)
             continue
-        for j in range(3, ev.size()):
+        for j in range(3, size()):
             pa = ev[j]
             if pa.isFinal():
-                out_ev.append(i)
-                out_pdg.append(pa.id())
-                out_p.append((pa.e(), pa.px(), pa.py(), pa.pz()))
+                add_ev(i)
+                add_pdg(pa.id())
+                add_p((pa.e(), pa.px(), pa.py(), pa.pz()))
     evi = np.asarray(out_ev, dtype=np.int64)
     p4 = np.asarray(out_p, dtype=np.float64).reshape(-1, 4).T
     E, P = _exact_rest_frame(p4[0], p4[1:], evi, n_ev, W)
