@@ -156,11 +156,19 @@ def _boost(e, p, b):
 def _rotate(axis, cth, phi):
     """Unit vectors at polar angle acos(cth), azimuth phi about the unit vectors ``axis`` (3, n)."""
     ax = axis / np.maximum(np.sqrt(_dot(axis, axis)), 1e-300)
-    use_x = np.abs(ax[2]) > 0.9
-    a = np.where(use_x, np.array([[1.0], [0.0], [0.0]]), np.array([[0.0], [0.0], [1.0]]))
-    e1 = np.cross(ax, a, axis=0)
+    x, y, z = ax
+    use_x = np.abs(z) > 0.9
+    # e1 = ax × a with a = x̂ (|a_z| > 0.9) or ẑ, written out; e2 = ax × e1
+    e1 = np.empty_like(ax)
+    e1[0] = np.where(use_x, 0.0, y)
+    e1[1] = np.where(use_x, z, -x)
+    e1[2] = np.where(use_x, -y, 0.0)
     e1 /= np.sqrt(_dot(e1, e1))
-    e2 = np.cross(ax, e1, axis=0)
+    a, b, c = e1
+    e2 = np.empty_like(ax)
+    e2[0] = y * c - z * b
+    e2[1] = z * a - x * c
+    e2[2] = x * b - y * a
     sth = np.sqrt(np.maximum(1 - cth * cth, 0.0))
     return cth * ax + sth * (np.cos(phi) * e1 + np.sin(phi) * e2)
 
@@ -459,10 +467,13 @@ def _hit_rates(parts, hit, is_nuc):
     i_n, r_nuc, i_pi, r_pi = parts
     out = np.zeros((10, len(hit)))
     isn = is_nuc[hit]
+    # position of particle i among its species: i_n and i_pi are the sorted indices of the two species
+    pos = np.cumsum(is_nuc) - 1
+    pos_pi = np.arange(len(is_nuc)) - pos - 1
     if r_nuc is not None and isn.any():
-        out[0:4, isn] = r_nuc[:, np.searchsorted(i_n, hit[isn])]
+        out[0:4, isn] = r_nuc[:, pos[hit[isn]]]
     if r_pi is not None and (~isn).any():
-        out[4:10, ~isn] = r_pi[:, np.searchsorted(i_pi, hit[~isn])]
+        out[4:10, ~isn] = r_pi[:, pos_pi[hit[~isn]]]
     return out
 
 

@@ -171,9 +171,11 @@ def nn_xsec(plab, same: np.ndarray | bool):
     of the fits' branch points, where the published pieces do not join continuously)."""
     t = _nn_tables()
     i, f = uniform_index(plab, 0.0, _NN_GRID[1], t)
-    j = np.broadcast_to(np.asarray(same, dtype=np.int64), i.shape)
-    el = t[0, j, i] * (1 - f) + t[0, j, i + 1] * f
-    inel = t[1, j, i] * (1 - f) + t[1, j, i + 1] * f
+    g = t.shape[-1]
+    k = i + g * np.asarray(same, dtype=np.int64)  # flat index into the [np, pp/nn] rows
+    t_el, t_in = t[0].ravel(), t[1].ravel()
+    el = t_el.take(k) * (1 - f) + t_el.take(k + 1) * f
+    inel = t_in.take(k) * (1 - f) + t_in.take(k + 1) * f
     return el, inel
 
 
