@@ -199,7 +199,7 @@ def _energies(n, rng, energy, energy_range, flux: Flux | None, tabs: list[tuple[
 
 def _sigma_total(tabs: list[tuple[XsecTable, int]], chans, E) -> np.ndarray:
     """Σ over the nuclei (× their count per molecule) and channels of σ_c(E)."""
-    return sum(cnt * sum(tab.sigma(c, E) for c in chans) for tab, cnt in tabs)  # type: ignore[return-value]
+    return sum(cnt * sum(tab.sigma(c, E) for c in chans) for tab, cnt in tabs)  # type: ignore[return-value,misc]
 
 
 def sample_flux_times_sigma(flux: Flux, tabs: XsecTable | list[tuple[XsecTable, int]], chans, n: int,

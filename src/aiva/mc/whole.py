@@ -69,6 +69,7 @@ def primary_hadrons(channel: str, E: np.ndarray, c: Candidates, probe: Probe, rn
     if channel in ("res", "ncres"):
         from aiva.mc.hadrons import delta_decay
 
+        assert c.pl is not None
         q = np.vstack([E[None, :], np.zeros((2, n)), E[None, :]]) - np.vstack([c.El[None, :], c.pl])
         return delta_decay(P_had, c.mode, q, rng)
     if channel in ("dis", "ncdis"):
