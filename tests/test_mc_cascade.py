@@ -200,7 +200,7 @@ ASHERY_PIP_C = {0.165: dict(reaction=(447.0, None), inelastic=(207.0, 33.0), cex
 @pytest.fixture(scope="module")
 def beams():
     rng = np.random.default_rng(2024)
-    return {T: K.pion_beam(C12, 211, T, 8000, rng) for T in ASHERY_PIP_C}
+    return {T: K.pion_beam(C12, 211, T, 30000, rng) for T in ASHERY_PIP_C}
 
 
 _KNOWN_SHORT = pytest.mark.xfail(strict=True, reason="known deficiency: at the Δ peak the cascade's π⁺–¹²C absorption is "

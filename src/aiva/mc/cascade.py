@@ -156,11 +156,19 @@ def _boost(e, p, b):
 def _rotate(axis, cth, phi):
     """Unit vectors at polar angle acos(cth), azimuth phi about the unit vectors ``axis`` (3, n)."""
     ax = axis / np.maximum(np.sqrt(_dot(axis, axis)), 1e-300)
-    use_x = np.abs(ax[2]) > 0.9
-    a = np.where(use_x, np.array([[1.0], [0.0], [0.0]]), np.array([[0.0], [0.0], [1.0]]))
-    e1 = np.cross(ax, a, axis=0)
+    x, y, z = ax
+    use_x = np.abs(z) > 0.9
+    # e1 = ax × a with a = x̂ (|a_z| > 0.9) or ẑ, written out; e2 = ax × e1
+    e1 = np.empty_like(ax)
+    e1[0] = np.where(use_x, 0.0, y)
+    e1[1] = np.where(use_x, z, -x)
+    e1[2] = np.where(use_x, -y, 0.0)
     e1 /= np.sqrt(_dot(e1, e1))
-    e2 = np.cross(ax, e1, axis=0)
+    a, b, c = e1
+    e2 = np.empty_like(ax)
+    e2[0] = y * c - z * b
+    e2[1] = z * a - x * c
+    e2[2] = x * b - y * a
     sth = np.sqrt(np.maximum(1 - cth * cth, 0.0))
     return cth * ax + sth * (np.cos(phi) * e1 + np.sin(phi) * e2)
 
@@ -207,16 +215,6 @@ def _slope_cos(rng, plab, k):
     return np.clip(1 + 2 * frac, -1.0, 1.0)
 
 
-def _fermi_sea(rng, kf):
-    """(3, n) momenta uniform in spheres of radii kf."""
-    u = rng.random((3, len(kf)))
-    p = kf * np.cbrt(u[0])
-    cth = 2 * u[1] - 1
-    sth = np.sqrt(1 - cth * cth)
-    ph = 2 * np.pi * u[2]
-    return np.vstack([p * sth * np.cos(ph), p * sth * np.sin(ph), p * cth])
-
-
 def _mass(pdg):
     return np.select([pdg == PROTON, pdg == NEUTRON, np.abs(pdg) == PIP, pdg == PI0],
                      [C.M_PROTON, C.M_NEUTRON, C.M_PION_CHARGED, C.M_PION_NEUTRAL], 0.0)
@@ -236,31 +234,43 @@ def _nuc_pdg(isp):
 
 # ============================================================ the cascade
 class _State:
-    """Arrays of the particles still inside (index i over particles, not events)."""
+    """Arrays of the particles still inside (index i over particles, not events). The float properties live in one
+    (9, m) array (rows E, px, py, pz, x, y, z, τ, formation length left), so that compaction is one take."""
 
     def __init__(self, ev, pdg, p4, x, primary):
         self.ev = ev
         self.pdg = pdg
-        self.p4 = p4
-        self.x = x
+        self.f = np.empty((9, len(ev)))
+        self.f[0:4] = p4
+        self.f[4:7] = x
+        self.f[7:9] = 0.0
         self.primary = primary
-        self.tau = np.zeros(len(ev))
-        self.fz = np.zeros(len(ev))
+        self._views()
+
+    def _views(self):
+        f = self.f
+        self.p4, self.x, self.tau, self.fz = f[0:4], f[4:7], f[7], f[8]
 
     def keep(self, m):
-        for a in ("ev", "pdg", "tau", "fz", "primary"):
-            setattr(self, a, getattr(self, a)[m])
-        self.p4 = self.p4[:, m]
-        self.x = self.x[:, m]
+        idx = np.flatnonzero(m)
+        self.ev = self.ev[idx]
+        self.pdg = self.pdg[idx]
+        self.primary = self.primary[idx]
+        self.f = self.f.take(idx, axis=1)
+        self._views()
 
     def add(self, ev, pdg, p4, x, tau):
+        k = len(ev)
         self.ev = np.concatenate([self.ev, ev])
         self.pdg = np.concatenate([self.pdg, pdg])
-        self.p4 = np.hstack([self.p4, p4])
-        self.x = np.hstack([self.x, x])
-        self.primary = np.concatenate([self.primary, np.zeros(len(ev), bool)])
-        self.tau = np.concatenate([self.tau, tau])
-        self.fz = np.concatenate([self.fz, np.zeros(len(ev))])
+        self.primary = np.concatenate([self.primary, np.zeros(k, bool)])
+        g = np.empty((9, k))
+        g[0:4] = p4
+        g[4:7] = x
+        g[7] = tau
+        g[8] = 0.0
+        self.f = np.concatenate([self.f, g], axis=1)
+        self._views()
 
 
 def _bincount4(ev, p4, n):
@@ -294,80 +304,84 @@ def run_cascade(primary: ParticleList, vertex: np.ndarray, target: Target, rng: 
     if x0.shape != (3, len(ev0)):
         raise AivaInputError(f"start must have shape (3, {len(ev0)}), got {x0.shape}")
 
+    # particles that left, in order of leaving (pass-through first): their well loss is booked at the end
     out_ev = [ev0[~tracked]]
     out_pdg = [pdg0[~tracked]]
     out_p4 = [p4_0[:, ~tracked]]
-    # order of particles in the output: pass-through first, then in order of leaving (deterministic)
-    st = _State(ev0[tracked], pdg0[tracked].astype(np.int32), p4_0[:, tracked].copy(), x0[:, tracked].copy(),
+    st = _State(ev0[tracked], pdg0[tracked].astype(np.int32), p4_0[:, tracked], x0[:, tracked],
                 np.ones(int(tracked.sum()), bool))
-    st.tau = rng.exponential(size=len(st.ev))
-    st.fz = np.where(st.primary, params.formation_fm, 0.0)
+    st.tau[:] = rng.exponential(size=len(st.ev))
+    st.fz[:] = params.formation_fm
 
     cnt = dict(nn_elastic=0, nn_inelastic=0, pin_elastic=0, n_cex=0, n_absorbed_pi=0, n_pauli_blocked=0,
                n_captured=0, n_steps=0, n_forced_out=0, n_capped=0)
     n_int = np.zeros(n, np.int64)
     sea_p4 = np.zeros((4, n))
-    well_p4 = np.zeros((4, n))
-    capt_p4 = np.zeros((4, n))
     n_sea = np.zeros((2, n), np.int64)
-    n_capt = np.zeros((2, n), np.int64)
     R2 = nuc.r_max ** 2
     dx = params.step_fm
     rgrid, rhogrid = nuc.r, nuc.rho
     rstep = float(rgrid[1] - rgrid[0])  # the radial table is uniform (mc.nuclear._radial_table)
     kf_const = (3 * np.pi ** 2) ** (1 / 3) * C.HBARC_GEV_FM
+    kfp_scale, kfn_scale = kf_const * nuc.fp ** (1 / 3), kf_const * nuc.fn ** (1 / 3)  # k_F,τ = c (f_τ ρ)^{1/3}
 
     # guard against runaway multiplication (no Pauli blocking and no well): at most 4A + 8 hadrons per event
     cap_per_event = 4 * target.A + 8
     step = 0
     while len(st.ev):
         step += 1
-        r2 = _dot(st.x, st.x)
-        leaving = (r2 > R2) & (_dot(st.x, st.p4[1:]) >= 0)
+        x, p4, pdg = st.x, st.p4, st.pdg
+        r2 = _dot(x, x)
+        leaving = (r2 > R2) & (_dot(x, p4[1:]) >= 0)
+        is_prot = pdg == PROTON
+        is_nuc = is_prot | (pdg == NEUTRON)
         if nuc.well > 0:
             # a nucleon below the well depth cannot leave: it is captured where it is (booked in captured_p4)
-            isn_all = (st.pdg == PROTON) | (st.pdg == NEUTRON)
-            leaving |= isn_all & (st.p4[0] - _mass(st.pdg) <= nuc.well)
+            leaving |= is_nuc & (p4[0] - np.where(is_prot, C.M_PROTON, C.M_NEUTRON) <= nuc.well)
         if step >= params.max_steps:
             cnt["n_forced_out"] += int((~leaving).sum())
             leaving[:] = True
         if leaving.any():
-            _exit(st, leaving, nuc, out_ev, out_pdg, out_p4, well_p4, capt_p4, n_capt, cnt, n)
-            if not len(st.ev):
+            idx = np.flatnonzero(leaving)
+            out_ev.append(st.ev[idx])
+            out_pdg.append(pdg[idx])
+            out_p4.append(p4[:, idx])
+            if len(idx) == len(st.ev):
                 break
-            r2 = r2[~leaving]
-        pabs = np.sqrt(_dot(st.p4[1:], st.p4[1:]))
+            stay = ~leaving
+            st.keep(stay)
+            r2, is_prot, is_nuc = r2[stay], is_prot[stay], is_nuc[stay]
+            x, p4, pdg = st.x, st.p4, st.pdg
+        m = len(st.ev)
+        pabs = np.sqrt(_dot(p4[1:], p4[1:]))
         r = np.sqrt(r2)
         ir, fr = X.uniform_index(r, 0.0, rstep, rhogrid)
-        rho = np.where(r < rgrid[-1], rhogrid[ir] * (1 - fr) + rhogrid[ir + 1] * fr, 0.0)
-        rho_p, rho_n = nuc.fp * rho, nuc.fn * rho
-        kfp, kfn = kf_const * np.cbrt(rho_p), kf_const * np.cbrt(rho_n)
-        m = len(st.ev)
-        inside = np.flatnonzero(rho > 0)
-        total = np.zeros(m)
-        rates = np.zeros((10, m))  # nucleons: el_p, inel_p, el_n, inel_n; pions: el_p, cex_p, abs_p, el_n, cex_n, abs_n
-        # sea partners (a proton and a neutron candidate per particle and step)
-        sp = np.zeros((3, m))
-        sn = np.zeros((3, m))
-        # one draw serves both: the neutron candidate is the proton one scaled by k_F,n/k_F,p (only one of the two
-        # takes part in a collision, so their correlation does not matter)
-        unit = _fermi_sea(rng, np.ones(len(inside)))
-        sp[:, inside] = unit * kfp[inside]
-        sn[:, inside] = unit * kfn[inside]
-        Ep = np.sqrt(C.M_PROTON ** 2 + _dot(sp, sp))
-        En = np.sqrt(C.M_NEUTRON ** 2 + _dot(sn, sn))
-        is_nuc = (st.pdg == PROTON) | (st.pdg == NEUTRON)
-        if len(inside):
-            _rates(st, inside, is_nuc, pabs, sp, sn, Ep, En, rho, rho_p, rho_n, params, rates)
-            total = rates.sum(0)
+        rho = rhogrid[ir] * (1 - fr) + rhogrid[ir + 1] * fr
+        rho[r >= rgrid[-1]] = 0.0
+        crho = np.cbrt(rho)
+        kfp, kfn = kfp_scale * crho, kfn_scale * crho
+        # sea partners (a proton and a neutron candidate per particle and step): one draw serves both, the
+        # neutron candidate is the proton one scaled by k_F,n/k_F,p (only one of the two takes part in a
+        # collision, so their correlation does not matter); zero outside the density (k_F = 0). The rates need only
+        # |p_sea| = k_F u^{1/3} and its cosine to the particle's momentum (uniform: an isotropic sea); the azimuth
+        # about p, which completes the vector, is drawn for the particles that collide.
+        us = rng.random((2, m))
+        ua = np.cbrt(us[0])
+        cz = 2 * us[1] - 1
+        u2 = ua * ua
+        pu = pabs * ua * cz  # p · û: p · p_sea = pu k_F
+        Ep = np.sqrt(C.M_PROTON ** 2 + kfp * kfp * u2)
+        En = np.sqrt(C.M_NEUTRON ** 2 + kfn * kfn * u2)
+        total, parts = _rates(p4[0], pabs, pu, u2, is_nuc, is_prot, pdg, Ep, En, kfp, kfn, rho, nuc.fp, nuc.fn, params)
         # advance to the collision point if it lies within this step (exact for a rate constant over the step)
-        can = (st.fz <= 0) & (total > 0)
-        with np.errstate(divide="ignore"):
-            dcoll = np.where(can, st.tau / np.where(can, total, 1.0), np.inf)
+        fz = st.fz
+        can = (fz <= 0) & (total > 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dcoll = np.where(can, st.tau / total, np.inf)
         hitm = dcoll <= dx
         adv = np.where(hitm, dcoll, dx)
-        st.x += adv * st.p4[1:] / np.maximum(pabs, 1e-300)
-        st.fz -= adv
+        x += (adv / np.maximum(pabs, 1e-300)) * p4[1:]
+        fz -= adv
         st.tau -= np.where(can, total * adv, 0.0)
         hit = np.flatnonzero(hitm)
         if len(hit) and cap_per_event:
@@ -377,97 +391,135 @@ def run_cascade(primary: ParticleList, vertex: np.ndarray, target: Target, rng: 
                 st.tau[hit[full]] = rng.exponential(size=int(full.sum()))
                 hit = hit[~full]
         if len(hit):
-            _collide(st, hit, rates, sp, sn, Ep, En, is_nuc, kfp, kfn, params, rng, cnt, n_int, sea_p4, n_sea)
+            rates = _hit_rates(parts, hit, is_nuc)
+            ph = pabs[hit]
+            ax = p4[1:, hit].copy()
+            ax[2, ph <= 0] = 1.0
+            ush = ua[hit] * _rotate(ax, cz[hit], 2 * np.pi * rng.random(len(hit)))
+            _collide(st, hit, rates, ush * kfp[hit], ush * kfn[hit], Ep[hit], En[hit], is_nuc[hit],
+                     kfp[hit], kfn[hit], params, rng, cnt, n_int, sea_p4, n_sea)
     cnt["n_steps"] = step
     if cnt["n_forced_out"]:
         log.warning("cascade: %d particles still inside after %d steps were moved out", cnt["n_forced_out"], step)
     ev = np.concatenate(out_ev)
+    pdg = np.concatenate(out_pdg)
     p4 = np.hstack(out_p4)
-    final = ParticleList.from_event_index(ev, n, np.concatenate(out_pdg), p4[0], p4[1], p4[2], p4[3])
+    well_p4, capt_p4, n_capt, keep = _exit_well(ev, pdg, p4, len(out_ev[0]), nuc, cnt, n)
+    final = ParticleList.from_event_index(ev[keep], n, pdg[keep], p4[0, keep], p4[1, keep], p4[2, keep], p4[3, keep])
     log.debug("cascade %s: %s", target.name, cnt)
     return CascadeResult(final, cnt, n_int, sea_p4, well_p4, capt_p4, n_sea, n_capt)
 
 
-def _rates(st, inside, is_nuc, pabs, sp, sn, Ep, En, rho, rho_p, rho_n, params, rates):
-    """Fill ``rates`` (10, m) [fm⁻¹] for the particles ``inside``: ρ_τ σ for each channel and partner isospin."""
-    p4 = st.p4
-    tp = p4[1:] + sp
-    s_p = (p4[0] + Ep) ** 2 - _dot(tp, tp)
-    tn = p4[1:] + sn
-    s_n = (p4[0] + En) ** 2 - _dot(tn, tn)
-    i = inside[is_nuc[inside]]
-    if len(i):
-        mp = np.sqrt(np.maximum(p4[0, i] ** 2 - pabs[i] ** 2, 0.0))
-        isprot = st.pdg[i] == PROTON
-        for k, (s, mt, same, rr, sea) in enumerate(((s_p[i], C.M_PROTON, isprot, rho_p[i], sp[:, i]),
-                                                     (s_n[i], C.M_NEUTRON, ~isprot, rho_n[i], sn[:, i]))):
-            plab = X.plab_from_s(s, mp, mt)
+def _rates(E, pabs, pu, u2, is_nuc, is_prot, pdg, Ep, En, kfp, kfn, rho, fp, fn, params):
+    """Collision rates [fm⁻¹] (ρ_τ σ for each channel and partner isospin) of all particles inside: the total (m,)
+    and the parts (nucleon indices, (4, m_N) el_p, inel_p, el_n, inel_n; pion indices, (6, m_π) el_p, cex_p, abs_p,
+    el_n, cex_n, abs_n). With p·p_sea = (p·û) k_F the invariants need no 3-vectors: the projectile's energy in the
+    partner's rest frame is e = (E E_sea − p·p_sea)/M_sea and p_lab = √(e² − m²)."""
+    total = np.zeros(len(E))
+    i_n = np.flatnonzero(is_nuc)
+    i_pi = np.flatnonzero(~is_nuc)
+    r_nuc = r_pi = None
+    if len(i_n):
+        En_, pa, pu_, rr = E[i_n], pabs[i_n], pu[i_n], rho[i_n]
+        kp, kn = kfp[i_n], kfn[i_n]
+        m2 = np.maximum(En_ * En_ - pa * pa, 0.0)
+        isprot = is_prot[i_n]
+        q1 = pa * pa
+        if params.nn_medium:
+            med = X.MediumFactor(q1, rr)
+        r_nuc = np.empty((4, len(i_n)))
+        u2n = u2[i_n]
+        for k, (Es, ms, kf, same, fr) in enumerate(((Ep[i_n], C.M_PROTON, kp, isprot, fp),
+                                                     (En[i_n], C.M_NEUTRON, kn, ~isprot, fn))):
+            pdot = pu_ * kf
+            e = (En_ * Es - pdot) / ms
+            plab = np.sqrt(np.maximum(e * e - m2, 0.0))
             el, inel = X.nn_xsec(plab, same)
-            scale = rr * _MB_TO_FM2 * params.nn_xsec_scale
+            scale = rr * (fr * _MB_TO_FM2 * params.nn_xsec_scale)
             if params.nn_medium:
-                f_el, f_in = X.nn_medium_factor(p4[1:, i], sea, rho[i])
+                f_el, f_in = med(kf * kf * u2n, pdot)
                 el, inel = el * f_el, inel * f_in
-            rates[2 * k, i] = el * scale
-            if params.nn_inelastic:
-                rates[2 * k + 1, i] = inel * scale
-    i = inside[~is_nuc[inside]]
-    if len(i):
-        q = _charge(st.pdg[i])
+            r_nuc[2 * k] = el * scale
+            r_nuc[2 * k + 1] = inel * scale if params.nn_inelastic else 0.0
+        total[i_n] = r_nuc.sum(0)
+    if len(i_pi):
+        Epi, pu_, rr = E[i_pi], pu[i_pi], rho[i_pi]
+        q = _charge(pdg[i_pi])
         mpi = X.M_PI
-        for k, (s, mt, isp, rr) in enumerate(((s_p[i], C.M_PROTON, 1, rho_p[i]),
-                                               (s_n[i], C.M_NEUTRON, 0, rho_n[i]))):
+        r_pi = np.empty((6, len(i_pi)))
+        for k, (Es, mt, isp, kf, fr) in enumerate(((Ep[i_pi], C.M_PROTON, 1, kfp[i_pi], fp),
+                                                    (En[i_pi], C.M_NEUTRON, 0, kfn[i_pi], fn))):
+            e = (Epi * Es - pu_ * kf) / mt  # pion energy in the nucleon rest frame
+            s = mpi * mpi + mt * mt + 2 * mt * e
             W = np.sqrt(np.maximum(s, 0.0))
-            Es = (s - mpi * mpi - mt * mt) / (2 * mt)
-            ps = np.sqrt(np.maximum(Es * Es - mpi * mpi, 0.0))
-            el, cex, ab = X.pin_xsec(W, Es - mpi, Es, ps, q, isp, rho[i])
-            rates[4 + 3 * k, i] = rr * el * _MB_TO_FM2
-            rates[5 + 3 * k, i] = rr * cex * _MB_TO_FM2
-            if params.absorption != "none":
-                rates[6 + 3 * k, i] = rr * ab * _MB_TO_FM2 * params.absorption_scale
+            ps = np.sqrt(np.maximum(e * e - mpi * mpi, 0.0))
+            el, cex, ab = X.pin_xsec(W, e - mpi, e, ps, q, isp, rr)
+            sc = rr * (fr * _MB_TO_FM2)
+            r_pi[3 * k] = el * sc
+            r_pi[3 * k + 1] = cex * sc
+            r_pi[3 * k + 2] = ab * (sc * params.absorption_scale) if params.absorption != "none" else 0.0
+        total[i_pi] = r_pi.sum(0)
+    return total, (i_n, r_nuc, i_pi, r_pi)
 
 
-def _exit(st, leaving, nuc, out_ev, out_pdg, out_p4, well_p4, capt_p4, n_capt, cnt, n):
-    idx = np.flatnonzero(leaving)
-    pdg = st.pdg[idx]
-    p4 = st.p4[:, idx].copy()
-    ev = st.ev[idx]
+def _hit_rates(parts, hit, is_nuc):
+    """(10, n_hit) rates of the particles ``hit`` in the channel order of :func:`_collide`."""
+    i_n, r_nuc, i_pi, r_pi = parts
+    out = np.zeros((10, len(hit)))
+    isn = is_nuc[hit]
+    # position of particle i among its species: i_n and i_pi are the sorted indices of the two species
+    pos = np.cumsum(is_nuc) - 1
+    pos_pi = np.arange(len(is_nuc)) - pos - 1
+    if r_nuc is not None and isn.any():
+        out[0:4, isn] = r_nuc[:, pos[hit[isn]]]
+    if r_pi is not None and (~isn).any():
+        out[4:10, ~isn] = r_pi[:, pos_pi[hit[~isn]]]
+    return out
+
+
+def _exit_well(ev, pdg, p4, n_pass, nuc, cnt, n):
+    """The well at the exit, for all particles that left (the first ``n_pass`` were passed through untouched):
+    each nucleon loses V (its |p| rescaled on shell); one with E − V ≤ M stays bound (captured). Modifies ``p4`` in
+    place; returns (well_p4, captured_p4, n_captured, mask of the particles that leave)."""
+    well_p4 = np.zeros((4, n))
+    capt_p4 = np.zeros((4, n))
+    n_capt = np.zeros((2, n), np.int64)
+    keep_out = np.ones(len(ev), bool)
     isn = (pdg == PROTON) | (pdg == NEUTRON)
+    isn[:n_pass] = False
     if nuc.well > 0 and isn.any():
         j = np.flatnonzero(isn)
-        M = _mass(pdg[j])
-        E_out = p4[0, j] - nuc.well
+        pj = p4[:, j]
+        evj, pdgj = ev[j], pdg[j]
+        M = np.where(pdgj == PROTON, C.M_PROTON, C.M_NEUTRON)
+        E_out = pj[0] - nuc.well
         bound = E_out <= M
-        pold = np.sqrt(_dot(p4[1:, j], p4[1:, j]))
+        pold = np.sqrt(_dot(pj[1:], pj[1:]))
         pnew = np.sqrt(np.maximum(E_out * E_out - M * M, 0.0))
-        new = np.vstack([np.where(bound, 0.0, E_out), p4[1:, j] * np.where(bound, 0.0, pnew / np.maximum(pold, 1e-300))])
-        lost = p4[:, j] - new
-        free_j, bound_j = j[~bound], j[bound]
-        well_p4 += _bincount4(ev[free_j], lost[:, ~bound], n)
-        capt_p4 += _bincount4(ev[bound_j], p4[:, bound_j], n)
-        n_capt[0] += np.bincount(ev[bound_j][pdg[bound_j] == PROTON], minlength=n)
-        n_capt[1] += np.bincount(ev[bound_j][pdg[bound_j] == NEUTRON], minlength=n)
+        new = np.vstack([np.where(bound, 0.0, E_out), pj[1:] * np.where(bound, 0.0, pnew / np.maximum(pold, 1e-300))])
+        lost = pj - new
+        fr = ~bound
+        well_p4 += _bincount4(evj[fr], lost[:, fr], n)
+        capt_p4 += _bincount4(evj[bound], pj[:, bound], n)
+        n_capt[0] += np.bincount(evj[bound & (pdgj == PROTON)], minlength=n)
+        n_capt[1] += np.bincount(evj[bound & (pdgj == NEUTRON)], minlength=n)
         cnt["n_captured"] += int(bound.sum())
-        p4[:, free_j] = new[:, ~bound]
-        keep_out = np.ones(len(idx), bool)
-        keep_out[bound_j] = False
-    else:
-        keep_out = np.ones(len(idx), bool)
-    out_ev.append(ev[keep_out])
-    out_pdg.append(pdg[keep_out])
-    out_p4.append(p4[:, keep_out])
-    st.keep(~leaving)
+        p4[:, j[fr]] = new[:, fr]
+        keep_out[j[bound]] = False
+    return well_p4, capt_p4, n_capt, keep_out
 
 
-def _collide(st, hit, rates, sp, sn, Ep, En, is_nuc, kfp, kfn, params, rng, cnt, n_int, sea_p4, n_sea):
-    """Collisions of the particles ``hit`` (indices into the state), vectorised by kind."""
+def _collide(st, hit, rates, sp, sn, Ep, En, isn_hit, kfp, kfn, params, rng, cnt, n_int, sea_p4, n_sea):
+    """Collisions of the particles ``hit`` (indices into the state), vectorised by kind; ``rates`` (10, n_hit) and
+    the sea partners ``sp``, ``sn`` (3, n_hit), ``Ep``, ``En``, ``kfp``, ``kfn`` are those of the hit particles."""
     st.tau[hit] = rng.exponential(size=len(hit))
-    cum = np.cumsum(rates[:, hit], axis=0)
+    cum = np.cumsum(rates, axis=0)
     u = rng.random(len(hit)) * cum[-1]
     ch = (u[None, :] >= cum).sum(0)  # channel index 0..9
     ch = np.minimum(ch, 9)
     with_p = np.isin(ch, (0, 1, 4, 5, 6))
-    sea_mom = np.where(with_p, sp[:, hit], sn[:, hit])
-    sea_E = np.where(with_p, Ep[hit], En[hit])
+    sea_mom = np.where(with_p, sp, sn)
+    sea_E = np.where(with_p, Ep, En)
     sea_isp = with_p
     sea4 = np.vstack([sea_E, sea_mom])
     a4 = st.p4[:, hit]
@@ -479,8 +531,7 @@ def _collide(st, hit, rates, sp, sn, Ep, En, is_nuc, kfp, kfn, params, rng, cnt,
     add_pdg = []
     add_from = []  # index into hit of the parent (position, event)
     ok = np.zeros(nh, bool)
-    isn_hit = is_nuc[hit]
-    kf_hit = np.vstack([kfn[hit], kfp[hit]])  # [isospin] → k_F
+    kf_hit = np.vstack([kfn, kfp])  # [isospin] → k_F
 
     def pauli_ok(p4, isp, sel):
         if not params.pauli_blocking:
@@ -574,8 +625,8 @@ def _collide(st, hit, rates, sp, sn, Ep, En, is_nuc, kfp, kfn, params, rng, cnt,
     second4 = None
     if len(sel):
         isp = sea_isp[sel]
-        mom2 = np.where(isp, sn[:, hit[sel]], sp[:, hit[sel]])
-        E2 = np.where(isp, En[hit[sel]], Ep[hit[sel]])
+        mom2 = np.where(isp, sn[:, sel], sp[:, sel])
+        E2 = np.where(isp, En[sel], Ep[sel])
         second4 = np.vstack([E2, mom2])
         Pabs = P[:, sel] + second4
         qpi = _charge(new_pdga[sel])

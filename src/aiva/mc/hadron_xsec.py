@@ -171,9 +171,11 @@ def nn_xsec(plab, same: np.ndarray | bool):
     of the fits' branch points, where the published pieces do not join continuously)."""
     t = _nn_tables()
     i, f = uniform_index(plab, 0.0, _NN_GRID[1], t)
-    j = np.broadcast_to(np.asarray(same, dtype=np.int64), i.shape)
-    el = t[0, j, i] * (1 - f) + t[0, j, i + 1] * f
-    inel = t[1, j, i] * (1 - f) + t[1, j, i + 1] * f
+    g = t.shape[-1]
+    k = i + g * np.asarray(same, dtype=np.int64)  # flat index into the [np, pp/nn] rows
+    t_el, t_in = t[0].ravel(), t[1].ravel()
+    el = t_el.take(k) * (1 - f) + t_el.take(k + 1) * f
+    inel = t_in.take(k) * (1 - f) + t_in.take(k + 1) * f
     return el, inel
 
 
@@ -221,6 +223,29 @@ def nn_medium_factor(p1, p2, rho):
     den = np.sqrt(dot3(v12, v12))
     f_el = np.where(den > 1e-12, num / np.maximum(den, 1e-12), 1.0) * m3 / M_N
     return f_el, 1.0 - 0.2 * d
+
+
+class MediumFactor:
+    """:func:`nn_medium_factor` from invariants, for one projectile and several partners: built with the projectile's
+    |p₁|² [GeV²] and the density ρ [fm⁻³]; called with the partner's |p₂|² and p₁·p₂ it returns (f_el, f_inel),
+    using |k₁ − k₂|² = k₁² + k₂² − 2 k₁·k₂ and |k₁/M₁* − k₂/M₂*|² likewise (the cascade's fast path, no 3-vectors)."""
+
+    def __init__(self, q1, rho):
+        d = np.maximum(np.asarray(rho, dtype=float), 0.0) / _PP_RHO00
+        self.beta = -0.116 * d
+        self.lam2 = ((3.29 - 0.373 * d) * C.HBARC_GEV_FM) ** 2
+        self.q1 = q1
+        self.m1 = _pp_effective_mass(q1, self.beta, self.lam2)
+        self.f_inel = 1.0 - 0.2 * d
+
+    def __call__(self, q2, p12):
+        q1, m1 = self.q1, self.m1
+        m2 = _pp_effective_mass(q2, self.beta, self.lam2)
+        m3 = _pp_effective_mass(0.5 * (q1 + q2), self.beta, self.lam2)
+        num = np.sqrt(np.maximum(q1 + q2 - 2 * p12, 0.0)) / M_N
+        den = np.sqrt(np.maximum(q1 / (m1 * m1) + q2 / (m2 * m2) - 2 * p12 / (m1 * m2), 0.0))
+        f_el = np.where(den > 1e-12, num / np.maximum(den, 1e-12), 1.0) * m3 / M_N
+        return f_el, self.f_inel
 
 
 def nn_slope(plab):
