@@ -158,3 +158,18 @@ def test_shards_split_the_global_batch_and_refuse_uneven_splits():
     assert torch.equal(torch.cat(parts), idx) and all(len(p) == 4 for p in parts)
     with pytest.raises(AivaInputError, match="cannot be split evenly over 3"):
         DistContext(rank=0, world_size=3, local_rank=0, backend="gloo").shard(idx[:10])
+
+
+def test_a_gan_and_members_are_refused_in_a_data_parallel_run(monkeypatch, tmp_path):
+    from aiva.training import distributed
+    from aiva.training.configs import TrainConfig
+    from aiva.training.run import _fit, _one_process
+
+    monkeypatch.setattr(distributed, "_CONTEXT", DistContext(rank=1, world_size=2, local_rank=1, backend="gloo"))
+    assert not distributed.is_main() and distributed.world_size() == 2
+    with pytest.raises(AivaInputError, match="flow and cfm only"):
+        _fit("gan", np.zeros((4, 3), np.float32), None, tmp_path, tcfg=TrainConfig(), card=None, resume=False,
+             progress=False)
+    with pytest.raises(AivaInputError, match="--members: not available"):
+        _one_process("--members")
+    assert not any(tmp_path.iterdir())  # refused before anything was written

@@ -79,11 +79,15 @@ class DistContext:
 
     def agree(self, flag: bool) -> bool:
         """Rank 0's ``flag`` on every rank."""
+        return bool(self.from_main(1.0 if flag else 0.0))
+
+    def from_main(self, value: float) -> float:
+        """Rank 0's ``value`` on every rank (float64 broadcast)."""
         import torch.distributed as dist
 
-        t = torch.tensor([1 if flag else 0], dtype=torch.int64, device=self.device())
+        t = torch.tensor([value], dtype=torch.float64, device=self.device())
         dist.broadcast(t, src=0)
-        return bool(t.item())
+        return float(t.item())
 
     def barrier(self) -> None:
         import torch.distributed as dist

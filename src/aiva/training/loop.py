@@ -262,6 +262,8 @@ def fit(model, steps: FamilySteps, X: torch.Tensor, refs, out: Path, tcfg: Commo
     for epoch in range(start, tcfg.epochs):
         cpu_epoch = time.process_time()
         factor = lr_factor(tcfg, epoch, cpu_start)
+        if ctx is not None:  # a CPU-time schedule follows rank 0's clock, so every rank takes the same step
+            factor = ctx.from_main(factor)
         for name, (opt, _) in steps.optimizers.items():
             for grp in opt.param_groups:
                 grp["lr"] = steps.base_lr[name] * factor
@@ -297,7 +299,8 @@ def fit(model, steps: FamilySteps, X: torch.Tensor, refs, out: Path, tcfg: Commo
             save_epoch_checkpoint(out, model.state(), steps.optimizers, data_gen,
                                   {"epoch": epoch + 1, "history": history, "best": best,
                                    "train_config": tcfg.to_dict(), "model_config": model.config.to_dict(),
-                                   "frozen": frozen, "identity": identity, "world_size": distributed.world_size()})
+                                   "frozen": frozen, "identity": identity,
+                                   **({"world_size": ctx.world_size} if ctx else {})})
             write_history(out, history, keys=steps.history_columns)
         if progress:
             losses = " ".join(f"{k} {rec[k]:.4f}" for k in steps.loss_names)
