@@ -166,6 +166,30 @@ evaluation = { kind = "quality", events = 500, energies = [1.0], c2st = false }
     assert card["parent"]["weights_sha256"] == sha256_file(tmp_path / "out" / "toy-flow.safetensors")
     assert d["kept"] + d["dropped_outside_proxy_domain"] == d["teacher_samples"] == 1000
     assert d["with_data"] and d["n_train"] == 400 + d["kept"] and d["energy_power"] == 1.0
+    # starting from member 1 of the mixture instead of the parent flow: that member's weights
+    path.write_text(path.read_text() + """
+[models.toy-distil-m]
+kind = "distil"
+parent = { recipe = "toy-mix", member = 1 }
+teacher = { recipe = "toy-mix" }
+data = "toy"
+freeze = "none"
+distil = { samples = 500, seed = 4 }
+training = { epochs = 1, batch_size = 128, seed = 3, lr = 1e-12, val_events = 300, val_energies = [1.0] }
+evaluation = { kind = "quality", events = 500, energies = [1.0], c2st = false }
+""")
+    rec = load_recipes(path)
+    b.recipes = rec
+    mix, _ = load_model(tmp_path / "out" / "toy-mix.safetensors")
+    net_m, card_m = load_model(b.build("toy-distil-m"))
+    assert card_m["parent"]["name"].endswith("member 1")
+    start = mix.members[1].state()
+    moved = max(float((net_m.state()[k].double() - start[k].double()).abs().max()) for k in start)
+    assert moved < 1e-6  # lr 1e-12: still member 1
+    rec["models"]["toy-distil-m"]["parent"]["member"] = 5
+    b.built.pop("toy-distil-m")
+    with pytest.raises(AivaInputError, match="member 5 needs a mixture parent"):
+        b.build("toy-distil-m")
     bad = tmp_path / "bad.toml"
     bad.write_text(path.read_text().replace("teacher = { recipe = \"toy-mix\" }", "teacher = { recipe = \"nope\" }"))
     with pytest.raises(AivaInputError, match="key 'teacher': no recipe 'nope'"):

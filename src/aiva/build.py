@@ -404,8 +404,9 @@ class Builder:
         return self._evaluated(name, r, mixed, self._recipe_record(name, r, data, seeds))
 
     def _distil(self, name: str, r: dict) -> Path:
-        """One flow fine-tuned from ``parent`` on ``distil.samples`` events drawn from ``teacher``
-        (a mixture built from the same training events) and the training events themselves
+        """One flow fine-tuned from ``parent`` (or, with ``parent.member = k``, from member k of a
+        mixture parent) on ``distil.samples`` events drawn from ``teacher`` (a mixture built from
+        the same training events) and the training events themselves
         (:func:`aiva.training.run.distillation_proxies`)."""
         from aiva.events import read_events
         from aiva.models.io import load_model, sha256_file
@@ -414,6 +415,13 @@ class Builder:
         data, parent, teacher = self.data(r["data"]), self.parent(name), self.parent(name, "teacher")
         pnet, pcard = load_model(parent)
         tnet, tcard = load_model(teacher)
+        k = r["parent"].get("member")
+        if k is not None:  # start from member k of a mixture parent (e.g. one of the teacher's fine-tunes)
+            members = getattr(pnet, "members", None)
+            if members is None or not 0 <= int(k) < len(members):
+                raise AivaInputError(f"models.{name}: key 'parent': member {k} needs a mixture parent with more "
+                                     "members")
+            pnet, pcard = members[int(k)], {**pcard, "name": f"{pcard.get('name')} member {int(k)}"}
         cfg = self._training_toml(name, r, "config")
         res = transfer_table(pnet, pcard, read_events(data), out=self.work / name / "train",
                              source=(data.name, sha256_file(data)), label=str(data), freeze=r.get("freeze"), config=cfg,
