@@ -197,7 +197,8 @@ class _Loss(nn.Module):
         self.model = model
 
     def forward(self, x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
-        return self.model.loss(x, e)
+        loss = getattr(self.model, "loss")  # every direct-loss family has one (flow, cfm)
+        return loss(x, e)
 
 
 def loss_function(model: nn.Module):

@@ -303,8 +303,8 @@ def fit(model, steps: FamilySteps, X: torch.Tensor, refs, out: Path, tcfg: Commo
                                    **({"world_size": ctx.world_size} if ctx else {})})
             write_history(out, history, keys=steps.history_columns)
         if progress:
-            losses = " ".join(f"{k} {rec[k]:.4f}" for k in steps.loss_names)
-            msg = f"epoch {epoch + 1}: {losses} ({rec['seconds']:.0f} s)"
+            loss_text = " ".join(f"{k} {rec[k]:.4f}" for k in steps.loss_names)
+            msg = f"epoch {epoch + 1}: {loss_text} ({rec['seconds']:.0f} s)"
             if val:
                 msg += "  " + (f"val mean MAP {val['mean_MAP']:.3f} EMD {val['mean_EMD']:.4f}" if "mean_MAP" in val
                                else format_validation(val)) + ("  *best*" if best["epoch"] == epoch + 1 else "")
