@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -28,6 +29,9 @@ def test_recipes_cover_every_shipped_model_and_say_their_kind():
     assert set(shipped_recipes(rec)) == shipped, "every shipped .safetensors needs exactly one recipe"
     kinds = {n: rec["models"][n]["kind"] for n in shipped}
     assert kinds["numu-Ar40-inclusive"] == "transfer" and kinds["numubar-C12-inclusive"] == "mixture"
+    distilled = rec["models"]["numubar-C12-inclusive-distil"]  # the single-flow trial of issue #26, not shipped
+    assert distilled["kind"] == "distil" and not distilled["ship"]
+    assert distilled["teacher"]["weights_sha256"] == rec["models"]["numubar-C12-inclusive"]["weights_sha256"]
     assert kinds["escat-C12"] == "escat-fit" and kinds["escat-Fe56"] == "escat-transfer"
     assert kinds["numu-C12-inclusive-flow"] == "train"
     for n in shipped:  # each says what is not known about how it was made
@@ -43,6 +47,8 @@ def test_recipes_cover_every_shipped_model_and_say_their_kind():
             assert card["training"]["data_metadata"]["seed"] == rec["data"][r["data"]]["seed"], n
         if r.get("parent"):
             assert card["parent"]["weights_sha256"] == r["parent"]["weights_sha256"], n
+        if r["kind"] == "distil":
+            assert card["training"]["distillation"]["teacher"]["weights_sha256"] == r["teacher"]["weights_sha256"], n
         if r["kind"] == "mixture":
             assert [m["seed"] for m in card["mixture"]] == [m["seed"] for m in r["members"]]
             assert [m["lr"] for m in card["training"]["mixed_from"]] == [m["lr"] for m in r["members"]]
@@ -124,6 +130,102 @@ def test_a_tiny_recipe_builds_a_model_whose_card_records_recipe_data_and_seed(tm
     worse = json.loads(json.dumps(card))
     worse["metrics"]["evaluation"]["mean_MAP"] += 101
     assert not all(x["ok"] for x in compare_cards(card, worse, rec["models"]["toy-flow"], rec["check"]))
+
+
+def test_a_tiny_distil_recipe_trains_one_flow_on_teacher_samples(tmp_path):
+    """kind = "distil": a parent flow fine-tuned on samples of a teacher mixture plus the data,
+    through the same code path as the shipped numubar-C12-inclusive."""
+    path = _tiny_recipes(tmp_path)
+    path.write_text(path.read_text() + """
+[models.toy-mix]
+kind = "mixture"
+parent = { recipe = "toy-flow" }
+data = "toy"
+freeze = "none"
+training = { epochs = 1, batch_size = 128, val_events = 300, val_energies = [1.0] }
+members = [{ seed = 1 }, { seed = 2 }]
+evaluation = { kind = "quality", events = 500, energies = [1.0], c2st = false }
+[models.toy-distil]
+kind = "distil"
+parent = { recipe = "toy-flow" }
+teacher = { recipe = "toy-mix" }
+data = "toy"
+freeze = "none"
+distil = { samples = 1000, seed = 4, energy_power = 1.0 }
+training = { epochs = 1, batch_size = 128, seed = 3, val_events = 300, val_energies = [1.0] }
+evaluation = { kind = "quality", events = 500, energies = [1.0], c2st = false }
+""")
+    from aiva.models.io import sha256_file
+
+    rec = load_recipes(path)
+    assert build_order(rec, ["toy-distil"], with_parents=True) == ["toy-flow", "toy-mix", "toy-distil"]
+    b = Builder(rec, tmp_path / "out", progress=False)
+    for n in ("toy-flow", "toy-mix"):
+        b.build(n)
+    net, card = load_model(b.build("toy-distil"))
+    assert card["family"] == "flow" and card["recipe"]["kind"] == "distil"  # one flow, not a mixture
+    d = card["training"]["distillation"]
+    assert d["teacher"]["weights_sha256"] == sha256_file(tmp_path / "out" / "toy-mix.safetensors")
+    assert card["parent"]["weights_sha256"] == sha256_file(tmp_path / "out" / "toy-flow.safetensors")
+    assert d["kept"] + d["dropped_outside_proxy_domain"] == d["teacher_samples"] == 1000
+    assert d["with_data"] and d["n_train"] == 400 + d["kept"] and d["energy_power"] == 1.0
+    # starting from member 1 of the mixture instead of the parent flow: that member's weights
+    path.write_text(path.read_text() + """
+[models.toy-distil-m]
+kind = "distil"
+parent = { recipe = "toy-mix", member = 1 }
+teacher = { recipe = "toy-mix" }
+data = "toy"
+freeze = "none"
+distil = { samples = 500, seed = 4 }
+training = { epochs = 1, batch_size = 128, seed = 3, lr = 1e-12, val_events = 300, val_energies = [1.0] }
+evaluation = { kind = "quality", events = 500, energies = [1.0], c2st = false }
+""")
+    rec = load_recipes(path)
+    b.recipes = rec
+    mix, _ = load_model(tmp_path / "out" / "toy-mix.safetensors")
+    net_m, card_m = load_model(b.build("toy-distil-m"))
+    assert card_m["parent"]["name"].endswith("member 1")
+    start = mix.members[1].state()
+    moved = max(float((net_m.state()[k].double() - start[k].double()).abs().max()) for k in start)
+    assert moved < 1e-6  # lr 1e-12: still member 1
+    rec["models"]["toy-distil-m"]["parent"]["member"] = 5
+    b.built.pop("toy-distil-m")
+    with pytest.raises(AivaInputError, match="member 5 needs a mixture parent"):
+        b.build("toy-distil-m")
+    bad = tmp_path / "bad.toml"
+    bad.write_text(path.read_text().replace("teacher = { recipe = \"toy-mix\" }", "teacher = { recipe = \"nope\" }"))
+    with pytest.raises(AivaInputError, match="key 'teacher': no recipe 'nope'"):
+        load_recipes(bad)
+
+
+def test_distillation_conditions_follow_the_energy_weight():
+    """Conditions resampled from the training energies with probability ~ E^-p: for E uniform on
+    [0.3, 10] and p = 1 the fraction below 1 GeV is ln(1/0.3)/ln(10/0.3) = 0.343; the teacher's
+    samples are kept only inside the proxy domain."""
+    from aiva.physics.kinematics import enu_to_proxy
+    from aiva.training.run import distillation_proxies
+
+    class Box(torch.nn.Module):  # a teacher whose samples are uniform on [-1.2, 1.2]^2
+        latent_dim = 2
+
+        def forward(self, z, e):
+            return 1.2 * (2 * torch.special.ndtr(z) - 1)
+
+    class Teacher:
+        def sampler(self):
+            return Box()
+
+    E = np.random.default_rng(1).uniform(0.3, 10.0, 20_000)
+    X, note = distillation_proxies(Teacher(), enu_to_proxy(E), 40_000, seed=2, energy_power=1.0)
+    Ep = 0.3 + (X[:, 0] + 1) * 9.7 / 2
+    frac = np.mean(Ep < 1.0)
+    assert abs(frac - np.log(1 / 0.3) / np.log(10 / 0.3)) < 4 * np.sqrt(0.343 * 0.657 / len(X)) + 0.01
+    assert np.all(np.abs(X[:, 1:]) <= 1) and abs(note["kept"] / 40_000 - (1 / 1.2) ** 2) < 0.01
+    X2, _ = distillation_proxies(Teacher(), enu_to_proxy(E), 40_000, seed=2, energy_power=1.0)
+    assert np.array_equal(X, X2)  # same seed, same samples
+    with pytest.raises(AivaInputError, match="at least 1 teacher sample"):
+        distillation_proxies(Teacher(), enu_to_proxy(E), 0, seed=2)
 
 
 def _flow_file(path, seed, **card):

@@ -30,13 +30,14 @@ from aiva.utils import atomic_write_text
 
 log = logging.getLogger(__name__)
 
-KINDS = ("train", "transfer", "mixture", "distil-gan", "escat-fit", "escat-transfer", "escat-joint")
-GENERATOR_KINDS = ("train", "transfer", "mixture", "distil-gan")
+KINDS = ("train", "transfer", "mixture", "distil", "distil-gan", "escat-fit", "escat-transfer", "escat-joint")
+GENERATOR_KINDS = ("train", "transfer", "mixture", "distil", "distil-gan")
 EVALUATIONS = {"quality": "evaluation", "transfer": "benchmark_transfer"}  #: evaluation kind -> card key
 _REQUIRED = {"train": ("family", "data", "config", "evaluation"),
              "transfer": ("parent", "data", "training", "evaluation"),
              "mixture": ("parent", "data", "training", "members", "evaluation"),
              "distil-gan": ("parent", "student", "distil", "evaluation"),
+             "distil": ("parent", "teacher", "data", "training", "distil", "evaluation"),
              "escat-fit": ("target", "test_fraction", "split_seed", "net", "fit"),
              "escat-transfer": ("parent", "target", "train_fraction", "split_seed"),
              "escat-joint": ("members", "steps", "seed", "split_seed", "kappa")}
@@ -89,13 +90,15 @@ def load_recipes(path) -> dict:
             raise AivaInputError(f"{path}: models.{name}: kind {kind} needs key(s) {', '.join(miss)}")
         if "data" in r and r["data"] not in data:
             raise AivaInputError(f"{path}: models.{name}: key 'data': no [data.{r['data']}] table")
-        par = r.get("parent")
-        if par is not None:
+        for pkey in ("parent", "teacher"):
+            par = r.get(pkey)
+            if par is None:
+                continue
             if not isinstance(par, dict) or not (par.get("recipe") or par.get("weights_sha256")):
-                raise AivaInputError(f"{path}: models.{name}: key 'parent': need a table with 'recipe' and/or "
+                raise AivaInputError(f"{path}: models.{name}: key '{pkey}': need a table with 'recipe' and/or "
                                      "'weights_sha256'")
             if par.get("recipe") and par["recipe"] not in models:
-                raise AivaInputError(f"{path}: models.{name}: key 'parent': no recipe {par['recipe']!r}")
+                raise AivaInputError(f"{path}: models.{name}: key '{pkey}': no recipe {par['recipe']!r}")
         ev = r.get("evaluation")
         if kind in GENERATOR_KINDS and (not isinstance(ev, dict) or ev.get("kind") not in EVALUATIONS):
             raise AivaInputError(f"{path}: models.{name}: key 'evaluation': need a table with kind = "
@@ -127,9 +130,10 @@ def build_order(recipes: dict, names: list[str], with_parents: bool) -> list[str
             return
         if n in stack:
             raise AivaInputError(f"{recipes['path']}: models.{n}: parent chain loops ({' -> '.join(stack + (n,))})")
-        par = (recipes["models"][n].get("parent") or {}).get("recipe")
-        if with_parents and par:
-            visit(par, stack + (n,))
+        for pkey in ("parent", "teacher"):
+            par = (recipes["models"][n].get(pkey) or {}).get("recipe")
+            if with_parents and par:
+                visit(par, stack + (n,))
         order.append(n)
 
     for n in names:
@@ -254,8 +258,9 @@ class Builder:
         return path
 
     # ---- parents
-    def parent(self, name: str) -> Path:
-        spec = self.recipes["models"][name]["parent"]
+    def parent(self, name: str, key: str = "parent") -> Path:
+        """The model a recipe's ``key`` (``parent``, or a distillation's ``teacher``) names."""
+        spec = self.recipes["models"][name][key]
         rec, sha = spec.get("recipe"), spec.get("weights_sha256")
         if rec and (self.rebuild_parents or rec in self.built):
             return self.build(rec)
@@ -271,12 +276,12 @@ class Builder:
             if c is not None and c.exists() and (sha is None or sha256_file(c) == sha):
                 if sha is None and c.stem != rec:
                     continue
-                self.say(f"parent of {name}: {c}")
+                self.say(f"{key} of {name}: {c}")
                 return c
         git = (self.recipes["models"].get(rec) or {}).get("git") if rec else None
         if git and sha:
             return self._from_git(rec, git, sha)
-        raise AivaInputError(f"models.{name}: parent {rec or ''} with SHA-256 {str(sha)[:16]}… is neither built, "
+        raise AivaInputError(f"models.{name}: {key} {rec or ''} with SHA-256 {str(sha)[:16]}… is neither built, "
                              "shipped nor in the git history (build it with --rebuild-parents)")
 
     def _from_git(self, rec: str, git: dict, sha: str) -> Path:
@@ -308,7 +313,8 @@ class Builder:
         t0 = time.process_time()
         w0 = time.time()
         self.say(f"== {name} ({r['kind']})")
-        fn = {"train": self._train, "transfer": self._transfer, "mixture": self._mixture, "distil-gan": self._distil,
+        fn = {"train": self._train, "transfer": self._transfer, "mixture": self._mixture, "distil": self._distil,
+              "distil-gan": self._distil_gan,
               "escat-fit": self._escat_fit, "escat-transfer": self._escat_transfer,
               "escat-joint": self._escat_joint}[r["kind"]]
         path = fn(name, r)
@@ -402,7 +408,7 @@ class Builder:
         seeds = [m.get("seed") for m in r["members"]]
         return self._evaluated(name, r, mixed, self._recipe_record(name, r, data, seeds))
 
-    def _distil(self, name: str, r: dict) -> Path:
+    def _distil_gan(self, name: str, r: dict) -> Path:
         """``distil-gan``: a GAN-architecture student (``student``: GANConfig keys) regressed on
         the parent's sampler (``distil``: :class:`aiva.models.distil.DistilConfig` keys), then the
         recipe's evaluation and, with ``speed = true`` (or a table of
@@ -425,6 +431,32 @@ class Builder:
             card["metrics"]["speed"] = one_thread_speed(path, **kw)
             atomic_write_text(path.with_suffix(".json"), json.dumps(card, indent=2) + "\n")
         return path
+
+    def _distil(self, name: str, r: dict) -> Path:
+        """One flow fine-tuned from ``parent`` (or, with ``parent.member = k``, from member k of a
+        mixture parent) on ``distil.samples`` events drawn from ``teacher`` (a mixture built from
+        the same training events) and the training events themselves
+        (:func:`aiva.training.run.distillation_proxies`)."""
+        from aiva.events import read_events
+        from aiva.models.io import load_model, sha256_file
+        from aiva.training.run import transfer_table
+
+        data, parent, teacher = self.data(r["data"]), self.parent(name), self.parent(name, "teacher")
+        pnet, pcard = load_model(parent)
+        tnet, tcard = load_model(teacher)
+        k = r["parent"].get("member")
+        if k is not None:  # start from member k of a mixture parent (e.g. one of the teacher's fine-tunes)
+            members = getattr(pnet, "members", None)
+            if members is None or not 0 <= int(k) < len(members):
+                raise AivaInputError(f"models.{name}: key 'parent': member {k} needs a mixture parent with more "
+                                     "members")
+            pnet, pcard = members[int(k)], {**pcard, "name": f"{pcard.get('name')} member {int(k)}"}
+        cfg = self._training_toml(name, r, "config")
+        res = transfer_table(pnet, pcard, read_events(data), out=self.work / name / "train",
+                             source=(data.name, sha256_file(data)), label=str(data), freeze=r.get("freeze"), config=cfg,
+                             name=name, progress=self.progress, teacher=tnet, teacher_card=tcard, distil=r["distil"])
+        record = self._recipe_record(name, r, data, r["training"].get("seed"))
+        return self._evaluated(name, r, Path(res["model"]), record)
 
     def _evaluated(self, name: str, r: dict, weights: Path, record: dict) -> Path:
         key, metrics = evaluate_recipe(weights, r["evaluation"], self.work / name / "evaluation")

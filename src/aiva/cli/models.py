@@ -9,24 +9,49 @@ from aiva.errors import AivaInputError
 from aiva.cli._common import _count, _finite, _flux_args, _positive, _seed, _selection, _selection_args
 
 
+def _distributed():
+    """Under torchrun (RANK/WORLD_SIZE set): join the process group for data-parallel training
+    (:mod:`aiva.training.distributed`); the context manager leaves it at the end."""
+    from contextlib import contextmanager
+
+    from aiva.training import distributed
+
+    @contextmanager
+    def run():
+        distributed.init_from_env()
+        try:
+            yield
+        except BaseException:
+            distributed.shutdown(barrier=False)  # the other ranks may never reach a barrier
+            raise
+        distributed.shutdown()
+
+    return run()
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from aiva.training.run import train_from_files
 
-    train_from_files(data=args.data, out=args.out, config=args.config, epochs=args.epochs, name=args.name,
-                     val_events=args.val_events, resume=not args.no_resume, max_minutes=args.max_minutes,
-                     cpu_minutes=args.cpu_minutes, threads=args.threads, seed=args.seed, family=args.family,
-                     ensemble=args.ensemble, progress=not args.quiet, select=_selection(args))
+    with _distributed():
+        train_from_files(data=args.data, out=args.out, config=args.config, epochs=args.epochs, name=args.name,
+                         val_events=args.val_events, resume=not args.no_resume, max_minutes=args.max_minutes,
+                         cpu_minutes=args.cpu_minutes, threads=args.threads, seed=args.seed, family=args.family,
+                         ensemble=args.ensemble, progress=not args.quiet, select=_selection(args))
     return 0
 
 
 def _cmd_transfer(args: argparse.Namespace) -> int:
+    from aiva.training import distributed
     from aiva.training.run import selection_line, transfer_from_files
 
-    res = transfer_from_files(base=args.base, data=args.data, out=args.out, freeze=args.freeze, config=args.config,
-                              epochs=args.epochs, max_minutes=args.max_minutes, seed=args.seed, name=args.name,
-                              val_events=args.val_events, resume=not args.no_resume, progress=not args.quiet,
-                              members=args.members, select=_selection(args))
-    if args.members == 1 and args.quiet:
+    with _distributed():
+        res = transfer_from_files(base=args.base, data=args.data, out=args.out, freeze=args.freeze,
+                                  config=args.config, epochs=args.epochs, max_minutes=args.max_minutes,
+                                  seed=args.seed, name=args.name, val_events=args.val_events,
+                                  resume=not args.no_resume, progress=not args.quiet, members=args.members,
+                                  select=_selection(args))
+        main = distributed.is_main()
+    if args.members == 1 and args.quiet and main:
         print(selection_line(res))
     return 0
 
@@ -131,7 +156,8 @@ def _cmd_mix(args: argparse.Namespace) -> int:
 
 def add(sub) -> None:
     """Add this group's sub-commands to the ``aiva`` parser."""
-    t = sub.add_parser("train", help="train a conditional generator on an event file")
+    t = sub.add_parser("train", help="train a conditional generator on an event file (data-parallel under "
+                                     "torchrun: torchrun --nproc_per_node N -m aiva.cli train ...)")
     t.add_argument("--data", type=Path, required=True, help="training events (.parquet, .csv, .root)")
     t.add_argument("--out", type=Path, required=True, help="output folder (checkpoints, history, model)")
     t.add_argument("--config", type=Path, help="TOML file with [model] and [training] tables")

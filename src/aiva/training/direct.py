@@ -19,6 +19,7 @@ import torch
 
 from aiva.errors import AivaInputError
 from aiva.models.families import FAMILIES
+from aiva.training import distributed
 from aiva.training.configs import CFMTrainConfig, DirectTrainConfig, FlowTrainConfig
 from aiva.training.loop import FamilySteps, fit, prepare_run, run_identity
 from aiva.training.validation import HeldOut
@@ -41,8 +42,10 @@ def epoch_order(E: torch.Tensor, power: float, gen: torch.Generator) -> torch.Te
 
 def train_direct(family: str, data: np.ndarray, refs: dict[float, np.ndarray] | HeldOut, out_dir, *, model_config=None,
                  train_config: DirectTrainConfig | None = None, init=None, freeze: list[str] | None = None,
-                 card: dict | None = None, resume: bool = True, progress: bool = True) -> dict[str, Any]:
-    """Train (or fine-tune, with ``init`` and ``freeze``) a ``flow`` or ``cfm`` model on (N, 3) proxies."""
+                 card: dict | None = None, resume: bool = True, progress: bool = True,
+                 on_step=None) -> dict[str, Any]:
+    """Train (or fine-tune, with ``init`` and ``freeze``) a ``flow`` or ``cfm`` model on (N, 3) proxies;
+    data-parallel under torchrun (:mod:`aiva.training.distributed`); ``on_step`` as in :func:`fit`."""
     cls, cfg_cls = FAMILIES[family]
     tcfg = train_config or (FlowTrainConfig() if family == "flow" else CFMTrainConfig())
     out, device, data = prepare_run(out_dir, tcfg, data)
@@ -62,9 +65,10 @@ def train_direct(family: str, data: np.ndarray, refs: dict[float, np.ndarray] | 
     X = torch.from_numpy(data)
     optimizers = {"f": (opt, "opt")}
     identity = run_identity(data, tcfg, model, init, frozen)
+    loss_fn = distributed.loss_function(model)  # through DDP when data-parallel
 
     def step(b: torch.Tensor) -> tuple[float]:
-        loss = model.loss(b[:, 1:], b[:, :1])
+        loss = loss_fn(b[:, 1:], b[:, :1])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -75,4 +79,4 @@ def train_direct(family: str, data: np.ndarray, refs: dict[float, np.ndarray] | 
                         loss_names=("loss",), lr_column="lr",
                         history_columns=("epoch", "loss", "mean_MAP", "mean_EMD", "seconds", "lr"))
     return fit(model, steps, X, refs, out, tcfg, device, card=card, frozen=frozen, identity=identity,
-               data_gen=data_gen, resume=resume, progress=progress)
+               data_gen=data_gen, resume=resume, progress=progress, on_step=on_step)

@@ -25,6 +25,7 @@ from aiva.errors import AivaInputError
 from aiva.metrics.core import emd, histogram2d, mean_absolute_pull
 from aiva.models.io import load_model_state, save_model
 from aiva.physics.kinematics import enu_to_proxy
+from aiva.training import distributed
 from aiva.training.checkpoint import load_checkpoint, load_optimizer, optimizer_tensors, save_checkpoint
 from aiva.training.configs import CommonTrainConfig, pick_device
 from aiva.training.validation import HeldOut, format_validation, sample_proxies
@@ -90,7 +91,7 @@ def prepare_run(out_dir, tcfg: CommonTrainConfig, data) -> tuple[Path, torch.dev
         raise AivaInputError(f"training data must be (N >= batch_size={tcfg.batch_size}, 3) proxies, got {data.shape}")
     if not np.all(np.isfinite(data)):
         raise AivaInputError("training data contain non-finite proxies")
-    return out, pick_device(tcfg.device), data
+    return out, distributed.device_for(pick_device(tcfg.device)), data
 
 
 #: training settings that may change when a run is resumed (a longer run, another budget or machine)
@@ -172,9 +173,12 @@ def keep_if_best(model, out: Path, card: dict | None, tcfg: CommonTrainConfig, v
         score = math.inf
     if score < best["score"] or best["epoch"] < 0:
         best = {"score": float(score), "epoch": epoch + 1, "validation": val}
-        save_model(model, out / "model", {**(card or {}), "metrics": {"validation": val, "epoch": epoch + 1},
-                                          "training": {**(card or {}).get("training", {}),
-                                                       "train_config": tcfg.to_dict(), "frozen": frozen}})
+        ctx = distributed.current()
+        if ctx is None or ctx.is_main:
+            tc = {**tcfg.to_dict(), **(ctx.record() if ctx else {})}
+            save_model(model, out / "model", {**(card or {}), "metrics": {"validation": val, "epoch": epoch + 1},
+                                              "training": {**(card or {}).get("training", {}),
+                                                           "train_config": tc, "frozen": frozen}})
     return best
 
 
@@ -238,10 +242,19 @@ class FamilySteps:
 
 def fit(model, steps: FamilySteps, X: torch.Tensor, refs, out: Path, tcfg: CommonTrainConfig, device, *,
         card: dict | None, frozen: list[str], identity: dict, data_gen: torch.Generator, resume: bool = True,
-        progress: bool = True, on_epoch: Callable[[int, dict], None] | None = None) -> dict[str, Any]:
+        progress: bool = True, on_epoch: Callable[[int, dict], None] | None = None,
+        on_step: Callable[[int, tuple[float, ...]], None] | None = None) -> dict[str, Any]:
     """The training loop of every family: per epoch the cosine learning-rate factor, the family's
     mini-batch steps over the epoch's event order, validation, checkpoint selection, a resumable
-    checkpoint (resume checks :func:`run_identity`), the history, and the time/CPU budgets."""
+    checkpoint (resume checks :func:`run_identity`), the history, and the time/CPU budgets.
+    ``on_step(global step, losses)`` is called after every mini-batch step.
+
+    In a data-parallel run (:mod:`aiva.training.distributed`) ``tcfg.batch_size`` is the global
+    batch: each rank steps on its shard of it, the losses are averaged over the ranks, and only
+    rank 0 validates and writes (checkpoint, model, history, log)."""
+    ctx = distributed.current()
+    main = ctx is None or ctx.is_main
+    progress = progress and main
     start, history, best = resume_checkpoint(out, resume, model, steps.optimizers, data_gen, progress, identity)
     n_steps = len(X) // tcfg.batch_size
     t_start, cpu_start = time.time(), time.process_time()
@@ -249,6 +262,8 @@ def fit(model, steps: FamilySteps, X: torch.Tensor, refs, out: Path, tcfg: Commo
     for epoch in range(start, tcfg.epochs):
         cpu_epoch = time.process_time()
         factor = lr_factor(tcfg, epoch, cpu_start)
+        if ctx is not None:  # a CPU-time schedule follows rank 0's clock, so every rank takes the same step
+            factor = ctx.from_main(factor)
         for name, (opt, _) in steps.optimizers.items():
             for grp in opt.param_groups:
                 grp["lr"] = steps.base_lr[name] * factor
@@ -262,33 +277,44 @@ def fit(model, steps: FamilySteps, X: torch.Tensor, refs, out: Path, tcfg: Commo
         sums = [0.0] * len(steps.loss_names)
         t0 = time.time()
         for s in range(n_steps):
-            batch = X[perm[s * tcfg.batch_size:(s + 1) * tcfg.batch_size]].to(device)
-            for k, v in enumerate(steps.step(batch)):
+            idx = perm[s * tcfg.batch_size:(s + 1) * tcfg.batch_size]
+            losses = steps.step(X[idx if ctx is None else ctx.shard(idx)].to(device))
+            if ctx is not None:
+                losses = ctx.mean(losses)
+            for k, v in enumerate(losses):
                 sums[k] += v
+            if on_step is not None:
+                on_step(epoch * n_steps + s + 1, losses)
             if bar is not None:
                 bar.update(1)
         if bar is not None:
             bar.close()
         with torch.no_grad():
-            val = run_validation(model, refs, tcfg.seed + 1000, device)
+            val = run_validation(model, refs, tcfg.seed + 1000, device) if main else {}
         rec = {"epoch": epoch + 1, **{k: v / n_steps for k, v in zip(steps.loss_names, sums)},
                "seconds": time.time() - t0, steps.lr_column: first_opt.param_groups[0]["lr"], **validation_record(val)}
         history.append(rec)
         best = keep_if_best(model, out, card, tcfg, val, epoch, best, frozen)
-        save_epoch_checkpoint(out, model.state(), steps.optimizers, data_gen,
-                              {"epoch": epoch + 1, "history": history, "best": best, "train_config": tcfg.to_dict(),
-                               "model_config": model.config.to_dict(), "frozen": frozen, "identity": identity})
-        write_history(out, history, keys=steps.history_columns)
+        if main:
+            save_epoch_checkpoint(out, model.state(), steps.optimizers, data_gen,
+                                  {"epoch": epoch + 1, "history": history, "best": best,
+                                   "train_config": tcfg.to_dict(), "model_config": model.config.to_dict(),
+                                   "frozen": frozen, "identity": identity,
+                                   **({"world_size": ctx.world_size} if ctx else {})})
+            write_history(out, history, keys=steps.history_columns)
         if progress:
-            losses = " ".join(f"{k} {rec[k]:.4f}" for k in steps.loss_names)
-            msg = f"epoch {epoch + 1}: {losses} ({rec['seconds']:.0f} s)"
+            loss_text = " ".join(f"{k} {rec[k]:.4f}" for k in steps.loss_names)
+            msg = f"epoch {epoch + 1}: {loss_text} ({rec['seconds']:.0f} s)"
             if val:
                 msg += "  " + (f"val mean MAP {val['mean_MAP']:.3f} EMD {val['mean_EMD']:.4f}" if "mean_MAP" in val
                                else format_validation(val)) + ("  *best*" if best["epoch"] == epoch + 1 else "")
             log.info(msg)
         if on_epoch:
             on_epoch(epoch + 1, rec)
-        if out_of_time(tcfg, t_start, epoch, progress, cpu_start, time.process_time() - cpu_epoch):
+        stop = out_of_time(tcfg, t_start, epoch, progress, cpu_start, time.process_time() - cpu_epoch)
+        if ctx is not None:
+            stop = ctx.agree(stop)  # rank 0's clock decides, so every rank stops after the same epoch
+        if stop:
             break
     return {"best": best, "history": history, "out_dir": str(out), "model": str(out / "model.safetensors"),
             "frozen": frozen, "model_obj": model}

@@ -63,8 +63,12 @@ def training_and_validation(table, info: dict, tcfg: CommonTrainConfig, path: st
     is refused), and a seeded :data:`~aiva.training.validation.HOLDOUT_FRACTION` of the remaining
     events (at most :data:`~aiva.training.validation.HOLDOUT_MAX`) is held out for checkpoint
     selection by held-out log-likelihood or MAP-3D (:mod:`aiva.training.validation`)."""
+    from aiva.training import distributed
+
     if info["from_reference_mc"]:
         X = training_proxies(table, path, emin=emin, emax=emax)
+        if not distributed.is_main():  # only rank 0 validates: the other ranks skip simulating references
+            return X, None, {}
         if progress:
             log.info(f"validation: {tcfg.val_events} fresh reference-MC events at each of {list(tcfg.val_energies)} GeV")
         refs = reference_sets(info["target"], info["probe"], info["config"] or "default", tuple(info["channels"]),
@@ -107,9 +111,11 @@ def report_selection(res: dict, progress: bool = True) -> dict:
     """Print the selected epoch and why; for held-out validation add the selection summary
     (:func:`~aiva.training.validation.selection_summary`) to the result and to the model card,
     and print its warnings (also with ``progress`` off)."""
+    from aiva.training import distributed
+
     b = res["best"]
     summary = selection_summary(res["history"], b)
-    if summary:
+    if summary and distributed.is_main():
         res["selection"] = summary
         card_path = Path(res["model"]).with_suffix(".json")
         if card_path.exists():
@@ -157,9 +163,13 @@ def _card(name, out, info, source: tuple[str, str], table, lo=0.3, hi=10.0, pare
 
 def _fit(family, X, refs, out, *, mcfg=None, tcfg, card, resume, progress, init=None, freeze=None) -> dict:
     """One training into ``out``, holding the folder's lock (a second run into it is refused)."""
+    from contextlib import nullcontext
+
+    from aiva.training import distributed
     from aiva.training.checkpoint import run_lock
 
-    with run_lock(Path(out)):
+    distributed.refuse(family)
+    with run_lock(Path(out)) if distributed.is_main() else nullcontext():  # only rank 0 writes into out
         if family in ("flow", "cfm"):
             from aiva.training.direct import train_direct
 
@@ -198,6 +208,7 @@ def train_table(table, *, out, source: tuple[str, str] | None = None, label: str
     card = _card(name, out, info, source, table)
     card["training"].update(notes)
     if ensemble is not None:
+        _one_process("--ensemble")
         return _train_ensemble(family, int(ensemble), X, refs, Path(out), mcfg, tcfg, card, resume, progress)
     res = _fit(family, X, refs, out, mcfg=mcfg, tcfg=tcfg, card=card, resume=resume, progress=progress)
     return report_selection(res, progress)
@@ -454,10 +465,50 @@ def transfer_from_files(*, base, data, out, freeze=None, config=None, epochs=Non
                           members=members)
 
 
+def distillation_proxies(teacher, enu_p: np.ndarray, n: int, seed: int, energy_power: float = 0.0
+                         ) -> tuple[np.ndarray, dict]:
+    """``n`` (E'_ν, E'_μ, θ') events drawn from a ``teacher`` generator (e.g. a mixture of
+    fine-tunes): the conditions E'_ν are drawn with replacement from the training events'
+    ``enu_p`` with probability ∝ E_ν^−p (``energy_power`` p; 0: the data's own energy spectrum),
+    the lepton proxies from the teacher at those conditions (generation seed ``seed``). Samples
+    outside the proxy domain [−1, 1]³ are dropped and counted.
+
+    Knowledge distillation (Hinton, Vinyals, Dean, arXiv:1503.02531, Sec. 2): a single student
+    trained by maximum likelihood on many teacher samples minimises KL(teacher ‖ student), so it
+    inherits the averaging of the mixture without its K-fold size; the teacher is a function of
+    the same training events, so the student's provenance is those events. Weighting by E^−p
+    moves only where the samples (and so the student's capacity) go: the teacher's conditional
+    density at each E_ν is unchanged."""
+    from aiva.physics.kinematics import PROXY_EMAX, PROXY_EMIN, in_proxy_domain
+    from aiva.training.validation import sample_proxies
+
+    if n < 1:
+        raise AivaInputError(f"distillation: need at least 1 teacher sample, got {n}")
+    enu_p = np.asarray(enu_p, dtype=np.float64)
+    E = PROXY_EMIN + (enu_p + 1) * (PROXY_EMAX - PROXY_EMIN) / 2
+    rng = np.random.default_rng(seed)
+    w = np.clip(E, 1e-3, None) ** (-float(energy_power))
+    cond = enu_p[rng.choice(len(enu_p), size=int(n), replace=True, p=w / w.sum())]
+    gen = sample_proxies(teacher.sampler(), cond, seed + 1)
+    X = np.column_stack([cond, gen])
+    ok = np.all(np.isfinite(X), axis=1) & in_proxy_domain(X[:, 1], X[:, 2])
+    note = {"teacher_samples": int(n), "kept": int(ok.sum()), "dropped_outside_proxy_domain": int((~ok).sum()),
+            "sample_seed": int(seed), "energy_power": float(energy_power),
+            "conditions": "E'_nu resampled from the training events with probability ~ E_nu^-p"}
+    return X[ok].astype(np.float32), note
+
+
 def transfer_table(parent, pcard, table, *, out, source: tuple[str, str] | None = None, label: str = "<events>",
                    freeze=None, config=None, epochs=None, max_minutes=None, seed=None, name=None, val_events=None,
-                   resume=True, progress=True, members=1) -> dict:
-    """:func:`transfer_from_files` from a loaded parent model and an in-memory event table."""
+                   resume=True, progress=True, members=1, teacher=None, teacher_card: dict | None = None,
+                   distil: dict | None = None) -> dict:
+    """:func:`transfer_from_files` from a loaded parent model and an in-memory event table.
+
+    With a ``teacher`` generator (its card ``teacher_card`` names it in the student's) and
+    ``distil = {"samples": n, "seed": s, "energy_power": p, "with_data": bool}``, the fine-tune is
+    a distillation: it trains on ``n`` teacher samples (:func:`distillation_proxies`), together
+    with the table's own events when ``with_data`` (default true); validation is the same as
+    without."""
     from aiva.events.table import table_sha256
 
     family = getattr(parent, "family", "gan")
@@ -477,6 +528,22 @@ def transfer_table(parent, pcard, table, *, out, source: tuple[str, str] | None 
     card = _card(name, out, info, source, table, lo, hi,
                  parent={"name": pcard.get("name"), "weights_sha256": pcard.get("weights_sha256")})
     card["training"].update(notes)
+    if teacher is not None:
+        d = dict(distil or {})
+        unknown = sorted(set(d) - {"samples", "seed", "energy_power", "with_data"})
+        if unknown:
+            raise AivaInputError(f"distil: unknown key(s) {', '.join(unknown)} (keys: samples, seed, energy_power, "
+                                 "with_data)")
+        Xd, dnote = distillation_proxies(teacher, X[:, 0], int(d.get("samples", 1_000_000)), int(d.get("seed", 1)),
+                                         float(d.get("energy_power", 0.0)))
+        with_data = bool(d.get("with_data", True))
+        X = np.concatenate([X, Xd]) if with_data else Xd
+        tc = teacher_card or {}
+        card["training"]["distillation"] = {**dnote, "with_data": with_data, "n_train": int(len(X)),
+                                            "teacher": {"name": tc.get("name"), "weights_sha256": tc.get("weights_sha256")}}
+        if progress:
+            log.info(f"distillation: {dnote['kept']} teacher samples (p = {dnote['energy_power']:g})"
+                     + (f" + {len(X) - len(Xd)} data events" if with_data else ""))
     card["training"]["transfer"] = {"frozen": frozen}
     if progress:
         log.info(f"fine-tuning {pcard.get('name')} on {len(X)} events of {info['probe']} on {info['target']}; "
@@ -484,7 +551,15 @@ def transfer_table(parent, pcard, table, *, out, source: tuple[str, str] | None 
     if members == 1:
         return report_selection(_fit(family, X, refs, out, tcfg=tcfg, card=card, resume=resume, progress=progress,
                                      init=parent, freeze=frozen), progress)
+    _one_process("--members")
     return _fit_mixture(family, members, X, refs, Path(out), tcfg, card, resume, progress, parent, frozen)
+
+
+def _one_process(what: str) -> None:
+    from aiva.training import distributed
+
+    if distributed.current() is not None:
+        raise AivaInputError(f"{what}: not available in a data-parallel (torchrun) run; train the members one by one")
 
 
 def _fit_mixture(family, k, X, refs, out: Path, tcfg, card, resume, progress, init, frozen) -> dict:
