@@ -80,6 +80,9 @@ class XsecTable:
 
 #: peak memory per event of :func:`simulate` (11 columns, the chunks and their concatenation)
 BYTES_PER_EVENT = 256
+#: the same with whole events: ~12 particles × 44 bytes in two lists, their concatenation, the
+#: columns (measured: 1,060 bytes/event peak increase for 3·10⁵ events on ¹²C, E in 0.3–10 GeV)
+BYTES_PER_EVENT_WHOLE = 1536
 
 def _cache_dir() -> Path:
     return Path(os.environ.get("AIVA_CACHE_DIR", Path.home() / ".cache" / "aiva"))
@@ -368,7 +371,7 @@ def simulate(target: str | Target = "C12", probe: str | Probe = "numu", n_events
         raise AivaInputError(f"number of events must be positive, got {n_events}")
     from aiva.utils import check_fits_in_memory
 
-    check_fits_in_memory(n_events, BYTES_PER_EVENT)
+    check_fits_in_memory(n_events, BYTES_PER_EVENT_WHOLE if whole_events else BYTES_PER_EVENT)
     if energy is not None and not (0 < energy <= GRID[-1]):
         raise AivaInputError(f"energy {energy} GeV outside (0, {GRID[-1]}] GeV")
     if energy_range is not None:
