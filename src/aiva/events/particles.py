@@ -150,15 +150,7 @@ class ParticleList:
 
     def check(self, path: str = "<memory>", name: str = "fsp") -> None:
         """Finite values and E ≥ |p| − 1 keV; raise :class:`EventFileError` naming the list."""
-        for f in ("E", "px", "py", "pz"):
-            bad = ~np.isfinite(getattr(self, f))
-            if bad.any():
-                raise EventFileError(path, "NaN or infinite particle momenta", column=f"{f}_{name}",
-                                     n_rows=int(np.unique(self.event_index()[bad]).size))
-        bad = self.E < self.p - 1e-6
-        if bad.any():
-            raise EventFileError(path, "particles with E < |p| (energies must be total energies in GeV)",
-                                 column=f"E_{name}", n_rows=int(np.unique(self.event_index()[bad]).size))
+        _check_values(self, path, {f: f"{f}_{name}" for f in ("E", "px", "py", "pz")}, 0.0)
 
 
 # ------------------------------------------------------------------ file layout (additions for #24 records)
@@ -196,7 +188,11 @@ def check_columns(plist: ParticleList, path: str, name: str, *, rtol: float = 0.
     """Like :meth:`ParticleList.check` (finite values, E ≥ |p| − 1 keV − ``rtol``·E; ``rtol`` for
     values stored in single precision) but naming the file's own column (``E``, ``px_vert``, ...)
     in the :class:`EventFileError`."""
-    _, cols = list_columns(name)
+    _check_values(plist, path, list_columns(name)[1], rtol)
+
+
+def _check_values(plist: ParticleList, path: str, cols: dict[str, str], rtol: float) -> None:
+    """The checks of :meth:`ParticleList.check` and :func:`check_columns`, naming ``cols[field]``."""
     ev = plist.event_index()
     for f in ("E", "px", "py", "pz"):
         bad = ~np.isfinite(getattr(plist, f))

@@ -202,8 +202,6 @@ def _concat_candidates(cs: list[_ch.Candidates]) -> _ch.Candidates:
         return None if any(v is None for v in vals) else np.concatenate(vals, axis=axis)
 
     had = [c.hadrons for c in cs]
-    from aiva.events.particles import ParticleList
-
     return _ch.Candidates(*(cat(k) for k in ("El", "cos", "weight", "mode", "Q2", "q0", "W", "pl", "P", "hit_p")),
                           hadrons=None if any(h is None for h in had) else ParticleList.concatenate(had))  # type: ignore
 

@@ -43,12 +43,10 @@ def lepton_list(c: Candidates, lepton_pdg: np.ndarray) -> ParticleList:
     return ParticleList.from_fixed(lepton_pdg, np.vstack([c.El[None, :], c.pl]))
 
 
-def hadronic_system(E: np.ndarray, c: Candidates) -> np.ndarray:
-    """P_had = k + P − k′ (4, n)."""
-    assert c.P is not None and c.pl is not None
-    k = np.vstack([E[None, :], np.zeros((2, len(E))), E[None, :]])
-    kp = np.vstack([c.El[None, :], c.pl])
-    return k + c.P - kp
+def _k_and_kprime(E: np.ndarray, c: Candidates) -> tuple[np.ndarray, np.ndarray]:
+    """The neutrino (beam along +z) and lepton four-momenta (4, n)."""
+    assert c.pl is not None
+    return np.vstack([E[None, :], np.zeros((2, len(E))), E[None, :]]), np.vstack([c.El[None, :], c.pl])
 
 
 def primary_hadrons(channel: str, E: np.ndarray, c: Candidates, probe: Probe, rng) -> ParticleList:
@@ -58,16 +56,16 @@ def primary_hadrons(channel: str, E: np.ndarray, c: Candidates, probe: Probe, rn
     n = len(E)
     if n == 0:
         return ParticleList.empty(0)
-    P_had = hadronic_system(E, c)
-    assert c.hit_p is not None
+    assert c.P is not None and c.hit_p is not None
+    k, kp = _k_and_kprime(E, c)
+    P_had = k + c.P - kp  # the hadronic system, invariant mass W
     nc = channel.startswith("nc")
     if channel in ("qe", "ncel"):
         from aiva.mc.hadrons import qe_nucleon
 
         final_p = c.hit_p if nc else np.full(n, not probe.is_antineutrino)
         return qe_nucleon(P_had, final_p)
-    assert c.pl is not None
-    q = np.vstack([E[None, :], np.zeros((2, n)), E[None, :]]) - np.vstack([c.El[None, :], c.pl])  # k − k′
+    q = k - kp
     if channel in ("res", "ncres"):
         from aiva.mc.hadrons import delta_decay
 
@@ -93,7 +91,7 @@ def _formation_start(plist: ParticleList, hadronised: np.ndarray, vertex: np.nda
     x = vertex[:, plist.event_index()].copy()
     if hadronised.any():
         p = plist.p[hadronised]
-        m = np.maximum(plist.mass[hadronised], 1e-3)
+        m = np.maximum(np.sqrt(np.maximum(plist.E[hadronised] ** 2 - p ** 2, 0.0)), 1e-3)  # ParticleList.mass
         L = FORMATION_CT0_FM * p / m
         x[:, hadronised] += L * np.vstack([plist.px[hadronised], plist.py[hadronised],
                                            plist.pz[hadronised]]) / np.maximum(p, 1e-300)
@@ -113,10 +111,10 @@ def _inside_the_well(plist: ParticleList, target: Target) -> ParticleList:
     if V <= 0 or not nuc.any():
         return plist
     E = plist.E.copy()
-    m2 = np.maximum(plist.E[nuc] ** 2 - plist.p[nuc] ** 2, 0.0)
+    p_old = plist.p[nuc]
+    m2 = np.maximum(plist.E[nuc] ** 2 - p_old ** 2, 0.0)
     E[nuc] += V
     scale = np.ones_like(E)
-    p_old = plist.p[nuc]
     scale[nuc] = np.sqrt(np.maximum(E[nuc] ** 2 - m2, 0.0)) / np.maximum(p_old, 1e-300)
     return ParticleList(plist.counts, plist.pdg, E, plist.px * scale, plist.py * scale, plist.pz * scale)
 
@@ -130,24 +128,21 @@ def assemble(E: np.ndarray, chans: tuple[str, ...], cands: list[Candidates | Non
     order = np.concatenate([s for s in sel]) if sel else np.zeros(0, np.int64)
     inverse = np.empty(n, dtype=np.int64)
     inverse[order] = np.arange(n)
-    leptons, hadrons, no_fsi, hadronised = [], [], [], []
-    for ch, c, s in zip(chans, cands, sel):
+    leptons, hadrons, origin = [], [], []  # origin: each primary hadron's channel (index into chans)
+    for i, (ch, c, s) in enumerate(zip(chans, cands, sel)):
         if c is None or len(s) == 0:
             continue
         leptons.append(lepton_list(c, lepton_pdg[s]))
         h = primary_hadrons(ch, E[s], c, probe, rng)
         hadrons.append(h)
-        no_fsi.append(np.full(len(h.pdg), ch in ("coh", "nccoh")))
-        hadronised.append(np.full(len(h.pdg), ch in ("dis", "ncdis")))
+        origin.append(np.full(len(h.pdg), i))
     lep = ParticleList.concatenate(leptons).take(inverse)
     prim = ParticleList.concatenate(hadrons)
-    coh_mask = np.concatenate(no_fsi) if no_fsi else np.zeros(0, bool)
-    fz_mask = np.concatenate(hadronised) if hadronised else np.zeros(0, bool)
-    # reorder events (and the per-particle coherent flag with them)
-    perm_particles = prim.positions(inverse)
+    # reorder events, and each particle's channel with them
+    chan_of = (np.concatenate(origin) if origin else np.zeros(0, np.int64))[prim.positions(inverse)]
     prim = prim.take(inverse)
-    coh_mask = coh_mask[perm_particles]
-    fz_mask = fz_mask[perm_particles]
+    coh_mask = np.isin(chan_of, [i for i, ch in enumerate(chans) if ch in ("coh", "nccoh")])
+    fz_mask = np.isin(chan_of, [i for i, ch in enumerate(chans) if ch in ("dis", "ncdis")])
     stats: dict = {}
     if fsi and target.is_nucleus:
         from aiva.mc.cascade import run_cascade, sample_vertex
