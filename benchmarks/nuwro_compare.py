@@ -22,7 +22,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from aiva.events.table import EventTable  # noqa: E402
-from aiva.events.topology import TOPOLOGIES, counts, topology  # noqa: E402
+from aiva.events.topology import TOPOLOGIES, counts, fractions  # noqa: E402
 from aiva.mc import simulate  # noqa: E402
 from aiva.mc.generator import DEFAULT_CHANNELS  # noqa: E402
 from aiva.metrics.core import map_2d  # noqa: E402
@@ -42,10 +42,6 @@ def nuwro_table(E: float) -> tuple[EventTable, dict]:
                     "CosLep": z["cos_mu"], "Mode": np.ones(n, np.int32), "W": z["W"]})
     c = {"n_p": z["n_p"], "n_n": z["n_n"], "n_pip": z["n_pip"], "n_pim": z["n_pim"], "n_pi0": z["n_pi0"]}
     return t, {"counts": c, "dyn": z["dyn"]}
-
-
-def fractions(masks: dict) -> dict[str, float]:
-    return {k: float(np.mean(masks[k])) for k in TOPOLOGIES}
 
 
 def verdict(a: float, b: float) -> bool:
@@ -106,8 +102,8 @@ def main() -> None:
         pn = np.column_stack(nu.proxies())[:, 1:]
         map_before = map_2d(np.column_stack(before.proxies())[:, 1:], pn)
         map_after = map_2d(np.column_stack(after.proxies())[:, 1:], pn)
-        fa = fractions(topology(counts(after.particles["fsp"])))
-        fn = fractions(topology(extra["counts"]))
+        fa = fractions(counts(after.particles["fsp"]))
+        fn = fractions(extra["counts"])
         table = {k: {"aiva": fa[k], "nuwro": fn[k], "ok": verdict(fa[k], fn[k])} for k in TOPOLOGIES}
         mode = np.abs(after["Mode"])
         chan = {"qe": float(np.mean(mode == 1)), "mec": float(np.mean(mode == 2)),
