@@ -30,13 +30,14 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from aiva.mc import simulate_to_file
+    from aiva.mc import DEFAULT_CHANNELS, simulate_to_file
 
     simulate_to_file(
         target=args.target, probe=args.probe, n_events=args.events, config=args.config, seed=args.seed,
         energy=args.energy, energy_range=args.energy_range, flux=args.flux, output=args.output,
-        plot=args.plot, channels=args.channels, progress=not args.quiet, flux_range=args.flux_range,
-        flux_content=args.flux_content, whole_events=not args.lepton_only, fsi=not args.no_fsi,
+        plot=args.plot, channels=DEFAULT_CHANNELS if args.channels is None else args.channels,
+        progress=not args.quiet, flux_range=args.flux_range, flux_content=args.flux_content,
+        whole_events=not args.lepton_only, fsi=not args.no_fsi,
         workers=args.workers,
     )
     return 0
@@ -52,8 +53,6 @@ def _cmd_xsec(args: argparse.Namespace) -> int:
 
 def add(sub) -> None:
     """Add this group's sub-commands to the ``aiva`` parser."""
-    from aiva.mc.generator import DEFAULT_CHANNELS
-
     c = sub.add_parser("compare", help="compare two event files with MAP, MAP-3D, EMD and C2ST")
     c.add_argument("a", type=Path, help="event file (.parquet, .csv, .root NUISANCE/gst, .hepmc3); weights honoured")
     c.add_argument("b", type=Path)
@@ -74,9 +73,9 @@ def add(sub) -> None:
     _flux_args(s, e)
     s.add_argument("--events", type=_count, default=100_000)
     s.add_argument("--config", default="default", help="physics configuration: default or alt")
-    s.add_argument("--channels", default=",".join(DEFAULT_CHANNELS),
-                   help=f"comma-separated channels (default {','.join(DEFAULT_CHANNELS)}): CC qe, res, dis, mec (2p2h), "
-                        "coh (coherent pi); NC ncel, ncres, ncdis")
+    s.add_argument("--channels", default=None,
+                   help="comma-separated channels (default aiva.mc.DEFAULT_CHANNELS: the CC channels of whole events): "
+                        "CC qe, res, dis, mec (2p2h), coh (coherent pi); NC ncel, ncres, ncdis")
     s.add_argument("--lepton-only", action="store_true",
                    help="only the lepton columns, no particle lists (the lepton columns are the same either way)")
     s.add_argument("--no-fsi", action="store_true",
