@@ -28,10 +28,13 @@ def test_recipes_cover_every_shipped_model_and_say_their_kind():
     shipped = set(shipped_files())
     assert set(shipped_recipes(rec)) == shipped, "every shipped .safetensors needs exactly one recipe"
     kinds = {n: rec["models"][n]["kind"] for n in shipped}
-    assert kinds["numu-Ar40-inclusive"] == "transfer" and kinds["numubar-C12-inclusive"] == "mixture"
+    assert kinds["numu-Ar40-inclusive"] == "transfer" and kinds["numubar-C12-inclusive"] == "store"
+    mixture = rec["models"]["numubar-C12-inclusive-f32"]  # the float32 mixture, stored compactly since #26
+    assert mixture["kind"] == "mixture" and not mixture["ship"]
+    assert rec["models"]["numubar-C12-inclusive"]["parent"]["recipe"] == "numubar-C12-inclusive-f32"
     distilled = rec["models"]["numubar-C12-inclusive-distil"]  # the single-flow trial of issue #26, not shipped
     assert distilled["kind"] == "distil" and not distilled["ship"]
-    assert distilled["teacher"]["weights_sha256"] == rec["models"]["numubar-C12-inclusive"]["weights_sha256"]
+    assert distilled["teacher"]["weights_sha256"] == mixture["weights_sha256"]
     assert kinds["escat-C12"] == "escat-fit" and kinds["escat-Fe56"] == "escat-transfer"
     assert kinds["numu-C12-inclusive-flow"] == "train"
     for n in shipped:  # each says what is not known about how it was made
@@ -45,7 +48,9 @@ def test_recipes_cover_every_shipped_model_and_say_their_kind():
         if "data" in r:  # a distilled model (kind distil-gan) has its parent's samples, no data file
             assert card["training"]["data"][0]["sha256"] == rec["data"][r["data"]]["sha256"], n
             assert card["training"]["data_metadata"]["seed"] == rec["data"][r["data"]]["seed"], n
-        if r.get("parent"):
+        if r["kind"] == "store":  # the same model stored compactly: its lineage parent is its source's
+            assert card["stored_from"]["weights_sha256"] == r["parent"]["weights_sha256"], n
+        elif r.get("parent"):
             assert card["parent"]["weights_sha256"] == r["parent"]["weights_sha256"], n
         if r["kind"] == "distil":
             assert card["training"]["distillation"]["teacher"]["weights_sha256"] == r["teacher"]["weights_sha256"], n

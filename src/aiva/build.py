@@ -30,14 +30,15 @@ from aiva.utils import atomic_write_text
 
 log = logging.getLogger(__name__)
 
-KINDS = ("train", "transfer", "mixture", "distil", "distil-gan", "escat-fit", "escat-transfer", "escat-joint")
-GENERATOR_KINDS = ("train", "transfer", "mixture", "distil", "distil-gan")
+KINDS = ("train", "transfer", "mixture", "distil", "distil-gan", "store", "escat-fit", "escat-transfer", "escat-joint")
+GENERATOR_KINDS = ("train", "transfer", "mixture", "distil", "distil-gan", "store")
 EVALUATIONS = {"quality": "evaluation", "transfer": "benchmark_transfer"}  #: evaluation kind -> card key
 _REQUIRED = {"train": ("family", "data", "config", "evaluation"),
              "transfer": ("parent", "data", "training", "evaluation"),
              "mixture": ("parent", "data", "training", "members", "evaluation"),
              "distil-gan": ("parent", "student", "distil", "evaluation"),
              "distil": ("parent", "teacher", "data", "training", "distil", "evaluation"),
+             "store": ("parent", "store", "evaluation"),
              "escat-fit": ("target", "test_fraction", "split_seed", "net", "fit"),
              "escat-transfer": ("parent", "target", "train_fraction", "split_seed"),
              "escat-joint": ("members", "steps", "seed", "split_seed", "kappa")}
@@ -105,6 +106,16 @@ def load_recipes(path) -> dict:
                                  + " or ".join(repr(k) for k in EVALUATIONS))
         if kind == "mixture" and (not isinstance(r["members"], list) or len(r["members"]) < 2):
             raise AivaInputError(f"{path}: models.{name}: key 'members': need a list of at least 2 tables")
+        if kind == "store":
+            from aiva.models.io import STORAGE_DTYPES
+
+            st = r["store"]
+            bad = (not isinstance(st, dict) or set(st) - {"dtype", "omit_masks"}
+                   or st.get("dtype", "float16") not in STORAGE_DTYPES
+                   or not isinstance(st.get("omit_masks", True), bool))
+            if bad:
+                raise AivaInputError(f"{path}: models.{name}: key 'store': need a table with dtype = "
+                                     + " or ".join(repr(k) for k in STORAGE_DTYPES) + " and omit_masks = true/false")
     return {"path": path, "check": doc.get("check") or {}, "defaults": doc.get("defaults") or {},
             "data": data, "models": models}
 
@@ -154,6 +165,10 @@ def describe(recipes: dict) -> list[dict]:
         elif r["kind"] == "distil-gan":
             data = f"fresh samples of the parent, {r['distil'].get('steps', 'default')} steps"
             seed = r["distil"].get("seed", 1)
+        elif r["kind"] == "store":
+            data = (f"the parent's weights as {r['store'].get('dtype', 'float16')}"
+                    + (", masks rebuilt from the architecture" if r["store"].get("omit_masks", True) else ""))
+            seed = "-"
         elif r["kind"].startswith("escat"):
             data = f"{r['target']} data, " + (f"train {1 - r['test_fraction']:g}" if "test_fraction" in r
                                               else f"train {r['train_fraction']:g}") + f", split seed {r['split_seed']}"
@@ -314,7 +329,7 @@ class Builder:
         w0 = time.time()
         self.say(f"== {name} ({r['kind']})")
         fn = {"train": self._train, "transfer": self._transfer, "mixture": self._mixture, "distil": self._distil,
-              "distil-gan": self._distil_gan,
+              "distil-gan": self._distil_gan, "store": self._store,
               "escat-fit": self._escat_fit, "escat-transfer": self._escat_transfer,
               "escat-joint": self._escat_joint}[r["kind"]]
         path = fn(name, r)
@@ -431,6 +446,18 @@ class Builder:
             card["metrics"]["speed"] = one_thread_speed(path, **kw)
             atomic_write_text(path.with_suffix(".json"), json.dumps(card, indent=2) + "\n")
         return path
+
+    def _store(self, name: str, r: dict) -> Path:
+        """``store``: the parent's weights stored compactly (:func:`aiva.models.io.store_as`:
+        ``store.dtype``, default float16, and ``store.omit_masks``, default true), then the
+        recipe's evaluation of the stored file: the metrics are those of the weights shipped."""
+        from aiva.models.io import store_as
+
+        parent = self.parent(name)
+        st = r["store"]
+        w = store_as(parent, self.work / name / "model.safetensors", dtype=st.get("dtype", "float16"),
+                     omit_masks=st.get("omit_masks", True))
+        return self._evaluated(name, r, w, self._recipe_record(name, r))
 
     def _distil(self, name: str, r: dict) -> Path:
         """One flow fine-tuned from ``parent`` (or, with ``parent.member = k``, from member k of a

@@ -54,11 +54,16 @@ def safetensors_header(path: Path) -> dict[str, tuple[str, tuple[int, ...]]]:
             head = fh.read(8)
             if size == 0:
                 raise AivaInputError(f"{path}: weights file is empty (0 bytes)")
-            if head[:2] == b"PK":
-                raise AivaInputError(f"{path}: a zip archive (torch.save?), not safetensors; aiva loads no pickled code")
-            if head[:1] == b"\x80":
-                raise AivaInputError(f"{path}: a Python pickle, not safetensors; aiva loads no pickled code")
             n = int.from_bytes(head, "little") if len(head) == 8 else -1
+            brace = fh.read(1) == b"{"
+            fh.seek(8)
+            # a safetensors header (length, then a JSON object) first: its length's low byte may
+            # be 0x80 or 0x50 like a pickle's or a zip's magic
+            plausible = brace and 0 < n <= size - 8
+            if not plausible and head[:2] == b"PK":
+                raise AivaInputError(f"{path}: a zip archive (torch.save?), not safetensors; aiva loads no pickled code")
+            if not plausible and head[:1] == b"\x80":
+                raise AivaInputError(f"{path}: a Python pickle, not safetensors; aiva loads no pickled code")
             if not 0 < n <= size - 8:
                 raise AivaInputError(f"{path}: not a safetensors file, or truncated (header length {n}, file size "
                                      f"{size} bytes)")

@@ -28,12 +28,25 @@ from aiva.models.families import FAMILIES
 from aiva.models.mixture import MixtureConfig, MixtureModel
 
 __all__ = ["FAMILIES", "MODEL_KINDS", "load_model", "mix_files", "read_card", "resolve", "safetensors_header",
-           "save_model", "sha256_file"]
+           "save_model", "sha256_file", "storage_dtype", "store_as"]
 
 #: every kind of stored model: the trainable families and mixtures of their members
 MODEL_KINDS: dict[str, tuple[Any, type]] = {**FAMILIES, "mixture": (MixtureModel, MixtureConfig)}
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
+
+#: how a generator's floating-point tensors may be stored (card key ``dtype``, default float32);
+#: float16 halves the file, and the weights are widened back to float32 on load (exactly: every
+#: float16 is a float32), so the stored float16 numbers *are* the model that was evaluated
+STORAGE_DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "float16": torch.float16}
+
+
+def storage_dtype(card: dict, cpath: Path | str = "model card") -> torch.dtype:
+    """The dtype a card declares for its stored floating-point tensors (key ``dtype``)."""
+    name = card.get("dtype", "float32")
+    if name not in STORAGE_DTYPES:
+        raise AivaInputError(f"{cpath}: key 'dtype': {name!r} is not one of {', '.join(STORAGE_DTYPES)}")
+    return STORAGE_DTYPES[name]
 
 
 
@@ -48,9 +61,14 @@ def load_model_state(model, tensors: dict[str, torch.Tensor], source: str = "") 
 
 def save_model(model, path: str | os.PathLike, card: dict[str, Any]) -> Path:
     """Write ``path`` (.safetensors) and its card (.json) atomically (:func:`write_artefact`)."""
-    card = {**card, "family": getattr(model, "family", "gan"), "config": model.config.to_dict(),
-            "format": "aiva-model-1"}
-    return write_artefact(path, model.state(), card)
+    card = {**{k: v for k, v in card.items() if k not in _STORAGE_KEYS}, "family": getattr(model, "family", "gan"),
+            "config": model.config.to_dict(), "format": "aiva-model-1"}
+    return write_artefact(path, model.state(), card)  # float32 with every tensor: not a parent's storage
+
+
+#: card keys that describe how one file is stored (:func:`store_as`), not the model; a model
+#: written by :func:`save_model` (e.g. a fine-tune of a compactly stored parent) drops them
+_STORAGE_KEYS = ("dtype", "omit_masks", "stored_from")
 
 
 def resolve(name_or_path: str | os.PathLike) -> Path:
@@ -103,8 +121,14 @@ def check_card(card: Any, cpath: Path) -> dict:
     return card
 
 
-def _check_against_model(model, header: dict, weights: Path) -> None:
-    want = {k: (_TORCH_ST.get(v.dtype, str(v.dtype)), tuple(v.shape)) for k, v in model.state().items()}
+def _check_against_model(model, header: dict, weights: Path, stored: torch.dtype = torch.float32,
+                         omit_masks: bool = False) -> None:
+    def dtype(v: torch.Tensor) -> str:
+        return _TORCH_ST.get(stored if v.dtype == torch.float32 else v.dtype, str(v.dtype))
+
+    state = model.state()
+    omitted = set(_masks(state)) if omit_masks else set()
+    want = {k: (dtype(v), tuple(v.shape)) for k, v in state.items() if k not in omitted}
     missing = sorted(set(want) - set(header))
     extra = sorted(set(header) - set(want))
     bad = sorted(k for k in set(want) & set(header) if want[k] != header[k])
@@ -141,14 +165,62 @@ def load_model(name_or_path: str | os.PathLike, device: str | torch.device = "cp
         raise AivaInputError(f"{cpath}: key 'config': {exc}") from None
     except (TypeError, ValueError, KeyError) as exc:
         raise AivaInputError(f"{cpath}: key 'config': cannot build the {card['family']} network ({exc})") from None
-    _check_against_model(model, header, weights)
+    stored = storage_dtype(card, cpath)
+    omit = card.get("omit_masks", False)
+    if not isinstance(omit, bool):
+        raise AivaInputError(f"{cpath}: key 'omit_masks': expected true or false, got {omit!r}")
+    _check_against_model(model, header, weights, stored, omit)
     tensors = load_file(str(weights))
     bad = [k for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
         raise AivaInputError(f"{weights}: {len(bad)} tensor(s) hold NaN or infinite values (e.g. {bad[0]})")
+    if stored != torch.float32:
+        tensors = {k: v.float() if v.dtype == stored else v for k, v in tensors.items()}
+    if omit:  # the architecture's own masks (store_as checked that they are the stored ones)
+        state = model.state()
+        tensors.update({k: state[k] for k in _masks(state)})
     load_model_state(model, tensors, str(weights))
     model.to(device)
     return model, card
+
+
+def _masks(state: dict[str, torch.Tensor]) -> list[str]:
+    """Names of the boolean autoregressive masks (``*.mask``) of a network's state."""
+    return sorted(k for k, v in state.items() if v.dtype == torch.bool and k.endswith(".mask"))
+
+
+def store_as(weights, out, dtype: str = "float16", omit_masks: bool = True):
+    """Rewrite the generator ``weights`` (a path or shipped name) compactly into ``out``: its
+    float32 tensors stored as ``dtype`` (:data:`STORAGE_DTYPES`) and, with ``omit_masks``, its
+    autoregressive masks left out (they are a function of the architecture: the network built
+    from the card's config reproduces them, which is checked here with two different torch
+    seeds). The card gains ``dtype``, ``omit_masks`` and ``stored_from`` (the original file's
+    SHA-256). Refuses values that ``dtype`` cannot hold. Returns the new weights path; evaluate
+    that file, not the original."""
+    src = resolve(weights)
+    net, card = load_model(src)
+    target = STORAGE_DTYPES.get(dtype)
+    if target is None:
+        raise AivaInputError(f"storage dtype {dtype!r} is not one of {', '.join(STORAGE_DTYPES)}")
+    state = {k: (v.to(target) if v.dtype == torch.float32 else v) for k, v in net.state().items()}
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise AivaInputError(f"{src}: {len(bad)} tensor(s) overflow {dtype} (e.g. {bad[0]})")
+    if omit_masks:
+        cls, cfg = MODEL_KINDS[card["family"]]
+        fresh = []
+        for seed in (0, 12345):
+            with torch.random.fork_rng():
+                torch.manual_seed(seed)
+                fresh.append(cls(cfg.from_dict(card["config"])).state())  # type: ignore[attr-defined]
+        masks = _masks(state)
+        if any(not (torch.equal(state[k], f[k])) for f in fresh for k in masks):
+            raise AivaInputError(f"{src}: its masks are not reproduced by its architecture; store them")
+        state = {k: v for k, v in state.items() if k not in masks}
+    card = {k: v for k, v in card.items() if k != "weights_sha256"}
+    card.update({"dtype": dtype, "omit_masks": bool(omit_masks),
+                 "stored_from": {"weights_sha256": sha256_file(src), "dtype": "float32", "omit_masks": False}})
+    return write_artefact(out, state, card)
 
 
 def list_shipped() -> list[dict]:
