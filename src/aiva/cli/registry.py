@@ -51,7 +51,8 @@ def _cmd_update(args: argparse.Namespace) -> int:
         reg.register(args.model, args.register_from)
     cfg = UpdateConfig(holdout=args.holdout, epochs=args.epochs, seed=args.seed,
                        train_config=str(args.train_config) if args.train_config else None,
-                       tune_steps=args.tune_steps, tune_events=args.tune_events)
+                       tune_steps=args.tune_steps, tune_events=args.tune_events,
+                       tune_shape_degree=args.tune_shape_degree)
     if args.watch:
         done = watch(registry=reg, name=args.model, folder=args.watch, constraints=args.constraints, config=cfg,
                      once=args.once)
@@ -100,5 +101,7 @@ def add(sub) -> None:
                     help="tune to this published measurement instead (repeatable; see docs/tuning.md)")
     up.add_argument("--tune-steps", type=_count, help="with --measurement: Adam steps per fit")
     up.add_argument("--tune-events", type=_count, help="with --measurement: flux-folded prior events per measurement")
+    up.add_argument("--tune-shape-degree", type=int,
+                    help="with --measurement: degree of the Q2-shape correction (default 2; 0: sigma(E) only)")
     up.add_argument("--seed", type=_seed, default=1)
     up.set_defaults(func=_cmd_update)

@@ -13,18 +13,23 @@ def _cmd_tune(args: argparse.Namespace) -> int:
 
     if args.blocks == 1:
         raise AivaInputError("--blocks: need 0 (no cross-validation) or >= 2")
+    if args.calibrate < 0 or args.calibrate == 1:
+        raise AivaInputError(f"--calibrate: need 0 (off) or >= 2 pseudo-experiments, got {args.calibrate}")
     given = {"n_events": args.n_events, "n_prior_events": args.prior_events, "steps": args.steps, "lr": args.lr,
              "trainable": args.trainable, "penalty": args.penalty, "strength": args.strength,
-             "xsec_degree": args.xsec_degree, "xsec_prior": args.xsec_prior, "seed": args.seed}
+             "xsec_degree": args.xsec_degree, "xsec_prior": args.xsec_prior, "shape_degree": args.shape_degree,
+             "shape_prior": args.shape_prior, "seed": args.seed}
     cfg = TuneConfig.from_dict({k: v for k, v in given.items() if v is not None})  # unset: TuneConfig's defaults
     res = tune_to_dir(model=args.model, measurements=args.measurement, out=args.out, config=cfg, blocks=args.blocks,
-                      members=args.members, name=args.name)
+                      members=args.members, name=args.name, calibrate=args.calibrate, cv_blocks=args.cv_blocks)
     for m in res["measurements"]:
         print(f"{m['name']}: chi2/ndf {m['chi2_before']:.1f}/{m['ndf']} -> {m['chi2_after']:.1f}/{m['ndf']}")
     cv = res.get("cross_validation", {}).get("total")
     if cv:
-        print(f"held-out chi2 over {args.blocks} blocks: {cv['heldout_chi2_before']:.1f} -> {cv['heldout_chi2_after']:.1f}"
-              f" (expectation {cv['ndf']} +- {cv['sigma']:.1f})")
+        exp = (f"calibrated expectation {cv['expectation_calibrated']:.1f} +- {cv['sigma_calibrated'] or 0:.1f}"
+               if "expectation_calibrated" in cv else f"expectation {cv['ndf']} +- {cv['sigma']:.1f}")
+        print(f"held-out chi2 over {args.blocks} {args.cv_blocks} blocks: {cv['heldout_chi2_before']:.1f} -> "
+              f"{cv['heldout_chi2_after']:.1f} ({exp})")
     print(f"wrote {res['tuned_model']}")
     return 0
 
@@ -44,14 +49,24 @@ def add(sub) -> None:
     tu.add_argument("--prior-events", type=_count, default=None,
                     help="prior events (uniform E_nu) for the KL penalty (default 20000)")
     tu.add_argument("--trainable", type=int,
-                    help="flow transforms trained, the last ones (default 0: only sigma(E), the choice of the "
-                         "held-out validation in docs/tuning.md)")
+                    help="flow transforms trained, the last ones (default 0: sigma(E) and the Q2 shape only, the "
+                         "choice of the held-out validation in docs/tuning.md)")
     tu.add_argument("--penalty", choices=("kl", "l2sp"), help="prior penalty (default kl)")
     tu.add_argument("--strength", type=_positive, default=None,
                     help="kl: prior pseudo-events N_p (default 3000); l2sp: alpha")
     tu.add_argument("--xsec-degree", type=int, default=None, help="Legendre degree of the sigma(E) correction (default 3)")
-    tu.add_argument("--xsec-prior", type=_positive, default=None, help="prior sigma of each coefficient (default 0.1)")
+    tu.add_argument("--xsec-prior", type=_positive, default=None,
+                    help="prior sigma of each sigma(E) coefficient (default 0.3)")
+    tu.add_argument("--shape-degree", type=int, default=None,
+                    help="Legendre degree L of the Q2-shape correction, split at the N-pi threshold in W (default 2; "
+                         "0: off; docs/tuning.md)")
+    tu.add_argument("--shape-prior", type=_positive, default=None,
+                    help="prior sigma of each shape coefficient (default 0.3)")
     tu.add_argument("--blocks", type=int, default=3, help="cross-validation blocks of bins (0: none)")
+    tu.add_argument("--cv-blocks", choices=("slices", "interleaved"), default="slices",
+                    help="blocks of whole cos-theta slices (extrapolation, default) or every k-th bin (interleaved)")
+    tu.add_argument("--calibrate", type=int, default=0,
+                    help="pseudo-experiments that measure the held-out chi2's expectation after a fit (default 0)")
     tu.add_argument("--members", type=int, default=0, help="posterior ensemble members (0: none)")
     tu.add_argument("--seed", type=_seed)
     tu.set_defaults(func=_cmd_tune)

@@ -40,6 +40,7 @@ class UpdateConfig(ConfigMixin):
     chi2_gain: float = 4.0
     tune_steps: int | None = None
     tune_events: int | None = None
+    tune_shape_degree: int | None = None  #: the Q²-shape correction's degree (0: σ(E) only)
 
 
 def _decide(registry: Registry, name: str, record: dict, progress: bool, *, why: str | None = None,

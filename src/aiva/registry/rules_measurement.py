@@ -86,6 +86,8 @@ def update_measurement(*, registry: Registry, name: str, measurements: list[str]
         tk["steps"] = cfg.tune_steps
     if cfg.tune_events:
         tk["n_events"] = cfg.tune_events
+    if cfg.tune_shape_degree is not None:
+        tk["shape_degree"] = cfg.tune_shape_degree
     tcfg = TuneConfig.from_dict(tk)
     provenance = [{"name": m.name, "cite": m.meta.get("cite"), "covariance_sha256": covariance_sha256(m),
                    "n_bins": len(m.values)} for m in ms]

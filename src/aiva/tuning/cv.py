@@ -51,10 +51,25 @@ def conditional_chi2(r: np.ndarray, C: np.ndarray, held, fit=None) -> float:
     return float(u @ cho_solve(cho_factor(S), u))
 
 
-def bin_blocks(m: Measurement, k: int) -> list[np.ndarray]:
-    """k blocks of bins for cross-validation: the cosθ slices of the binning, in order, dealt into
-    k contiguous groups of about equal bin count (a block is whole slices, so that held-out bins
-    are a region of phase space, not interleaved neighbours of fitted ones)."""
+#: how bins are dealt into cross-validation blocks (:func:`bin_blocks`)
+BLOCK_SCHEMES = ("slices", "interleaved")
+
+
+def bin_blocks(m: Measurement, k: int, how: str = "slices") -> list[np.ndarray]:
+    """k blocks of bins for cross-validation.
+
+    ``slices`` (default): the cosθ slices of the binning, in order, dealt into k contiguous groups
+    of about equal bin count — a block is whole slices, so held-out bins are a region of phase
+    space the fit never saw (a test of extrapolation across angles). ``interleaved``: bin i goes to
+    block i mod k — held-out bins are neighbours of fitted ones (a test of over-fitting at fixed
+    phase-space coverage)."""
+    if how not in BLOCK_SCHEMES:
+        raise AivaInputError(f"cross-validation blocks: {how!r} is not one of {', '.join(BLOCK_SCHEMES)}")
+    if how == "interleaved":
+        n = len(m.values)
+        if not 2 <= k <= n:
+            raise AivaInputError(f"measurement {m.name!r}: {k} blocks requested, need 2..{n} (bins)")
+        return [np.arange(j, n, k) for j in range(k)]
     slices = sorted({(float(lo), float(hi)) for lo, hi in m.bins[:, :2]})
     if not 2 <= k <= len(slices):
         raise AivaInputError(f"measurement {m.name!r}: {k} blocks requested, need 2..{len(slices)} (cos theta slices)")

@@ -114,6 +114,91 @@ class SigmaCorrection(torch.nn.Module):
         return np.exp(self.basis(E) @ self.coef.detach().numpy())
 
 
+class ShapeCorrection(torch.nn.Module):
+    """A smooth reweighting of the lepton kinematics, the data-driven counterpart of a generator's
+    axial-mass dials (e.g. NEUT/GENIE's M_A^QE and M_A^RES reweighting, which change the Q² shape
+    of the quasielastic-like and the inelastic events separately):
+
+        ln w(Q², W) = Σ_{l=1}^{L} P_l(u) [b_l q(W) + c_l (1 − q(W))] + d (1 − q(W)),
+
+    u = 2 tanh(Q²/Q₀²) − 1 (Q₀² = 0.5 GeV²), q(W) = 1/(1 + exp((W − 1.08 GeV)/0.03 GeV)) the
+    quasielastic-like share (W below the Nπ threshold; W² < 0, possible for bound nucleons, counts
+    as quasielastic-like), Q² and W from (E_ν, E_μ, θ_μ) with the nucleon at rest
+    (:func:`aiva.physics.kinematics.lepton_kinematics`). Gaussian prior N(0, τ²) on the 2L + 1
+    coefficients; L = 0 switches it off.
+
+    Shape only, to first order: with :meth:`fit_centre` each basis function has its mean under the
+    prior at fixed E_ν subtracted (tabulated in ln E_ν on a uniform-E_ν prior sample, linearly
+    interpolated), so ln w averages to 0 at every energy and a change of normalisation is left to
+    σ(E) — the dials are "shape" dials, as GENIE's MaCCQEshape is. σ(E_ν) still changes at second
+    order, by Z(E) = E[w | E_ν], which the tuned card includes;
+    :meth:`aiva.tuning.Tuner.tuned_model` projects the reweighting into the flow."""
+
+    W_CUT, W_WIDTH, Q0SQ = 1.08, 0.03, 0.5
+
+    def __init__(self, degree: int = 0, prior: float = 0.3):
+        super().__init__()
+        self.degree, self.prior = int(degree), float(prior)
+        n = 2 * self.degree + 1 if self.degree > 0 else 0
+        self.coef = torch.nn.Parameter(torch.zeros(n, dtype=torch.float64))
+        self.centre_lnE: np.ndarray | None = None  #: ln E_ν nodes of the centring table
+        self.centre_table: np.ndarray | None = None  #: (nodes, 2L + 1) prior means of the basis
+
+    def fit_centre(self, enu, elep, costh, m_lep: float, nodes: int = 24) -> None:
+        """Tabulate the prior mean of each basis function in ``nodes`` bins of ln E_ν from a
+        sample uniform in E_ν (empty bins are skipped)."""
+        if self.degree == 0:
+            return
+        self.centre_lnE, self.centre_table = None, None
+        B = self.basis(enu, elep, costh, m_lep)
+        ln = np.log(np.asarray(enu, float))
+        edges = np.linspace(ln.min(), ln.max() + 1e-12, nodes + 1)
+        k = np.clip(np.searchsorted(edges, ln, side="right") - 1, 0, nodes - 1)
+        cnt = np.bincount(k, minlength=nodes)
+        means = np.stack([np.bincount(k, weights=B[:, j], minlength=nodes) for j in range(B.shape[1])], axis=1)
+        ok = cnt > 0
+        mid = 0.5 * (edges[:-1] + edges[1:])
+        self.centre_lnE = mid[ok]
+        self.centre_table = means[ok] / cnt[ok, None]
+
+    def centre(self, enu) -> np.ndarray:
+        """The tabulated prior means of the basis at ``enu`` (linear in ln E_ν, flat beyond the nodes)."""
+        if self.centre_lnE is None or self.centre_table is None:
+            raise AivaInputError("shape correction: no centring table (fit_centre first)")
+        ln = np.log(np.asarray(enu, float))
+        return np.column_stack([np.interp(ln, self.centre_lnE, self.centre_table[:, j])
+                                for j in range(self.centre_table.shape[1])])
+
+    def basis(self, enu, elep, costh, m_lep: float) -> np.ndarray:
+        from aiva.physics.kinematics import lepton_kinematics
+
+        n = len(np.atleast_1d(enu))
+        if self.degree == 0:
+            return np.zeros((n, 0))
+        k = lepton_kinematics(np.asarray(enu, float), np.asarray(elep, float), np.asarray(costh, float), m_lep=m_lep)
+        u = 2 * np.tanh(np.maximum(k["Q2"], 0.0) / self.Q0SQ) - 1
+        W = np.nan_to_num(k["W"], nan=0.0)
+        q = 1.0 / (1.0 + np.exp(np.clip((W - self.W_CUT) / self.W_WIDTH, -50, 50)))
+        cols = []
+        for ell in range(1, self.degree + 1):
+            P = np.polynomial.legendre.Legendre.basis(ell)(u)
+            cols += [P * q, P * (1 - q)]
+        cols.append(1 - q)
+        B = np.column_stack(cols)
+        return B - self.centre(enu) if self.centre_table is not None else B
+
+    def describe(self) -> dict:
+        return {"centre_lnE": None if self.centre_lnE is None else self.centre_lnE.tolist(),
+                "centre_table": None if self.centre_table is None else self.centre_table.tolist()}
+
+    def log_factor(self, B: torch.Tensor) -> torch.Tensor:
+        return B @ self.coef
+
+    def penalty(self, centre: torch.Tensor | None = None) -> torch.Tensor:
+        a = self.coef if centre is None else self.coef - centre
+        return torch.sum((a / self.prior) ** 2)
+
+
 class CachedFlowLogProb:
     """ln p_θ(x | E'_ν) of a zuko flow whose first transforms are frozen: their outputs and
     log-Jacobians on the fixed events are computed once, so each step costs only the trained
@@ -152,6 +237,7 @@ class BinnedTarget:
     idx: torch.Tensor  #: (N,) true bin, n_bins for events outside every bin
     base_w: torch.Tensor  #: (N,) prior weights, 10⁻³⁸ cm²/nucleon
     B: torch.Tensor  #: (N, K+1) σ-correction basis at E_i
+    Bs: torch.Tensor  #: (N, 2L+1) shape-correction basis at (Q²_i, W_i) (N, 0) when off
     data: torch.Tensor
     cov: np.ndarray  #: C + V_MC
     smear: torch.Tensor | None
@@ -172,7 +258,8 @@ class BinnedTarget:
         return sig / self.widths
 
 
-def prepare_target(net, card: dict, m: Measurement, n_events: int, seed: int, corr: SigmaCorrection) -> BinnedTarget:
+def prepare_target(net, card: dict, m: Measurement, n_events: int, seed: int, corr: SigmaCorrection,
+                   shape: ShapeCorrection | None = None) -> BinnedTarget:
     """Draw the fixed flux-folded prior sample of a measurement (flux restricted to the model's
     trained range; the prediction stays normalised to the whole flux, as ``aiva predict`` does with
     ``--flux-range``) and bin it."""
@@ -200,9 +287,18 @@ def prepare_target(net, card: dict, m: Measurement, n_events: int, seed: int, co
                         torch.as_tensor(e, dtype=torch.float64).reshape(-1, 1),
                         torch.as_tensor(np.where(idx < 0, n, idx)), torch.as_tensor(w0, dtype=torch.float64),
                         torch.as_tensor(corr.basis(ev["Enu_true"]), dtype=torch.float64),
+                        torch.as_tensor((shape or ShapeCorrection(0)).basis(ev["Enu_true"], ev["ELep"], ev["CosLep"],
+                                                                            lepton_mass(card)), dtype=torch.float64),
                         torch.as_tensor(m.values, dtype=torch.float64), m.covariance + np.diag(var),
                         None if S is None else torch.as_tensor(S, dtype=torch.float64),
                         torch.as_tensor(m.widths, dtype=torch.float64), float(removed), fx.describe())
+
+
+def lepton_mass(card: dict) -> float:
+    """The charged lepton's mass [GeV] of a model's probe."""
+    from aiva.physics.targets import get_probe
+
+    return float(get_probe(card.get("probe", "numu")).lepton_mass)
 
 
 def chi2_torch(r: torch.Tensor, cinv: torch.Tensor) -> torch.Tensor:
