@@ -90,7 +90,7 @@ def momentum_cos(table) -> tuple[np.ndarray, np.ndarray]:
 class SigmaCorrection(torch.nn.Module):
     """σ_θ(E) = σ₀(E)·exp(s(E)), s(E) = Σ_{k=0}^{K} a_k P_k(u), u = 2 ln(E/E_min)/ln(E_max/E_min) − 1
     (Legendre polynomials P_k on the model's energy range): a smooth correction with a Gaussian
-    prior a_k ~ N(0, τ²) (τ = 0.1: 10 % per coefficient), so that with no data it stays σ₀."""
+    prior a_k ~ N(0, τ²) (τ = `TuneConfig.xsec_prior`, 0.3: 30 % per coefficient), so that with no data it stays σ₀."""
 
     def __init__(self, emin: float, emax: float, degree: int = 3, prior: float = 0.1):
         super().__init__()
