@@ -314,7 +314,8 @@ def test_cli_tune_with_the_shape_correction_and_a_calibrated_expectation(tmp_pat
     assert res["posterior"]["method"] == "laplace" and len(res["posterior"]["coefficients"]) == 4 + 3
     assert "expectation_calibrated" in res["cross_validation"]["total"]
     _, card = load_model(out / "model.safetensors")
-    assert "shape_correction" in card["tuning"]
+    proj = card["tuning"]["shape_correction"]["projection"]
+    assert proj["steps"] == 400 and proj["weighted_nll_after"] <= proj["weighted_nll_before"]
     assert "calibrated expectation" in capsys.readouterr().out
     assert (out / f"prediction_{T2K}.csv").read_text().splitlines()[0].endswith("band_mean,band_std")
 

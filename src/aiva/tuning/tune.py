@@ -697,12 +697,13 @@ def tune_to_dir(*, model: str, measurements: list[str], out, config: TuneConfig 
                                for k, q0 in _prior_quantities(tuner).items()}}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    tnet = tuner.tuned_model()  # first: the card records the projection of the shape correction
     tcard = tuner.tuned_card(name)
     tcard["tuning"]["result"] = {m["name"]: {"chi2_before": m["chi2_before"], "chi2_after": m["chi2_after"],
                                              "ndf": m["ndf"]} for m in res["measurements"]}
     if blocks:
         tcard["tuning"]["cross_validation"] = res["cross_validation"]["total"]
-    path = save_model(tuner.tuned_model(), out / "model.safetensors", tcard)
+    path = save_model(tnet, out / "model.safetensors", tcard)
     res["tuned_model"] = str(path)
     for j, t in enumerate(tuner.targets):
         m = t.measurement
