@@ -43,7 +43,8 @@ def add(sub) -> None:
                     help="shipped measurement or folder in the same format (repeatable)")
     tu.add_argument("--out", type=Path, required=True, help="output folder (model.safetensors, result.json, predictions)")
     tu.add_argument("--name", help="name of the tuned model (default: MODEL-tuned)")
-    tu.add_argument("--steps", type=_count, default=None, help="Adam steps per fit (default 150)")
+    tu.add_argument("--steps", type=_count, default=None,
+                    help="Adam steps per fit with --trainable >= 1 (default 150; trainable 0 is solved by Gauss-Newton)")
     tu.add_argument("--lr", type=_positive, help="Adam learning rate (default 3e-3)")
     tu.add_argument("--n-events", type=_count, default=None, help="flux-folded prior events per measurement (default 40000)")
     tu.add_argument("--prior-events", type=_count, default=None,
