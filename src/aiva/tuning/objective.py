@@ -144,11 +144,11 @@ class ShapeCorrection(torch.nn.Module):
         self.centre_lnE: np.ndarray | None = None  #: ln E_ν nodes of the centring table
         self.centre_table: np.ndarray | None = None  #: (nodes, 2L + 1) prior means of the basis
 
-    def fit_centre(self, enu, elep, costh, m_lep: float, nodes: int = 24) -> None:
+    def fit_centre(self, enu, elep, costh, m_lep: float, nodes: int = 24) -> np.ndarray:
         """Tabulate the prior mean of each basis function in ``nodes`` bins of ln E_ν from a
-        sample uniform in E_ν (empty bins are skipped)."""
+        sample uniform in E_ν (empty bins are skipped); returns the sample's centred basis."""
         if self.degree == 0:
-            return
+            return self.basis(enu, elep, costh, m_lep)
         self.centre_lnE, self.centre_table = None, None
         B = self.basis(enu, elep, costh, m_lep)
         ln = np.log(np.asarray(enu, float))
@@ -160,6 +160,7 @@ class ShapeCorrection(torch.nn.Module):
         mid = 0.5 * (edges[:-1] + edges[1:])
         self.centre_lnE = mid[ok]
         self.centre_table = means[ok] / cnt[ok, None]
+        return B - self.centre(enu)
 
     def centre(self, enu) -> np.ndarray:
         """The tabulated prior means of the basis at ``enu`` (linear in ln E_ν, flat beyond the nodes)."""

@@ -132,7 +132,9 @@ class Tuner:
         rng = np.random.default_rng(cfg.seed)
         enu = lo + (hi - lo) * rng.random(cfg.n_prior_events)
         ref = generate_events(gen_net, card, enu, cfg.seed + 7)
-        self.shape.fit_centre(enu, ref["ELep"], ref["CosLep"], self.m_lep)  # shape-only dials (first order)
+        # shape-only dials (first order): centred on this sample, whose centred basis is kept
+        self.ref_Bs = torch.as_tensor(self.shape.fit_centre(enu, ref["ELep"], ref["CosLep"], self.m_lep),
+                                      dtype=torch.float64)
         self.targets = [prepare_target(gen_net, card, m, cfg.n_events, cfg.seed + 1000 * (j + 1), self.corr,
                                        self.shape)
                         for j, m in enumerate(measurements)]
@@ -144,7 +146,6 @@ class Tuner:
         self.ref_cos = np.asarray(ref["CosLep"], float)
         self.ref_y = np.asarray(ref["ELep"], float) / enu
         self.ref_B = torch.as_tensor(self.corr.basis(enu), dtype=torch.float64)
-        self.ref_Bs = torch.as_tensor(self.shape.basis(enu, ref["ELep"], ref["CosLep"], self.m_lep), dtype=torch.float64)
         X = torch.cat([t.x for t in self.targets] + [torch.as_tensor(np.column_stack([x1, x2]))]).float()
         E = torch.cat([t.e for t in self.targets] + [torch.as_tensor(e).reshape(-1, 1)]).float()
         self.splits = np.cumsum([0] + [len(t.x) for t in self.targets] + [len(enu)])
@@ -185,21 +186,28 @@ class Tuner:
             for p, v in zip(self.params, state[0]):
                 p.copy_(v)
             self.corr.coef.copy_(state[1])
-            if len(state) > 2:
-                self.shape.coef.copy_(state[2])
-                self._hessian = state[3]
+            self.shape.coef.copy_(state[2])
+        self._hessian = state[3]
 
     # ------------------------------------------------------------------ predictions
     def _pieces(self, log_ratio: torch.Tensor):
         return [log_ratio[self.splits[j]:self.splits[j + 1]] for j in range(len(self.targets) + 1)]
+
+    def _log_ratio(self) -> torch.Tensor:
+        """ln p_θ/p₀ on every fixed event (no gradient); zero without trained transforms, where the
+        flow is not evaluated at all (every Gauss-Newton step and calibration fit)."""
+        if not self.params:
+            return torch.zeros_like(self.lp0)
+        with torch.no_grad():
+            return self.logp() - self.lp0
 
     def _s(self, t) -> torch.Tensor:
         """Per-event log factor of the σ(E) and shape corrections on target t's prior sample."""
         return self.corr.log_factor(t.B) + self.shape.log_factor(t.Bs)
 
     def predictions(self) -> list[np.ndarray]:
+        lr = self._pieces(self._log_ratio())
         with torch.no_grad():
-            lr = self._pieces(self.logp() - self.lp0)
             return [t.predict(lr[j], self._s(t)).numpy() for j, t in enumerate(self.targets)]
 
     def prior_predictions(self) -> list[np.ndarray]:
@@ -214,8 +222,7 @@ class Tuner:
 
     def diagnostics(self) -> dict:
         """Effective sample size of the reweighted samples (fraction of N) and KL(p₀‖p_θ) in nats."""
-        with torch.no_grad():
-            d = (self.logp() - self.lp0).numpy()
+        d = self._log_ratio().numpy()
         pieces = [d[self.splits[j]:self.splits[j + 1]] for j in range(len(self.splits) - 1)]
         return {"ess_fraction": [effective_sample_size(p) / len(p) for p in pieces[:-1]],
                 "ess_fraction_prior_sample": effective_sample_size(pieces[-1]) / len(pieces[-1]),
@@ -224,8 +231,8 @@ class Tuner:
     def quantities(self) -> dict[str, np.ndarray]:
         """σ(E)/σ₀(E), ⟨cos θ_μ⟩ and ⟨E_μ/E_ν⟩ in E_ν bins (:data:`QUANTITY_EDGES`), from the uniform
         prior sample reweighted to the current parameters."""
+        w0 = torch.exp(self._log_ratio()[self.splits[-2]:]).numpy()
         with torch.no_grad():
-            w0 = torch.exp((self.logp() - self.lp0)[self.splits[-2]:]).numpy()
             w = w0 * torch.exp(self.shape.log_factor(self.ref_Bs)).numpy()
         k = np.clip(np.searchsorted(QUANTITY_EDGES, self.ref_enu) - 1, 0, len(QUANTITY_EDGES) - 2)
         n = len(QUANTITY_EDGES) - 1
@@ -287,9 +294,8 @@ class Tuner:
             return self._fit_gauss_newton(cinvs, data_t, idx, fb)
         for p in self.params:
             p.requires_grad_(True)
-        groups = [{"params": [self.corr.coef, self.shape.coef], "lr": self.cfg.lr * self.cfg.xsec_lr_factor}]
-        if self.params:
-            groups.append({"params": self.params, "lr": self.cfg.lr})
+        groups = [{"params": [self.corr.coef, self.shape.coef], "lr": self.cfg.lr * self.cfg.xsec_lr_factor},
+                  {"params": self.params, "lr": self.cfg.lr}]
         opt = torch.optim.Adam(groups)
         steps = steps or self.cfg.steps
         hist = []
@@ -330,8 +336,8 @@ class Tuner:
         """d(prediction)/d(σ and shape coefficients) per target, (n_bins, K): the prediction is
         Σ_i w_i exp(s_i) over a bin's events with s linear in the coefficients, so
         ∂σ_b/∂θ_k = Σ_{i∈b} w_i e^{s_i} B_ik (then smearing and bin widths)."""
+        lr = self._pieces(self._log_ratio())
         with torch.no_grad():
-            lr = self._pieces(self.logp() - self.lp0)
             out = []
             for j, t in enumerate(self.targets):
                 w = t.base_w * torch.exp(lr[j] + self._s(t))
@@ -350,30 +356,34 @@ class Tuner:
         precision (:meth:`laplace`)."""
         prec, c0 = self._prior_precision()
 
+        def residuals(preds):
+            return [(data_t[j] - torch.as_tensor(p))[idx[j]] for j, p in enumerate(preds)]
+
         def objective(th):
             self._set_coefs(th)
             preds = self.predictions()
             val = float(torch.sum(prec * (th - c0) ** 2))
-            for j, p in enumerate(preds):
+            for j, r in enumerate(residuals(preds)):
                 if len(fb[j]):
-                    r = (data_t[j] - torch.as_tensor(p))[idx[j]]
                     val += float(r @ (cinvs[j] @ r))
             return val, preds
+
+        def normal_equations(th, preds):
+            """H = Σ JᵀC⁻¹J + diag(τ⁻²), g = Σ JᵀC⁻¹r − τ⁻²(θ − θ⁰) and χ² at the current θ."""
+            H, g, chi2 = torch.diag(prec).clone(), -prec * (th - c0), 0.0
+            for j, (r, J) in enumerate(zip(residuals(preds), self.jacobians())):
+                if len(fb[j]):
+                    Jf = J[idx[j]]
+                    H += Jf.T @ cinvs[j] @ Jf
+                    g += Jf.T @ (cinvs[j] @ r)
+                    chi2 += float(r @ (cinvs[j] @ r))
+            return H, g, chi2
 
         th = self._coefs().double()
         val, preds = objective(th)
         hist = [{"step": 0, "objective": val}]
-        H = None
         for it in range(iterations):
-            Js = self.jacobians()
-            H = torch.diag(prec).clone()
-            g = -prec * (th - c0)
-            for j, (p, J) in enumerate(zip(preds, Js)):
-                if len(fb[j]):
-                    Jf = J[idx[j]]
-                    r = (data_t[j] - torch.as_tensor(p))[idx[j]]
-                    H += Jf.T @ cinvs[j] @ Jf
-                    g += Jf.T @ (cinvs[j] @ r)
+            H, g, _ = normal_equations(th, preds)
             step = torch.linalg.solve(H, g)
             lam = 1.0
             while True:
@@ -389,15 +399,7 @@ class Tuner:
             if done or v_new > val:
                 break
         self._set_coefs(th)
-        Js = self.jacobians()
-        H = torch.diag(prec).clone()
-        chi2 = 0.0
-        for j, (p, J) in enumerate(zip(preds, Js)):
-            if len(fb[j]):
-                Jf = J[idx[j]]
-                H += Jf.T @ cinvs[j] @ Jf
-                r = (data_t[j] - torch.as_tensor(p))[idx[j]]
-                chi2 += float(r @ (cinvs[j] @ r))
+        H, _, chi2 = normal_equations(th, preds)
         self._hessian = H.numpy()
         self.history = hist
         return {"objective": val, "chi2_fitted": chi2, "n_fitted_bins": int(sum(len(b) for b in fb)),
@@ -415,8 +417,8 @@ class Tuner:
         q0 = self.quantities()
         keys = [k for k in q0 if k != "E_GeV"]
         G = {k: np.zeros((len(q0[k]), len(th))) for k in keys}
+        h = 1e-4
         for i in range(len(th)):
-            h = 1e-4
             e = torch.zeros_like(th)
             e[i] = h
             self._set_coefs(th + e)
@@ -491,8 +493,8 @@ class Tuner:
         net = copy.deepcopy(self.net)
         if not self.shape_active():
             return net
+        lr = self._log_ratio()
         with torch.no_grad():
-            lr = self.logp() - self.lp0
             sh = torch.cat([self.shape.log_factor(t.Bs) for t in self.targets] + [self.shape.log_factor(self.ref_Bs)])
             w = torch.exp(lr + sh)
             w = (w / w.mean()).float()
