@@ -42,7 +42,9 @@ def test_float16_storage_round_trip_is_the_rounded_model(tmp_path):
     out = store_as(w, tmp_path / "half.safetensors")
     half, hcard = load_model(out)
     assert hcard["dtype"] == "float16" and hcard["omit_masks"] is True
-    assert hcard["stored_from"]["weights_sha256"] == card["weights_sha256"]
+    assert hcard["stored_from"] == {"weights_sha256": card["weights_sha256"], "dtype": "float32", "omit_masks": False}
+    again = store_as(out, tmp_path / "again.safetensors", omit_masks=False)  # from a compact file: says so
+    assert json.loads(again.with_suffix(".json").read_text())["stored_from"]["dtype"] == "float16"
     head = safetensors_header(out)
     assert {d for d, _ in head.values()} <= {"F16", "I64"}, "float32 tensors are stored as float16, masks left out"
     assert not any(k.endswith(".mask") for k in head)

@@ -453,10 +453,7 @@ class Builder:
         recipe's evaluation of the stored file: the metrics are those of the weights shipped."""
         from aiva.models.io import store_as
 
-        parent = self.parent(name)
-        st = r["store"]
-        w = store_as(parent, self.work / name / "model.safetensors", dtype=st.get("dtype", "float16"),
-                     omit_masks=st.get("omit_masks", True))
+        w = store_as(self.parent(name), self.work / name / "model.safetensors", **r["store"])  # keys checked on load
         return self._evaluated(name, r, w, self._recipe_record(name, r))
 
     def _distil(self, name: str, r: dict) -> Path:

@@ -217,9 +217,10 @@ def store_as(weights, out, dtype: str = "float16", omit_masks: bool = True):
         if any(not (torch.equal(state[k], f[k])) for f in fresh for k in masks):
             raise AivaInputError(f"{src}: its masks are not reproduced by its architecture; store them")
         state = {k: v for k, v in state.items() if k not in masks}
-    card = {k: v for k, v in card.items() if k != "weights_sha256"}
-    card.update({"dtype": dtype, "omit_masks": bool(omit_masks),
-                 "stored_from": {"weights_sha256": sha256_file(src), "dtype": "float32", "omit_masks": False}})
+    source = {"weights_sha256": sha256_file(src), "dtype": card.get("dtype", "float32"),
+              "omit_masks": card.get("omit_masks", False)}  # as that file was stored
+    card = {k: v for k, v in card.items() if k not in ("weights_sha256", "stored_from")}
+    card.update({"dtype": dtype, "omit_masks": bool(omit_masks), "stored_from": source})
     return write_artefact(out, state, card)
 
 
