@@ -37,14 +37,14 @@ import numpy as np
 import torch
 
 from aiva.mc import simulate
-from aiva.measurements import chi2, load_measurement, predict_bins
+from aiva.measurements import chi2, event_bins, load_measurement, predict_bins
+from aiva.measurements.core import mc_variance
+from aiva.measurements.run import flux_folded_events
 from aiva.metrics.core import map_2d, map_3d
 from aiva.models.base import energy_range
-from aiva.models.generate import generate_with_flux
 from aiva.models.io import load_model
 from aiva.models.xsec import model_flux
-from aiva.tuning import TuneConfig, Tuner, bin_index, cross_validate
-from aiva.tuning.objective import momentum_cos
+from aiva.tuning import TuneConfig, Tuner, cross_validate
 from aiva.tuning.tune import QUANTITY_EDGES, _prior_quantities
 
 log = logging.getLogger("tune_closure")
@@ -80,27 +80,17 @@ def alt_truth(m, card, target: str, n: int, seed: int):
     fx, removed = model_flux(card, m.meta["flux"], flux_range=(lo, hi))
     ev = simulate(target, "numu", n, flux=fx, config="alt", seed=seed)
     ev.columns["weight"] = ev["weight"] * (1.0 - removed)
-    t = predict_bins(ev, m)
-    p, c = momentum_cos(ev)
-    idx = bin_index(p, c, m)
-    nb = len(m.values)
-    v = np.bincount(np.where(idx < 0, nb, idx), weights=ev["weight"] ** 2, minlength=nb + 1)[:nb]
-    v = (m.smearing ** 2 @ v if m.smearing is not None else v) / m.widths ** 2
-    return ev, t, v, fx, removed
+    return ev, predict_bins(ev, m), mc_variance(ev, m), fx, removed
 
 
 def in_bins_proxies(ev, m):
-    p, c = momentum_cos(ev)
-    keep = bin_index(p, c, m) >= 0
+    keep = event_bins(ev, m) >= 0
     e, x1, x2 = ev.proxies()
     return np.column_stack([e, x1, x2])[keep]
 
 
 def fresh_prediction(net, card, m, n: int, seed: int):
-    lo, hi = energy_range(card)
-    fx, removed = model_flux(card, m.meta["flux"], flux_range=(lo, hi))
-    ev = generate_with_flux(net, card, fx, n, seed, removed=removed)
-    ev.columns["weight"] = ev["weight"] * (1.0 - removed)
+    ev, _, _ = flux_folded_events(net, card, m.meta["flux"], n, seed, flux_range=energy_range(card))
     return ev, predict_bins(ev, m)
 
 

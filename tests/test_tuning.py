@@ -13,7 +13,7 @@ from scipy.optimize import minimize_scalar
 
 from aiva.cli import main
 from aiva.errors import AivaInputError
-from aiva.measurements import load_measurement, predict_bins
+from aiva.measurements import event_bins, load_measurement, predict_bins
 from aiva.measurements.core import MEASUREMENTS_DIR
 from aiva.models.generate import generate_with_flux
 from aiva.models.io import load_model
@@ -22,14 +22,12 @@ from aiva.tuning import (
     TuneConfig,
     Tuner,
     bin_blocks,
-    bin_index,
     conditional_chi2,
     conditional_gaussian,
     covariance_sha256,
     cross_validate,
     posterior_ensemble,
 )
-from aiva.tuning.objective import momentum_cos
 
 FLOW = "numu-C12-inclusive-flow"
 T2K = "t2k-ccinc-2018-C"
@@ -100,16 +98,15 @@ def test_bin_blocks_partition_the_bins_into_whole_cos_slices():
         bin_blocks(load_measurement(T2K), 1)
 
 
-def test_bin_index_reproduces_predict_bins_with_smearing_and_overflow(table):
+def test_event_bins_reproduce_predict_bins_with_smearing_overflow_and_pt_pz_axes(table):
     from conftest import make_table
 
     t = make_table(20_000, seed=4, enu=np.random.default_rng(4).uniform(0.4, 3.0, 20_000))
     t = t.with_columns(weight=np.random.default_rng(5).uniform(0.5, 1.5, len(t)))
-    for name, overflow in ((T2K, False), (T2K, True), (UB, False)):
+    for name, overflow in ((T2K, False), (T2K, True), (UB, False), ("minerva-cc0pi-ptpz-2019-CH", False)):
         m = load_measurement(name)
         m = replace(m, meta={**m.meta, "last_p_bin_overflow": overflow})
-        p, c = momentum_cos(t)
-        idx = bin_index(p, c, m)
+        idx = event_bins(t, m)
         sig = np.bincount(idx[idx >= 0], weights=t["weight"][idx >= 0], minlength=len(m.values))
         if m.smearing is not None:
             sig = m.smearing @ sig

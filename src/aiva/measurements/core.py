@@ -120,6 +120,49 @@ def list_measurements() -> list[Measurement]:
     return [load_measurement(p) for p in sorted(MEASUREMENTS_DIR.iterdir()) if (p / "measurement.json").exists()]
 
 
+def bin_coordinates(events: EventTable, m: Measurement) -> tuple[np.ndarray, np.ndarray]:
+    """Each event's (slice, bin) variables in the measurement's axes: (cos θ, p) for ``cos_p``,
+    (p_T, p_∥) [GeV] for ``pt_pz``."""
+    p = np.sqrt(np.maximum(events["ELep"] ** 2 - _lepton_mass_column(events["PDGLep"]) ** 2, 0.0))
+    c = events["CosLep"]
+    if m.axes == "pt_pz":  # slices in p_T, bins in p_∥ (PRD 99, 012004)
+        c, p = p * np.sqrt(np.maximum(1.0 - c ** 2, 0.0)), p * c
+    return c, p
+
+
+def _bin_masks(c: np.ndarray, p: np.ndarray, m: Measurement):
+    """(k, events in bin k) for every bin: half-open edges, the last cos θ edge closed at 1, and
+    with ``last_p_bin_overflow`` the last bin of each slice open upwards."""
+    b = m.bins
+    overflow = bool(m.meta.get("last_p_bin_overflow", False))
+    for k, (clo, chi, plo, phi) in enumerate(b):
+        in_c = (c >= clo) & ((c < chi) | ((m.axes == "cos_p") & (chi == 1.0) & (c <= 1.0)))
+        same_slice = (b[:, 0] == clo) & (b[:, 1] == chi)
+        last = overflow and phi >= b[same_slice, 3].max()
+        in_p = (p >= plo) & ((p < phi) | last)
+        yield k, in_c & in_p
+
+
+def event_bins(events: EventTable, m: Measurement) -> np.ndarray:
+    """The (true-space) bin of each event, −1 outside every bin (the first bin where bins
+    overlap); the same rule as :func:`predict_bins`."""
+    c, p = bin_coordinates(events, m)
+    idx = np.full(len(p), -1, dtype=np.int64)
+    for k, mask in _bin_masks(c, p, m):
+        idx[mask & (idx < 0)] = k
+    return idx
+
+
+def mc_variance(events: EventTable, m: Measurement, idx: np.ndarray | None = None) -> np.ndarray:
+    """The Monte Carlo variance of :func:`predict_bins`' prediction from weighted events: Σw² in
+    each true bin (``idx``: :func:`event_bins`, computed when not given), through the smearing
+    as S²·v, over the bin widths squared."""
+    n = len(m.values)
+    idx = event_bins(events, m) if idx is None else idx
+    v = np.bincount(np.where(idx < 0, n, idx), weights=events["weight"] ** 2, minlength=n + 1)[:n]
+    return (m.smearing ** 2 @ v if m.smearing is not None else v) / m.widths ** 2
+
+
 def predict_bins(events: EventTable, m: Measurement, source: str = "events") -> np.ndarray:
     """Flux-averaged d²σ/dp dcosθ (or d²σ/dp_T dp_∥) in the measurement's bins from weighted
     events (events outside every bin are not counted)."""
@@ -129,19 +172,10 @@ def predict_bins(events: EventTable, m: Measurement, source: str = "events") -> 
     w = events["weight"]
     if len(np.unique(events["PDGLep"])) != 1:
         raise AivaInputError(f"{source}: column 'PDGLep': more than one lepton species")
-    p = np.sqrt(np.maximum(events["ELep"] ** 2 - _lepton_mass_column(events["PDGLep"]) ** 2, 0.0))
-    c = events["CosLep"]
-    if m.axes == "pt_pz":  # slices in p_T, bins in p_∥ (PRD 99, 012004)
-        c, p = p * np.sqrt(np.maximum(1.0 - c ** 2, 0.0)), p * c
-    b = m.bins
-    overflow = bool(m.meta.get("last_p_bin_overflow", False))
-    sig = np.zeros(len(b))
-    for k, (clo, chi, plo, phi) in enumerate(b):
-        in_c = (c >= clo) & ((c < chi) | ((m.axes == "cos_p") & (chi == 1.0) & (c <= 1.0)))
-        same_slice = (b[:, 0] == clo) & (b[:, 1] == chi)
-        last = overflow and phi >= b[same_slice, 3].max()
-        in_p = (p >= plo) & ((p < phi) | last)
-        sig[k] = w[in_c & in_p].sum()
+    c, p = bin_coordinates(events, m)
+    sig = np.zeros(len(m.bins))
+    for k, mask in _bin_masks(c, p, m):
+        sig[k] = w[mask].sum()
     if m.smearing is not None:
         sig = m.smearing @ sig
     return sig / m.widths

@@ -14,20 +14,31 @@ from aiva.utils import atomic_write_text
 log = logging.getLogger(__name__)
 
 
-def _model_events(model: str, m: Measurement, flux, flux_range, n_events: int, seed: int, allow_extrapolation: bool):
+def flux_folded_events(net, card: dict, flux, n_events: int, seed: int, *, flux_range=None,
+                       allow_extrapolation: bool = False):
+    """``n_events`` events of a generator folded with ``flux`` (restricted to ``flux_range``),
+    weights normalised to the *whole* flux: Σw = ∫_range σΦ / ∫_all Φ, so what lies outside the
+    range is missing from a prediction rather than rescaled. Returns (events, the flux used, the
+    removed flux fraction)."""
     from aiva.models.generate import generate_with_flux
-    from aiva.models.io import load_model
     from aiva.models.xsec import model_flux
+
+    fx, removed = model_flux(card, flux, flux_range=flux_range, allow_extrapolation=allow_extrapolation)
+    ev = generate_with_flux(net, card, fx, n_events, seed, removed=removed, allow_extrapolation=allow_extrapolation)
+    ev.columns["weight"] = ev["weight"] * (1.0 - removed)
+    return ev, fx, removed
+
+
+def _model_events(model: str, m: Measurement, flux, flux_range, n_events: int, seed: int, allow_extrapolation: bool):
+    from aiva.models.io import load_model
 
     net, card = load_model(model)
     if card.get("target") != m.meta.get("target") or card.get("probe") != m.meta.get("probe"):
         raise AivaInputError(f"model {card.get('name')!r} is {card.get('probe')} on {card.get('target')} but measurement "
                              f"{m.name!r} is {m.meta.get('probe')} on {m.meta.get('target')}")
-    fx, removed = model_flux(card, flux, flux_range=flux_range, allow_extrapolation=allow_extrapolation)
-    ev = generate_with_flux(net, card, fx, n_events, seed, removed=removed, allow_extrapolation=allow_extrapolation)
-    # Normalised to the measurement's whole flux: Σw = ∫_range σΦ / ∫_all Φ. What lies outside
-    # the model's range is missing from the prediction (its flux fraction is reported).
-    ev.columns["weight"] = ev["weight"] * (1.0 - removed)
+    ev, fx, removed = flux_folded_events(net, card, flux, n_events, seed, flux_range=flux_range,
+                                         allow_extrapolation=allow_extrapolation)
+    # What lies outside the model's range is missing from the prediction (its flux fraction is reported).
     avg = ev.metadata["flux_averaged_xsec"]["per_nucleon"] * (1.0 - removed)
     return ev, {"model": card.get("name"), "flux": fx.describe(), "fraction_of_flux_outside_model_range": removed,
                 "flux_averaged_xsec_per_nucleon_inside_range_over_full_flux": avg}

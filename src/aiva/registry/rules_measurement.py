@@ -48,13 +48,10 @@ FRESH_EVENTS = 200_000
 
 def _fresh_chi2(net, card, m, seed: int, n: int = FRESH_EVENTS) -> float:
     from aiva.measurements import chi2, predict_bins
+    from aiva.measurements.run import flux_folded_events
     from aiva.models.base import energy_range
-    from aiva.models.generate import generate_with_flux
-    from aiva.models.xsec import model_flux
 
-    fx, removed = model_flux(card, m.meta["flux"], flux_range=energy_range(card))
-    ev = generate_with_flux(net, card, fx, n, seed, removed=removed)
-    ev.columns["weight"] = ev["weight"] * (1.0 - removed)
+    ev, _, _ = flux_folded_events(net, card, m.meta["flux"], n, seed, flux_range=energy_range(card))
     return chi2(m, predict_bins(ev, m))
 
 

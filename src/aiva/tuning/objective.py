@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from aiva.errors import AivaInputError
-from aiva.measurements.core import Measurement
+from aiva.measurements.core import Measurement, event_bins, mc_variance
 
 log = logging.getLogger(__name__)
 
@@ -63,28 +63,6 @@ def check_for_tuning(m: Measurement) -> None:
         raise AivaInputError(f"measurement {m.name!r}: bins {i} and {j} overlap; the binning is inconsistent")
     if m.smearing is not None and np.any(m.smearing < 0):
         raise AivaInputError(f"measurement {m.name!r}: smearing matrix has negative entries")
-
-
-def bin_index(p: np.ndarray, c: np.ndarray, m: Measurement) -> np.ndarray:
-    """The (true-space) bin of each event, −1 outside every bin; the same bin edges, closed last
-    cosθ edge and ``last_p_bin_overflow`` rule as :func:`aiva.measurements.core.predict_bins`."""
-    b = m.bins
-    overflow = bool(m.meta.get("last_p_bin_overflow", False))
-    idx = np.full(len(p), -1, dtype=np.int64)
-    for k, (clo, chi, plo, phi) in enumerate(b):
-        in_c = (c >= clo) & ((c < chi) | ((chi == 1.0) & (c <= 1.0)))
-        same_slice = (b[:, 0] == clo) & (b[:, 1] == chi)
-        last = overflow and phi >= b[same_slice, 3].max()
-        in_p = (p >= plo) & ((p < phi) | last)
-        idx[in_c & in_p & (idx < 0)] = k
-    return idx
-
-
-def momentum_cos(table) -> tuple[np.ndarray, np.ndarray]:
-    from aiva.events.table import _lepton_mass_column
-
-    p = np.sqrt(np.maximum(table["ELep"] ** 2 - _lepton_mass_column(table["PDGLep"]) ** 2, 0.0))
-    return p, np.asarray(table["CosLep"], dtype=np.float64)
 
 
 class SigmaCorrection(torch.nn.Module):
@@ -264,25 +242,20 @@ def prepare_target(net, card: dict, m: Measurement, n_events: int, seed: int, co
     """Draw the fixed flux-folded prior sample of a measurement (flux restricted to the model's
     trained range; the prediction stays normalised to the whole flux, as ``aiva predict`` does with
     ``--flux-range``) and bin it."""
+    from aiva.measurements.run import flux_folded_events
     from aiva.models.base import energy_range
-    from aiva.models.generate import generate_with_flux
-    from aiva.models.xsec import model_flux
 
     check_for_tuning(m)
     if card.get("target") != m.meta.get("target") or card.get("probe") != m.meta.get("probe"):
         raise AivaInputError(f"model {card.get('name')!r} is {card.get('probe')} on {card.get('target')} but measurement "
                              f"{m.name!r} is {m.meta.get('probe')} on {m.meta.get('target')}")
-    lo, hi = energy_range(card)
-    fx, removed = model_flux(card, m.meta["flux"], flux_range=(lo, hi))
-    ev = generate_with_flux(net, card, fx, n_events, seed, removed=removed)
-    p, c = momentum_cos(ev)
-    idx = bin_index(p, c, m)
+    ev, fx, removed = flux_folded_events(net, card, m.meta["flux"], n_events, seed, flux_range=energy_range(card))
+    idx = event_bins(ev, m)
     n = len(m.values)
-    w0 = ev["weight"] * (1.0 - removed)
+    w0 = ev["weight"]
     e, x1, x2 = ev.proxies()
-    true_var = np.bincount(np.where(idx < 0, n, idx), weights=w0 ** 2, minlength=n + 1)[:n]
     S = m.smearing
-    var = (S ** 2 @ true_var if S is not None else true_var) / m.widths ** 2
+    var = mc_variance(ev, m, idx)
     return BinnedTarget(m, np.asarray(ev["Enu_true"], float),
                         torch.as_tensor(np.column_stack([x1, x2]), dtype=torch.float64),
                         torch.as_tensor(e, dtype=torch.float64).reshape(-1, 1),

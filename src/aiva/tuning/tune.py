@@ -51,7 +51,6 @@ from aiva.tuning.objective import (
     covariance_sha256,
     effective_sample_size,
     lepton_mass,
-    momentum_cos,
     prepare_target,
 )
 from aiva.utils import ConfigMixin
@@ -738,5 +737,5 @@ def _json(o):
     return str(o)
 
 
-__all__ = ["QUANTITY_EDGES", "TuneConfig", "Tuner", "cross_validate", "momentum_cos", "posterior_ensemble",
+__all__ = ["QUANTITY_EDGES", "TuneConfig", "Tuner", "cross_validate", "posterior_ensemble",
            "select_penalty", "tune_to_dir"]
