@@ -7,7 +7,9 @@ point operations per event counted by ``torch.utils.flop_counter`` on one batch 
 and the time of a plain float32 matrix product (16,384 × 128 by 128 × 128, repeated) of the same
 total FLOPs: the arithmetic limit of that network on this machine. The runs are interleaved
 (model A, model B, matmul, model A, …) so that a machine shared with other jobs disturbs all of
-them alike; figures are medians of ``--repeats``. Writes ``benchmarks/results/speed.json``.
+them alike; figures are medians of ``--repeats``. For a flow, the network stage is also timed
+through zuko's generic inverse (``zuko_sampler()``, what ``sampler()`` was before the fast path of
+:mod:`aiva.models.fastspline`), with its FLOPs. Writes ``benchmarks/results/speed.json``.
 
     python benchmarks/speed.py [--models default numu-C12-inclusive] [--events 1000000] [--repeats 5]
 """
@@ -70,6 +72,16 @@ def stages(model, card, n: int, seed: int) -> dict[str, float]:
     return {"end_to_end_s": t2 - t0, "table_s": t1 - t0, "parquet_s": t2 - t1, "network_s": t3 - t2}
 
 
+class _Zuko:
+    """A flow whose ``sampler()`` is zuko's generic inverse (the reference of the fast path)."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def sampler(self):
+        return self.model.zuko_sampler()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="+", default=["default", "numu-C12-inclusive"],
@@ -82,6 +94,8 @@ def main() -> None:
     names = [default_model()[0] if m == "default" else m for m in args.models]
     loaded = {n: load_model(n) for n in names}
     fl = {n: flops_per_event(m.sampler()) for n, (m, _) in loaded.items()}
+    zuko = {n: _Zuko(m) for n, (m, _) in loaded.items() if hasattr(m, "zuko_sampler")}
+    fl_zuko = {n: flops_per_event(z.sampler()) for n, z in zuko.items()}
     for m, c in loaded.values():
         generate_events(m, c, np.full(10_000, 1.0), 0)  # warm-up
     runs: dict[str, list[dict]] = {n: [] for n in names}
@@ -89,6 +103,10 @@ def main() -> None:
     for r in range(args.repeats):
         for n, (m, c) in loaded.items():
             runs[n].append(stages(m, c, args.events, 1 + r))
+            if n in zuko:
+                t0 = time.perf_counter()
+                generate_proxies(zuko[n], np.full(args.events, 1.0), 1 + r)
+                runs[n][-1]["network_zuko_inverse_s"] = time.perf_counter() - t0
             mm[n].append(matmul_seconds(fl[n] * args.events))
     res: dict = {"benchmark": "speed", "events": args.events, "repeats": args.repeats, "threads": 1,
                  "energy_GeV": 1.0, "default_model": default_model()[0], "batch": BATCH,
@@ -102,6 +120,12 @@ def main() -> None:
                             "matmul_same_flops_s": m_s, "network_fraction_of_matmul_limit": m_s / med["network_s"],
                             "end_to_end_fraction_of_matmul_limit": m_s / med["end_to_end_s"],
                             "runs": runs[n], "matmul_runs_s": mm[n]}
+        if n in zuko:
+            res["models"][n]["flops_per_event_zuko_inverse"] = fl_zuko[n]
+            res["models"][n]["network_speedup_over_zuko_inverse"] = med["network_zuko_inverse_s"] / med["network_s"]
+            zs = med["network_zuko_inverse_s"]
+            print(f"{n:28s} zuko's inverse: {fl_zuko[n] / 1e3:7.1f} kFLOP/event, network "
+                  f"{zs:.2f} s ({zs / med['network_s']:.2f} x the fast path)")
         print(f"{n:28s} {fl[n] / 1e3:7.1f} kFLOP/event  end-to-end {med['end_to_end_s']:.2f} s  network "
               f"{med['network_s']:.2f} s  parquet {med['parquet_s']:.2f} s  matmul of the same FLOPs {m_s:.2f} s "
               f"({100 * m_s / med['network_s']:.0f} % of the limit)")

@@ -14,6 +14,7 @@ latent z ~ N(0, 1)² and E'_ν to proxies, with ``latent_dim = 2``.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import torch
@@ -21,6 +22,8 @@ from torch import nn
 
 from aiva.models.blocks import NamedBlocksMixin
 from aiva.utils import ConfigMixin
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -73,6 +76,20 @@ class ConditionalFlow(NamedBlocksMixin, nn.Module):
         return self.block_names()[:-1]
 
     def sampler(self) -> nn.Module:
+        """The inverse flow as a module (z, E'_ν) → proxies: :class:`aiva.models.fastspline.FastSplineSampler`
+        (the same mathematics with only the needed arithmetic, a snapshot of the weights), or zuko's
+        inverse for a structure that it does not cover."""
+        from aiva.models.fastspline import FastSplineSampler
+
+        self.eval()
+        try:
+            return FastSplineSampler(self.flow)
+        except ValueError as exc:
+            log.debug("zuko's inverse for sampling: %s", exc)
+            return self.zuko_sampler()
+
+    def zuko_sampler(self) -> nn.Module:
+        """zuko's generic inverse (two MLP passes per transform; the reference of the fast sampler)."""
         self.eval()
         return _Sampler(self.flow)
 
