@@ -45,7 +45,8 @@ def rqs_inverse(y: torch.Tensor, phi: torch.Tensor, bins: int, bound: float, slo
     # product with a triangular matrix), derivatives
     tri = torch.tril(torch.ones(K + 1, K, dtype=y.dtype, device=y.device), diagonal=-1) * (2 * bound)
     knots = torch.empty(3, K + 1, n, dtype=y.dtype, device=y.device)
-    torch.matmul(tri, wh, out=knots[:2])
+    torch.mm(tri, wh[0], out=knots[0])
+    torch.mm(tri, wh[1], out=knots[1])
     knots[:2].sub_(bound)
     knots[2, 0] = 1.0
     knots[2, K] = 1.0
