@@ -2,7 +2,7 @@
 
 The flow (:mod:`aiva.models.flow`, zuko's ``NSF``) is a stack of masked autoregressive
 transforms over the two proxies, each a monotonic rational-quadratic spline (Durkan et al.,
-arXiv:1906.04032, eqs. 4-6 for the spline and its inverse) whose 3K − 1 parameters per feature
+arXiv:1906.04032, Sec. 3.1; the inverse in App. A) whose 3K − 1 parameters per feature
 come from a masked MLP (MADE, Germain et al., arXiv:1502.03509). zuko inverts a transform
 generically: it runs the whole MLP once per feature (twice here), and each time computes both
 features' spline parameters and inverts both splines, keeping one. This module does the same
@@ -13,8 +13,9 @@ mathematics once:
   so only those units and that feature's 3K − 1 outputs are computed;
 * **second feature**: the context-only hidden units are reused, only the units that see the first
   feature are added, and only the second feature's outputs are computed;
-* the spline inverse of one feature: one softmax per knot set, one cumulative sum, one bin
-  search and one gather of the six knot values (x_k, x_{k+1}, y_k, y_{k+1}, δ_k, δ_{k+1}).
+* the spline inverse of one feature: one soft bound, one softmax of both knot sets, the cumulative
+  sums as products with a triangular matrix, one bin search and one gather of the six knot values
+  (x_k, x_{k+1}, y_k, y_{k+1}, δ_k, δ_{k+1}), all in parameter-major layout (rows of N events).
 
 About 60 kFLOP per event instead of zuko's 165 kFLOP (``benchmarks/speed.py``). The weights are
 a snapshot of the flow's at construction (inference only: no gradient reaches the flow). Results
@@ -34,7 +35,8 @@ def rqs_inverse(y: torch.Tensor, phi: torch.Tensor, bins: int, bound: float, slo
     parameters phi of shape (3K − 1, N) (parameter-major: each row contiguous), laid out as
     (widths K, heights K, derivatives K − 1). zuko's soft bound v / (1 + |2v / ln s|) (|v / ln s|
     for the derivatives), softmax widths and heights on [−B, B], derivatives e^v with 1 at both
-    ends; Durkan et al. (arXiv:1906.04032) eqs. 6-8: the root of a quadratic in the bin's fraction."""
+    ends; the inverse is the root of a quadratic in the bin's fraction (Durkan et al.,
+    arXiv:1906.04032, App. A), in zuko's numerically stable form."""
     K = bins
     n = y.shape[0]
     ls = math.log(slope)
@@ -42,7 +44,7 @@ def rqs_inverse(y: torch.Tensor, phi: torch.Tensor, bins: int, bound: float, slo
     phi = phi / (1 + torch.abs(phi * scale))
     wh = torch.softmax(phi[:2 * K].view(2, K, n), dim=1)
     # knots (3, K + 1, N): horizontal, vertical (B (2 Σ_{j<i} p_j − 1), the cumulative sum as one
-    # product with a triangular matrix), derivatives
+    # product with a triangular matrix per knot set), derivatives
     tri = torch.tril(torch.ones(K + 1, K, dtype=y.dtype, device=y.device), diagonal=-1) * (2 * bound)
     knots = torch.empty(3, K + 1, n, dtype=y.dtype, device=y.device)
     torch.mm(tri, wh[0], out=knots[0])
