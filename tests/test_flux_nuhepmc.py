@@ -180,6 +180,28 @@ def test_measurement_errors(tmp_path):
         load_measurement("no-such-measurement")
 
 
+def test_published_predictions_load_in_data_order_and_bad_files_are_refused(tmp_path):
+    t2k = load_measurement("t2k-ccinc-2018-C")
+    assert set(t2k.predictions) == {"NEUT 5.3.2", "GENIE 2.8.0"}
+    for v in t2k.predictions.values():
+        # in the data's unit and bin order: the same flux-integrated total within 15 %, bin by bin correlated
+        assert abs(np.sum(v * t2k.widths) / np.sum(t2k.values * t2k.widths) - 1) < 0.15
+        assert np.corrcoef(v, t2k.values)[0, 1] > 0.9
+    assert load_measurement("microboone-ccinc-2019-Ar").predictions == {}
+    d = _toy_measurement(tmp_path)
+    (d / "predictions.csv").write_text("bin,G\n0,1\n1,2\n")
+    with pytest.raises(AivaInputError, match="predictions.csv: needs 3 rows"):
+        load_measurement(d)
+    (d / "predictions.csv").write_text("bin,G\n0,1\n1,x\n2,3\n")
+    with pytest.raises(AivaInputError, match="predictions.csv: non-numeric"):
+        load_measurement(d)
+    (d / "predictions.csv").write_text("bin,G\n0,1\n1,nan\n2,3\n")
+    with pytest.raises(AivaInputError, match="column 'G': NaN"):
+        load_measurement(d)
+    (d / "predictions.csv").write_text("bin,G\n0,1\n1,2\n2,3\n")
+    assert np.array_equal(load_measurement(d).predictions["G"], [1.0, 2.0, 3.0])
+
+
 def test_shipped_measurements():
     ms = {m.name: m for m in list_measurements()}
     t2k, ub = ms["t2k-ccinc-2018-C"], ms["microboone-ccinc-2019-Ar"]
@@ -207,6 +229,13 @@ def test_predict_cli_model_and_reference_mc(tmp_path):
     # the reference MC describes the T2K data within a few units of chi2/ndf; a wrong normalisation would not
     assert by["mc.parquet"]["chi2_per_ndf"] < 10
     assert 0.02 < by["numu-C12-inclusive"]["fraction_of_flux_outside_model_range"] < 0.15
+    # the release's own NEUT 5.3.2 and GENIE 2.8.0 predictions are scored beside the models
+    for gen in ("NEUT 5.3.2", "GENIE 2.8.0"):
+        r = by[f"{gen} (published)"]
+        assert r["published_prediction"] and "histograms.root" in r["source"] and r["ndf"] == 71
+        assert 1 < r["chi2_per_ndf"] < 10
+    header = (tmp_path / "p" / "prediction.csv").read_text().splitlines()[0]
+    assert header.endswith("NEUT 5.3.2 (published),GENIE 2.8.0 (published)")
     assert main(["predict", "--measurement", "microboone-ccinc-2019-Ar", "--model", "numu-C12-inclusive",
                  "--out", str(tmp_path / "q")]) == 2  # argon measurement, carbon model: clear error
 

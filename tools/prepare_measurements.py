@@ -6,7 +6,10 @@
 - ``data.csv``: ``bin,cos_lo,cos_hi,p_lo_GeV,p_hi_GeV,xsec,error`` with d²σ/dp dcosθ in
   10⁻³⁸ cm²/(GeV/c)/nucleon;
 - ``covariance.csv``: the full covariance matrix, (10⁻³⁸ cm²/(GeV/c)/nucleon)², row by row;
-- ``smearing.csv`` (when the result is in reconstructed variables): S[reco, true].
+- ``smearing.csv`` (when the result is in reconstructed variables): S[reco, true];
+- ``predictions.csv`` (when the release has them): ``bin,<generator>,…``, the collaboration's own
+  generator predictions in the same binning and unit (key ``predictions`` of measurement.json
+  names their source).
 
     python tools/prepare_measurements.py [--shared ../shared/data]
 """
@@ -23,7 +26,7 @@ OUT = Path(__file__).resolve().parent.parent / "src" / "aiva" / "data" / "measur
 
 
 def _write(name: str, meta: dict, bins: np.ndarray, vals: np.ndarray, errs: np.ndarray, cov: np.ndarray,
-           smear: np.ndarray | None = None) -> None:
+           smear: np.ndarray | None = None, predictions: dict[str, np.ndarray] | None = None) -> None:
     d = OUT / name
     d.mkdir(parents=True, exist_ok=True)
     (d / "measurement.json").write_text(json.dumps(meta, indent=2) + "\n")
@@ -33,6 +36,11 @@ def _write(name: str, meta: dict, bins: np.ndarray, vals: np.ndarray, errs: np.n
     np.savetxt(d / "covariance.csv", cov, delimiter=",", fmt="%.8g")
     if smear is not None:
         np.savetxt(d / "smearing.csv", smear, delimiter=",", fmt="%.8g")
+    if predictions:
+        labs = list(predictions)
+        rows = ["bin," + ",".join(labs)]
+        rows += [f"{i}," + ",".join(f"{predictions[lab][i]:.8g}" for lab in labs) for i in range(len(vals))]
+        (d / "predictions.csv").write_text("\n".join(rows) + "\n")
     print(f"{name}: {len(vals)} bins; diagonal errors agree with the covariance to "
           f"{np.max(np.abs(np.sqrt(np.diag(cov)) / errs - 1)):.2e}")
 
@@ -55,7 +63,28 @@ def t2k_ccinc_2018(shared: Path) -> None:
             "target": "C12", "probe": "numu", "flux": "t2k-nd280-numu-ccinc2018",
             "variables": ["p_mu [GeV/c]", "cos(theta_mu)"], "space": "true",
             "unit": "1e-38 cm^2 / (GeV/c) / nucleon (converted from 1e-39)", "last_p_bin_overflow": False}
-    _write("t2k-ccinc-2018-C", meta, bins, vals, errs, cov)
+    preds = _t2k_release_predictions(src, bins)
+    meta["predictions"] = {lab: f"histograms.root: hist_xsec_{key}_cthbin0..10 (the release README: the predicted "
+                           f"flux-integrated double differential cross section in {lab})"
+                           for lab, key in (("NEUT 5.3.2", "neut"), ("GENIE 2.8.0", "genie"))}
+    _write("t2k-ccinc-2018-C", meta, bins, vals, errs, cov, predictions=preds)
+
+
+def _t2k_release_predictions(src: Path, bins: np.ndarray) -> dict[str, np.ndarray]:
+    """NEUT 5.3.2 and GENIE 2.8.0 of the release's histograms.root (its CSV conversion), one
+    histogram per cos θ slice, in the data's bin order; the edges must be the data's."""
+    out = {}
+    for lab, key in (("NEUT 5.3.2", "neut"), ("GENIE 2.8.0", "genie")):
+        rows = []
+        for k in range(11):
+            f = src / "csv_from_root" / "histograms" / f"hist_xsec_{key}_cthbin{k}.csv"
+            rows += [[float(x) for x in ln.split(",")] for ln in f.read_text().splitlines()
+                     if ln and not ln.startswith(("#", "x_low"))]
+        t = np.array(rows)
+        if len(t) != len(bins) or not np.allclose(t[:, :2], bins[:, 2:4]):
+            raise SystemExit(f"{src}: the {lab} histograms' p edges are not the data's")
+        out[lab] = t[:, 2] * 0.1  # 1e-39 -> 1e-38
+    return out
 
 
 def _th2(path: Path, n: int) -> np.ndarray:

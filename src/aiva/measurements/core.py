@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +49,8 @@ class Measurement:
     smearing: np.ndarray | None = None  #: (n, n) S[reco, true]
     #: ``"cos_p"``: bins are (cosθ slice, p_μ); ``"pt_pz"``: (p_T slice, p_∥)
     axes: str = "cos_p"
+    #: {generator: values} the collaboration's own predictions in this binning (``predictions.csv``)
+    predictions: dict = field(default_factory=dict)
 
     @property
     def widths(self) -> np.ndarray:
@@ -113,7 +115,26 @@ def load_measurement(spec: str | os.PathLike) -> Measurement:
     except np.linalg.LinAlgError:
         raise AivaInputError(f"{d / 'covariance.csv'}: covariance is not positive definite") from None
     smear = _matrix(d / "smearing.csv", n, "smearing matrix") if (d / "smearing.csv").exists() else None
-    return Measurement(meta.get("name", d.name), meta, bins, t[:, 5], t[:, 6], cov, smear, axes)
+    preds = _predictions(d / "predictions.csv", n) if (d / "predictions.csv").exists() else {}
+    return Measurement(meta.get("name", d.name), meta, bins, t[:, 5], t[:, 6], cov, smear, axes, preds)
+
+
+def _predictions(path: Path, n: int) -> dict[str, np.ndarray]:
+    """``bin,<generator>,…``: published generator predictions, one row per data bin in order."""
+    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+    head = [h.strip() for h in lines[0].split(",")] if lines else []
+    if len(head) < 2 or head[0] != "bin" or len(set(head)) != len(head):
+        raise AivaInputError(f"{path}: header must be 'bin' then one distinct column per generator")
+    try:
+        t = np.array([[float(x) for x in ln.split(",")] for ln in lines[1:]], ndmin=2)
+    except ValueError as exc:
+        raise AivaInputError(f"{path}: non-numeric value ({exc})") from None
+    if t.shape != (n, len(head)) or not np.array_equal(t[:, 0], np.arange(n)):
+        raise AivaInputError(f"{path}: needs {n} rows of {len(head)} columns, bins 0..{n - 1} in order")
+    for j, col in enumerate(head[1:], 1):
+        if not np.all(np.isfinite(t[:, j])):
+            raise AivaInputError(f"{path}: column '{col}': NaN or infinite values")
+    return {col: t[:, j] for j, col in enumerate(head[1:], 1)}
 
 
 def list_measurements() -> list[Measurement]:

@@ -117,6 +117,11 @@ def predict_to_dir(*, measurement: str, out, models=(), events=(), flux=None, fl
                         "normalisation": ev.metadata.get("normalisation"), "selection": ev.metadata.get("selection"),
                         "dropped_when_read": ev.metadata.get("dropped"), "signal": ev.metadata.get("signal"),
                         "sum_of_weights_per_nucleon": float(ev["weight"].sum())})
+    for lab, values in m.predictions.items():  # the collaboration's own generator predictions
+        key = f"{lab} (published)"
+        preds[key] = values
+        results.append({"prediction_from": key, "published_prediction": True,
+                        "source": (m.meta.get("predictions") or {}).get(lab, "predictions.csv")})
     n = len(m.values)
     for r in results:
         c2 = chi2(m, preds[r["prediction_from"]])
