@@ -67,8 +67,10 @@ def parse_configs(text: str) -> dict[str, dict]:
                 d["shape_degree"] = int(part[5:])
             elif part.startswith("sp"):
                 d["shape_prior"] = float(part[2:])
+            elif part.startswith("gp"):  # the Gaussian-process sigma(E) basis with this length in ln E
+                d["xsec_basis"], d["xsec_length"] = "gp", float(part[2:])
             else:
-                raise SystemExit(f"--configs: unknown part {part!r} (xsecT, shapeL, spT)")
+                raise SystemExit(f"--configs: unknown part {part!r} (xsecT, shapeL, spT, gpL)")
         out[item] = d
     return out
 

@@ -317,8 +317,39 @@ def test_cli_tune_with_the_shape_correction_and_a_calibrated_expectation(tmp_pat
     assert (out / f"prediction_{T2K}.csv").read_text().splitlines()[0].endswith("band_mean,band_std")
 
 
+def test_gp_sigma_basis_has_the_kernel_covariance_and_stays_local(flow):
+    """The Gaussian-process σ(E) basis: Cov[s(E_i), s(E_j)] = τ² exp(−Δ²/2ℓ²) at the nodes, and a
+    tune whose data see only low energies leaves s(E) far above them at the prior (0 ± τ), where
+    the global Legendre basis carries the low-energy shift up."""
+    from aiva.tuning.objective import SigmaCorrection
+
+    sc = SigmaCorrection(0.3, 10.0, prior=0.3, kind="gp", length=0.5, nodes=16)
+    B = sc.basis(np.exp(sc.node_lnE))
+    d = sc.node_lnE[:, None] - sc.node_lnE[None, :]
+    assert np.allclose(B @ B.T, np.exp(-0.5 * (d / 0.5) ** 2), atol=1e-6)
+    assert np.allclose(sc.basis([0.1, 20.0]), sc.basis([0.3, 10.0]))  # flat beyond the end nodes
+    with pytest.raises(AivaInputError, match="kind"):
+        SigmaCorrection(0.3, 10.0, kind="spline")
+    net, card = flow
+    m0 = load_measurement(T2K)
+    out = {}
+    for basis in ("legendre", "gp"):
+        cfg = TuneConfig(**{**SMALL, "n_events": 6000, "trainable": 0, "shape_degree": 0, "xsec_basis": basis})
+        tu = Tuner(net, card, [m0], cfg)
+        p = tu.prior_predictions()[0]
+        tu.targets[0].measurement = replace(m0, values=0.7 * p)  # the data ask for 30 % less
+        tu.fit()
+        s_hi = np.log(tu.corr.factor_numpy([9.5]))[0]  # the T2K flux has < 1 % of its weight above 6.5 GeV
+        out[basis] = (np.log(tu.corr.factor_numpy([1.0]))[0], s_hi)
+        assert "Gaussian process" in tu.tuned_card()["tuning"]["sigma_correction"]["basis"] or basis == "legendre"
+    assert out["gp"][0] < -0.2 and out["legendre"][0] < -0.2  # both follow the data where the flux is
+    # beyond the flux the process relaxes towards its prior mean; the polynomial keeps the shift
+    assert out["gp"][1] / out["gp"][0] < 0.75 and out["legendre"][1] / out["legendre"][0] > 0.9
+
+
 @pytest.mark.parametrize("args, message", [(["--calibrate", "1"], "--calibrate"),
-                                           (["--shape-degree", "9"], "shape_degree")])
+                                           (["--shape-degree", "9"], "shape_degree"),
+                                           (["--xsec-basis", "spline"], "--xsec-basis")])
 def test_bad_tune_options_exit_2(tmp_path, capsys, args, message):
     rc = main(["tune", "--model", FLOW, "--measurement", T2K, "--out", str(tmp_path / "o"), "--n-events", "500",
                "--prior-events", "200", "--blocks", "0", *args])

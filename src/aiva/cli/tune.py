@@ -17,7 +17,8 @@ def _cmd_tune(args: argparse.Namespace) -> int:
         raise AivaInputError(f"--calibrate: need 0 (off) or >= 2 pseudo-experiments, got {args.calibrate}")
     given = {"n_events": args.n_events, "n_prior_events": args.prior_events, "steps": args.steps, "lr": args.lr,
              "trainable": args.trainable, "penalty": args.penalty, "strength": args.strength,
-             "xsec_degree": args.xsec_degree, "xsec_prior": args.xsec_prior, "shape_degree": args.shape_degree,
+             "xsec_degree": args.xsec_degree, "xsec_prior": args.xsec_prior, "xsec_basis": args.xsec_basis,
+             "xsec_length": args.xsec_length, "shape_degree": args.shape_degree,
              "shape_prior": args.shape_prior, "seed": args.seed}
     cfg = TuneConfig.from_dict({k: v for k, v in given.items() if v is not None})  # unset: TuneConfig's defaults
     res = tune_to_dir(model=args.model, measurements=args.measurement, out=args.out, config=cfg, blocks=args.blocks,
@@ -56,6 +57,11 @@ def add(sub) -> None:
     tu.add_argument("--strength", type=_positive, default=None,
                     help="kl: prior pseudo-events N_p (default 3000); l2sp: alpha")
     tu.add_argument("--xsec-degree", type=int, default=None, help="Legendre degree of the sigma(E) correction (default 3)")
+    tu.add_argument("--xsec-basis", choices=("legendre", "gp"), default=None,
+                    help="basis of the sigma(E) correction: Legendre polynomials in ln E (global) or a Gaussian process "
+                         "in ln E that returns to the prior where no flux reaches (default legendre)")
+    tu.add_argument("--xsec-length", type=_positive, default=None,
+                    help="gp: correlation length of the sigma(E) correction in ln E (default 0.5)")
     tu.add_argument("--xsec-prior", type=_positive, default=None,
                     help="prior sigma of each sigma(E) coefficient (default 0.3)")
     tu.add_argument("--shape-degree", type=int, default=None,

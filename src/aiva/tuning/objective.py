@@ -66,18 +66,49 @@ def check_for_tuning(m: Measurement) -> None:
 
 
 class SigmaCorrection(torch.nn.Module):
-    """σ_θ(E) = σ₀(E)·exp(s(E)), s(E) = Σ_{k=0}^{K} a_k P_k(u), u = 2 ln(E/E_min)/ln(E_max/E_min) − 1
-    (Legendre polynomials P_k on the model's energy range): a smooth correction with a Gaussian
-    prior a_k ~ N(0, τ²) (τ = `TuneConfig.xsec_prior`, 0.3: 30 % per coefficient), so that with no data it stays σ₀."""
+    """σ_θ(E) = σ₀(E)·exp(s(E)), a smooth correction with a Gaussian prior, so that with no data it
+    stays σ₀. Two bases (``kind``):
 
-    def __init__(self, emin: float, emax: float, degree: int = 3, prior: float = 0.1):
+    * ``"legendre"``: s(E) = Σ_{k=0}^{K} a_k P_k(u), u = 2 ln(E/E_min)/ln(E_max/E_min) − 1 (Legendre
+      polynomials on the model's energy range), a_k ~ N(0, τ²) (τ = `TuneConfig.xsec_prior`). Global:
+      the data at 1 GeV fix s(E) at 8 GeV too.
+    * ``"gp"``: a Gaussian process in ln E (Rasmussen & Williams, *Gaussian Processes for Machine
+      Learning*, MIT Press 2006, eq. 4.9, the squared-exponential covariance): s at ``nodes``
+      equally spaced ln E nodes has covariance τ² exp(−(ln E_i − ln E_j)²/(2ℓ²)) (ℓ = ``length``),
+      s(E) is linear in ln E between nodes; parameterised as s = H(E) L a with L the Cholesky factor
+      of that correlation and a ~ N(0, τ²) (the same independent prior as the Legendre
+      coefficients). Local: where no flux reaches, s(E) returns to 0 with the prior band τ."""
+
+    def __init__(self, emin: float, emax: float, degree: int = 3, prior: float = 0.1, kind: str = "legendre",
+                 length: float = 0.5, nodes: int = 16):
         super().__init__()
         self.emin, self.emax, self.degree, self.prior = float(emin), float(emax), int(degree), float(prior)
-        self.coef = torch.nn.Parameter(torch.zeros(self.degree + 1, dtype=torch.float64))
+        self.kind, self.length, self.nodes = str(kind), float(length), int(nodes)
+        if self.kind not in ("legendre", "gp"):
+            raise AivaInputError(f"sigma correction: kind must be 'legendre' or 'gp', not {kind!r}")
+        n = self.degree + 1 if self.kind == "legendre" else self.nodes
+        self.coef = torch.nn.Parameter(torch.zeros(n, dtype=torch.float64))
+        if self.kind == "gp":
+            self.node_lnE = np.linspace(np.log(self.emin), np.log(self.emax), self.nodes)
+            d = self.node_lnE[:, None] - self.node_lnE[None, :]
+            corr = np.exp(-0.5 * (d / self.length) ** 2) + 1e-9 * np.eye(self.nodes)  # jitter: positive definite
+            self.chol = np.linalg.cholesky(corr)
 
     def basis(self, E) -> np.ndarray:
-        u = 2 * np.log(np.asarray(E, float) / self.emin) / np.log(self.emax / self.emin) - 1
+        lnE = np.log(np.asarray(E, float))
+        if self.kind == "gp":
+            # hat functions of the nodes (flat beyond the end nodes), times the Cholesky factor
+            H = np.stack([np.interp(lnE, self.node_lnE, np.eye(self.nodes)[j]) for j in range(self.nodes)], axis=-1)
+            return H @ self.chol
+        u = 2 * (lnE - np.log(self.emin)) / np.log(self.emax / self.emin) - 1
         return np.stack([np.polynomial.legendre.Legendre.basis(k)(u) for k in range(self.degree + 1)], axis=-1)
+
+    def describe(self) -> str:
+        if self.kind == "gp":
+            return (f"Gaussian process in ln E: squared-exponential covariance tau^2 exp(-d^2/(2 l^2)), l = {self.length:g} "
+                    f"in ln E, {self.nodes} nodes equally spaced in ln E over [{self.emin:g}, {self.emax:g}] GeV, linear "
+                    "between nodes; s = H(E) L a with L the Cholesky factor of the correlation, a ~ N(0, tau^2)")
+        return "Legendre P_k(u), u = 2 ln(E/Emin)/ln(Emax/Emin) - 1"
 
     def log_factor(self, B: torch.Tensor) -> torch.Tensor:
         """s(E) for a precomputed basis B = basis(E) of shape (N, K + 1)."""
