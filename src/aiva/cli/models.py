@@ -127,7 +127,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
             line += f", validation mean MAP {m['validation'].get('mean_MAP', float('nan')):.2f}"
         sp = (m.get("speed") or {}).get("one_thread_s")
         if sp:
-            line += f", 1M events in {sp:.1f} s on one thread"
+            line += f", 1M events in {sp:.1f} s on one thread (when built)"
         if c.get("parent"):
             par = c["parent"]
             line += f", parent {par.get('name') if isinstance(par, dict) else par}"
