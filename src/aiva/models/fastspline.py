@@ -42,14 +42,16 @@ def rqs_inverse(y: torch.Tensor, phi: torch.Tensor, bins: int, bound: float, slo
     ls = math.log(slope)
     scale = phi.new_tensor([2 / ls] * (2 * K) + [1 / ls] * (K - 1))[:, None]
     phi = phi / (1 + torch.abs(phi * scale))
-    wh = torch.softmax(phi[:2 * K].view(2, K, n), dim=1)
-    # knots (3, K + 1, N): horizontal, vertical (B (2 Σ_{j<i} p_j − 1), the cumulative sum as K
-    # row additions: faster here than torch.cumsum over a leading axis or a triangular product), derivatives
+    # the soft bound keeps |v| < |ln s|/2 for widths and heights, so the softmax needs no max
+    # subtraction: p_j = e^{v_j} / Σ e^v, and the knots are B (2 Σ_{j<i} e^{v_j} / Σ e^v − 1)
+    ew = torch.exp(phi[:2 * K]).view(2, K, n)
+    # knots (3, K + 1, N): horizontal, vertical (the cumulative sums as K row additions: faster
+    # here than torch.cumsum over a leading axis or a triangular product), derivatives
     knots = torch.empty(3, K + 1, n, dtype=y.dtype, device=y.device)
     knots[:2, 0] = 0.0
     for j in range(K):
-        torch.add(knots[:2, j], wh[:, j], out=knots[:2, j + 1])
-    knots[:2].mul_(2 * bound).sub_(bound)
+        torch.add(knots[:2, j], ew[:, j], out=knots[:2, j + 1])
+    knots[:2].mul_((2 * bound) / knots[:2, K:]).sub_(bound)
     knots[2, 0] = 1.0
     knots[2, K] = 1.0
     torch.exp(phi[2 * K:], out=knots[2, 1:K])
