@@ -298,7 +298,15 @@ def test_cli_tune_writes_a_loadable_tuned_model(tmp_path, capsys):
     assert card["parent"]["name"] == FLOW and card["tuning"]["measurements"][0]["name"] == T2K
     assert card["tuning"]["measurements"][0]["covariance_sha256"] == covariance_sha256(load_measurement(T2K))
     assert (out / f"prediction_{T2K}.csv").read_text().count("\n") == 72
-    assert "held-out chi2" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "held-out chi2" in printed
+    # the release's NEUT and GENIE predictions are scored beside the tune, with the published covariance
+    pub = res["measurements"][0]["published_predictions_chi2"]
+    m = load_measurement(T2K)
+    assert set(pub) == {"NEUT 5.3.2", "GENIE 2.8.0"}
+    assert pub["NEUT 5.3.2"] == pytest.approx(float(np.linalg.solve(m.covariance, m.values - m.predictions["NEUT 5.3.2"])
+                                                    @ (m.values - m.predictions["NEUT 5.3.2"])), rel=1e-8)
+    assert "NEUT 5.3.2 (the collaboration's prediction" in printed
 
 
 def test_cli_tune_with_the_shape_correction_and_a_calibrated_expectation(tmp_path, capsys):

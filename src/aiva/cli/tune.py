@@ -25,6 +25,8 @@ def _cmd_tune(args: argparse.Namespace) -> int:
                       members=args.members, name=args.name, calibrate=args.calibrate, cv_blocks=args.cv_blocks)
     for m in res["measurements"]:
         print(f"{m['name']}: chi2/ndf {m['chi2_before']:.1f}/{m['ndf']} -> {m['chi2_after']:.1f}/{m['ndf']}")
+        for gen, c2 in (m.get("published_predictions_chi2") or {}).items():
+            print(f"  {gen} (the collaboration's prediction, published covariance): chi2/ndf {c2:.1f}/{m['ndf']}")
     cv = res.get("cross_validation", {}).get("total")
     if cv:
         exp = (f"calibrated expectation {cv['expectation_calibrated']:.1f} +- {cv['sigma_calibrated'] or 0:.1f}"

@@ -694,7 +694,11 @@ def tune_to_dir(*, model: str, measurements: list[str], out, config: TuneConfig 
                                     "chi2_published_covariance_only_before": chi2_numpy(t.measurement.values - p0,
                                                                                         t.measurement.covariance),
                                     "chi2_published_covariance_only_after": chi2_numpy(t.measurement.values - p1,
-                                                                                       t.measurement.covariance)})
+                                                                                       t.measurement.covariance),
+                                    # the collaboration's own generator predictions, for comparison
+                                    "published_predictions_chi2": {
+                                        g: chi2_numpy(t.measurement.values - v, t.measurement.covariance)
+                                        for g, v in t.measurement.predictions.items()}})
         log.info(f"{t.measurement.name}: chi2/ndf {c0:.1f}/{n} -> {c1:.1f}/{n}")
     if ens is not None:
         res["ensemble"] = {"members": ens["members"],
