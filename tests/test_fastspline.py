@@ -46,6 +46,7 @@ def test_shipped_flow_float32_agrees_to_rounding_and_gives_the_same_bytes_twice(
     from aiva.models.io import load_model
 
     net, card = load_model("numu-C12-inclusive-flow")
+    assert isinstance(net.sampler(), FastSplineSampler)  # the shipped flow takes the fast path
     z, e = _inputs(20_000, seed=3, dtype=torch.float32)
     z = z / 4.0
     with torch.inference_mode():

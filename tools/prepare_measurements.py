@@ -81,6 +81,8 @@ def _t2k_release_predictions(src: Path, bins: np.ndarray) -> dict[str, np.ndarra
             rows += [[float(x) for x in ln.split(",")] for ln in f.read_text().splitlines()
                      if ln and not ln.startswith(("#", "x_low"))]
         t = np.array(rows)
+        # (the cos θ slice of each histogram is in its title only; the p edges and the row count
+        # are checked against the data, whose slices come in the same order)
         if len(t) != len(bins) or not np.allclose(t[:, :2], bins[:, 2:4]):
             raise SystemExit(f"{src}: the {lab} histograms' p edges are not the data's")
         out[lab] = t[:, 2] * 0.1  # 1e-39 -> 1e-38

@@ -123,8 +123,8 @@ def _predictions(path: Path, n: int) -> dict[str, np.ndarray]:
     """``bin,<generator>,…``: published generator predictions, one row per data bin in order."""
     lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
     head = [h.strip() for h in lines[0].split(",")] if lines else []
-    if len(head) < 2 or head[0] != "bin" or len(set(head)) != len(head):
-        raise AivaInputError(f"{path}: header must be 'bin' then one distinct column per generator")
+    if len(head) < 2 or head[0] != "bin" or len(set(head)) != len(head) or not all(head):
+        raise AivaInputError(f"{path}: header must be 'bin' then one distinct, named column per generator")
     try:
         t = np.array([[float(x) for x in ln.split(",")] for ln in lines[1:]], ndmin=2)
     except ValueError as exc:

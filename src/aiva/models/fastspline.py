@@ -87,6 +87,8 @@ class _Transform(nn.Module):
         b = [m.bias.detach() for m in lin]
         M = [mk.bool() for mk in masks]
         total = W[-1].shape[0] // features
+        if getattr(t, "order", None) is None:
+            raise ValueError("fast sampler: the transform has no feature order (built from an adjacency matrix)")
         order = t.order.tolist()
         self.first, self.second = order.index(0), order.index(1)
         rows = [torch.arange(f * total, (f + 1) * total) for f in range(features)]

@@ -77,7 +77,8 @@ class SigmaCorrection(torch.nn.Module):
       equally spaced ln E nodes has covariance τ² exp(−(ln E_i − ln E_j)²/(2ℓ²)) (ℓ = ``length``),
       s(E) is linear in ln E between nodes; parameterised as s = H(E) L a with L the Cholesky factor
       of that correlation and a ~ N(0, τ²) (the same independent prior as the Legendre
-      coefficients). Local: where no flux reaches, s(E) returns to 0 with the prior band τ."""
+      coefficients). Local: inside the model's energy range, where no flux reaches, s(E) returns to
+      0 with the prior band τ (beyond the end nodes it is held at the end node's value)."""
 
     def __init__(self, emin: float, emax: float, degree: int = 3, prior: float = 0.1, kind: str = "legendre",
                  length: float = 0.5, nodes: int = 16):
