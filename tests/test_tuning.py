@@ -350,6 +350,9 @@ def test_gp_sigma_basis_has_the_kernel_covariance_and_stays_local(flow):
         s_hi = np.log(tu.corr.factor_numpy([9.5]))[0]  # the T2K flux has < 1 % of its weight above 6.5 GeV
         out[basis] = (np.log(tu.corr.factor_numpy([1.0]))[0], s_hi)
         assert "Gaussian process" in tu.tuned_card()["tuning"]["sigma_correction"]["basis"] or basis == "legendre"
+        lap = tu.laplace()  # the Laplace band works on either basis and is positive where data are
+        assert lap["cov"].shape == (len(tu.corr.coef) + len(tu.shape.coef),) * 2
+        assert np.all(np.isfinite(lap["std"][0])) and np.all(lap["std"][0] > 0)
     assert out["gp"][0] < -0.2 and out["legendre"][0] < -0.2  # both follow the data where the flux is
     # beyond the flux the process relaxes towards its prior mean; the polynomial keeps the shift
     assert out["gp"][1] / out["gp"][0] < 0.75 and out["legendre"][1] / out["legendre"][0] > 0.9
