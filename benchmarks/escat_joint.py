@@ -8,6 +8,8 @@ made one at a time (two cores shared) and ``--summary`` collects them:
     python benchmarks/escat_joint.py lono Fe56 [--no-coulomb]
     python benchmarks/escat_joint.py transfer Au197        # per-nucleus transfer 10:90 (first 10 carbon members)
     python benchmarks/escat_joint.py summary               # table + κ of the band widening
+    python benchmarks/escat_joint.py coulomb --against M   # the shipped fit (EMA) vs a saved fit M without it,
+                                                           # test and training χ²/N by data set
 """
 from __future__ import annotations
 
@@ -143,9 +145,33 @@ def summary(out: Path) -> dict:
     return {"table": table, "kappa_per_nucleus": kap, "kappa_median": kappa}
 
 
+def run_coulomb(a) -> dict:
+    """Per-data-set test (10 %) and training χ²/N of the shipped escat-joint (Coulomb distortion
+    on) and of ``--against``, a fit of the same settings saved with ``main --no-coulomb --save``."""
+    from aiva.escat.joint import load_joint
+
+    if not a.against:
+        raise SystemExit("coulomb needs --against PATH (a fit saved by: main --no-coulomb --save PATH)")
+    models = {"coulomb": load_joint("escat-joint"), "no_coulomb": load_joint(a.against)}
+    if models["no_coulomb"].coulomb:
+        raise SystemExit(f"{a.against}: that fit has the Coulomb correction on")
+    res: dict = {"kind": "coulomb", "against": a.against, "targets": {}}
+    for t in ("Fe56", "Au197", "U238", "C12", "Ca40"):
+        res["targets"][t] = {}
+        for lab, jm in models.items():
+            tr, te = split(load_nucleus(t, lab == "coulomb"), 0.9, a.split_seed)
+            r, rt = jm.chi2(te, edge=spectrum_edges(tr, te)), jm.chi2(tr)
+            res["targets"][t][lab] = {
+                "test": r["chi2_per_N"], "train": rt["chi2_per_N"],
+                "test_per_dataset": {k: v["chi2_per_N"] for k, v in r.get("per_dataset", {}).items()},
+                "n_test_per_dataset": {k: v.get("N") for k, v in r.get("per_dataset", {}).items()},
+                "train_per_dataset": {k: v["chi2_per_N"] for k, v in rt.get("per_dataset", {}).items()}}
+    return res
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("kind", choices=["main", "lono", "transfer", "summary"])
+    p.add_argument("kind", choices=["main", "lono", "transfer", "summary", "coulomb"])
     p.add_argument("target", nargs="?")
     p.add_argument("--members", type=int, default=10)
     p.add_argument("--steps", type=int, default=40_000)
@@ -156,6 +182,7 @@ def main(argv=None) -> int:
     p.add_argument("--no-coulomb", action="store_true")
     p.add_argument("--save", help="save the main fit's model to this path (float16; not into the package: "
                                   "shipping is tools/build_models.py --only escat-joint --install)")
+    p.add_argument("--against", help="coulomb: a saved joint fit without the Coulomb correction")
     p.add_argument("--out", default=str(OUT))
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
@@ -171,7 +198,7 @@ def main(argv=None) -> int:
         return 0
     if a.kind in ("lono", "transfer") and not a.target:
         p.error(f"{a.kind} needs a target")
-    res = {"main": run_main, "lono": run_lono, "transfer": run_transfer}[a.kind](a)
+    res = {"main": run_main, "lono": run_lono, "transfer": run_transfer, "coulomb": run_coulomb}[a.kind](a)
     name = f"{a.kind}{'_' + a.target if a.target else ''}{tag}.json"
     (out / name).write_text(json.dumps(res, indent=1) + "\n")
     brief = {k: v for k, v in res.items() if k not in ("resid", "lambda_mean")}
