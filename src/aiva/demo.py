@@ -132,9 +132,8 @@ def run_demo(out: Path, n_events: int = 200_000, seed: int = 1) -> dict:
 
 def _published_rows(measurement: str) -> list[str]:
     """The collaboration's own generator predictions shipped with the measurement, scored alike."""
-    from aiva.measurements import chi2, load_measurement
+    from aiva.measurements.core import load_measurement, published_chi2
 
     m = load_measurement(measurement)
-    return [f"| {gen} (the collaboration's prediction) | {float((v * m.widths).sum()):.4f} | "
-            f"{chi2(m, v):.0f}/{len(v)} |" for gen, v in m.predictions.items()]
-
+    return [f"| {gen} (the collaboration's prediction) | {float((m.predictions[gen] * m.widths).sum()):.4f} | "
+            f"{c2:.0f}/{len(m.values)} |" for gen, c2 in published_chi2(m).items()]

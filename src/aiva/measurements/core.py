@@ -205,3 +205,8 @@ def predict_bins(events: EventTable, m: Measurement, source: str = "events") -> 
 def chi2(m: Measurement, prediction: np.ndarray) -> float:
     r = m.values - prediction
     return float(r @ np.linalg.solve(m.covariance, r))
+
+
+def published_chi2(m: Measurement) -> dict[str, float]:
+    """{generator: χ²} of the measurement's own published predictions (``predictions.csv``)."""
+    return {gen: chi2(m, v) for gen, v in m.predictions.items()}

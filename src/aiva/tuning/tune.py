@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from aiva.errors import AivaInputError
-from aiva.measurements.core import Measurement
+from aiva.measurements.core import Measurement, published_chi2
 from aiva.tuning.cv import bin_blocks, conditional_chi2
 from aiva.tuning.objective import (
     CachedFlowLogProb,
@@ -696,9 +696,7 @@ def tune_to_dir(*, model: str, measurements: list[str], out, config: TuneConfig 
                                     "chi2_published_covariance_only_after": chi2_numpy(t.measurement.values - p1,
                                                                                        t.measurement.covariance),
                                     # the collaboration's own generator predictions, for comparison
-                                    "published_predictions_chi2": {
-                                        g: chi2_numpy(t.measurement.values - v, t.measurement.covariance)
-                                        for g, v in t.measurement.predictions.items()}})
+                                    "published_predictions_chi2": published_chi2(t.measurement)})
         log.info(f"{t.measurement.name}: chi2/ndf {c0:.1f}/{n} -> {c1:.1f}/{n}")
     if ens is not None:
         res["ensemble"] = {"members": ens["members"],
