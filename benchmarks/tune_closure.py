@@ -165,6 +165,11 @@ def run_config(key: str, label: str, over: dict, args, net, card, m, truth=None,
             band_mc = np.sqrt(lap["std"][0] ** 2 + np.clip(np.diag(t.cov) - np.diag(m.covariance), 0, None))
             row.update({"band_coverage_of_truth": float(np.mean(np.abs(pred - truth) <= lap["std"][0])),
                         "band_mc_coverage_of_truth": float(np.mean(np.abs(pred - truth) <= band_mc)),
+                        # the Laplace band of the coefficients alone, without the discrepancy term
+                        "band_coefficients_coverage_of_truth": float(np.mean(np.abs(pred - truth)
+                                                                             <= lap["std_coefficients"][0])),
+                        "discrepancy_delta2": lap["discrepancy"][0]["delta2"] if lap["discrepancy"] else 0.0,
+                        "k_eff": lap["discrepancy"][0]["k_eff"] if lap["discrepancy"] else None,
                         "chi2_truth": chi2(t.measurement, truth),
                         "distance_to_truth_prior": float(np.mean(np.abs(prior - truth) / sd)),
                         "distance_to_truth_tuned": float(np.mean(np.abs(pred - truth) / sd)),
@@ -195,13 +200,14 @@ def run_config(key: str, label: str, over: dict, args, net, card, m, truth=None,
                                                           <= h["sigma_calibrated"])
             h["after_within_1sigma_of_ndf"] = bool(abs(h["heldout_chi2_after"] - t.n_bins) <= np.sqrt(2 * t.n_bins))
     if closure:
-        for q in ("band_coverage_of_truth", "band_mc_coverage_of_truth", "chi2_truth", "distance_to_truth_prior",
+        for q in ("band_coverage_of_truth", "band_mc_coverage_of_truth", "band_coefficients_coverage_of_truth",
+                  "discrepancy_delta2", "chi2_truth", "distance_to_truth_prior",
                   "distance_to_truth_tuned",
                   "band_over_error"):
             summary[q] = mean(lambda r, q=q: r[q])
         cov_k = [r["band_coverage_of_truth"] for r in rows]
         # bins are correlated, so one experiment's coverage is nearly all or nothing: the mean's error
-        for q in ("band_coverage_of_truth", "band_mc_coverage_of_truth"):
+        for q in ("band_coverage_of_truth", "band_mc_coverage_of_truth", "band_coefficients_coverage_of_truth"):
             vals = [r[q] for r in rows]
             summary[q + "_stderr"] = float(np.std(vals, ddof=1) / np.sqrt(len(vals))) if len(vals) > 1 else None
         summary["band_coverage_quartiles"] = [float(x) for x in np.percentile(cov_k, [25, 50, 75])]

@@ -31,7 +31,7 @@ def _trained_bn(cfg: GANConfig) -> ConditionalGAN:
 
 
 @pytest.mark.parametrize("kw", [{}, {"condition_every_block": False}, {"g_activation": "silu", "output": "tanh"},
-                                {"g_activation": "relu", "g_blocks": 1}])
+                                {"g_activation": "relu", "g_blocks": 1}, {"g_activation": "tanh"}])
 def test_fused_sampler_is_the_eval_generator(kw):
     """BatchNorm folded into the Linear and the E'_ν column as a rank-1 bias: the same function
     as the eval-mode generator, to float32 rounding (and to 1e-6 relative in float64)."""
@@ -65,6 +65,25 @@ def test_teacher_pairs_pad_the_latent_and_cover_the_energy_range():
     assert abs(float(z[:, 2:].std()) - 1) < 0.05  # the padding is standard normal
     with pytest.raises(ValueError):
         teacher_pairs(t, 10, torch.Generator(), (0.3, 10.0), 1)
+
+def test_log_energy_sampling_follows_ln_e_and_uniform_keeps_its_stream():
+    """``energy = "log"`` draws E_ν uniform in ln E: the fraction below 0.5 GeV is
+    ln(0.5/0.3)/ln(10/0.3) = 0.146 (uniform in E: 0.2/9.7 = 0.021); "uniform" draws the same
+    numbers as before the option existed (lo + (hi − lo) u from the same generator)."""
+    from aiva.models.distil import draw_energies
+    from aiva.physics.kinematics import PROXY_EMAX, PROXY_EMIN
+
+    def enu(e):
+        return (e + 1) / 2 * (PROXY_EMAX - PROXY_EMIN) + PROXY_EMIN
+
+    n = 200_000
+    for how, frac in (("log", np.log(0.5 / 0.3) / np.log(10 / 0.3)), ("uniform", 0.2 / 9.7)):
+        E = enu(draw_energies(n, torch.Generator().manual_seed(3), (0.3, 10.0), how))
+        assert float(E.min()) >= 0.3 - 1e-4 and float(E.max()) <= 10.0 + 1e-4
+        assert abs(float((E < 0.5).double().mean()) - frac) < 4 * np.sqrt(frac / n), how
+    u = torch.rand(n, 1, generator=torch.Generator().manual_seed(3))
+    old = 2 * ((0.3 + 9.7 * u) - PROXY_EMIN) / (PROXY_EMAX - PROXY_EMIN) - 1
+    assert torch.equal(draw_energies(n, torch.Generator().manual_seed(3), (0.3, 10.0)), old)
 
 
 def test_distil_regresses_the_student_onto_the_teacher_map():

@@ -235,6 +235,43 @@ def test_gauss_newton_recovers_a_known_q2_shape_and_laplace_matches_refits(flow)
     assert lap["quantities_std"]["sigma_ratio"].shape == (8,) and np.all(lap["quantities_std"]["sigma_ratio"] > 0)
 
 
+def test_the_discrepancy_term_vanishes_inside_the_model_and_measures_a_shape_outside_it(flow):
+    """Data drawn from the model family: the mean χ²_min over refits equals ν = n − k_eff (so
+    k_eff is the fit's effective number of coefficients) and δ² stays near 0. Data with an added
+    discrepancy η ~ N(0, δ² C), δ² = 1, outside what the dials can fit: δ² is measured near 1, and
+    the band with the term covers the truth (the model-family point plus η) in about 68 % of the
+    bins, where the coefficients' band alone covers far fewer."""
+    net, card = flow
+    m, _ = _reweighted_toy(flow, np.array([0.25, -0.15, -0.1, 0.1, 0.05]))
+    tu = Tuner(net, card, [m], TuneConfig(**SHAPE))
+    rng = np.random.default_rng(11)
+    L = np.linalg.cholesky(tu.targets[0].cov)
+    chi2s, d2s, nus = [], [], []
+    for _ in range(30):
+        tu.fit(data=[m.values + L @ rng.standard_normal(71)])
+        d = tu.discrepancy()[0]
+        chi2s.append(d["chi2"]), d2s.append(d["delta2"]), nus.append(d["nu"])
+    nu = float(np.mean(nus))
+    assert 71 - 9 <= nu < 71 - 2  # 4 σ(E) and 5 shape coefficients, shrunk a little by their priors
+    assert abs(np.mean(chi2s) - nu) < 3 * np.sqrt(2 * nu / 30), (np.mean(chi2s), nu)
+    assert np.median(d2s) < 0.15
+    d2s, cov_with, cov_without = [], [], []
+    for _ in range(30):
+        truth = m.values + L @ rng.standard_normal(71)  # η: a shape the dials cannot follow
+        tu.fit(data=[truth + L @ rng.standard_normal(71)])
+        lap = tu.laplace()
+        d2s.append(lap["discrepancy"][0]["delta2"])
+        dev = np.abs(tu.predictions()[0] - truth)
+        cov_with.append(np.mean(dev <= lap["std"][0]))
+        cov_without.append(np.mean(dev <= lap["std_coefficients"][0]))
+    assert 0.6 < np.mean(d2s) < 1.4, np.mean(d2s)
+    assert 0.55 < np.mean(cov_with) < 0.8 and np.mean(cov_without) < 0.5, (np.mean(cov_with), np.mean(cov_without))
+    off = Tuner(net, card, [m], TuneConfig(**SHAPE, band_discrepancy=False))
+    off.fit(data=[truth + L @ rng.standard_normal(71)])
+    lo = off.laplace()
+    assert lo["discrepancy"][0]["delta2"] == 0.0 and np.allclose(lo["std"][0], lo["std_coefficients"][0])
+
+
 def test_the_shape_correction_is_projected_into_the_tuned_flow(flow):
     """The tuned generator carries the shape: fresh events of the projected flow, with the tuned
     σ(E) table (× Z(E)), reproduce the reweighted prediction much better than the prior does."""

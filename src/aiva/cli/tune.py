@@ -19,7 +19,7 @@ def _cmd_tune(args: argparse.Namespace) -> int:
              "trainable": args.trainable, "penalty": args.penalty, "strength": args.strength,
              "xsec_degree": args.xsec_degree, "xsec_prior": args.xsec_prior, "xsec_basis": args.xsec_basis,
              "xsec_length": args.xsec_length, "shape_degree": args.shape_degree,
-             "shape_prior": args.shape_prior, "seed": args.seed}
+             "shape_prior": args.shape_prior, "band_discrepancy": args.band_discrepancy, "seed": args.seed}
     cfg = TuneConfig.from_dict({k: v for k, v in given.items() if v is not None})  # unset: TuneConfig's defaults
     res = tune_to_dir(model=args.model, measurements=args.measurement, out=args.out, config=cfg, blocks=args.blocks,
                       members=args.members, name=args.name, calibrate=args.calibrate, cv_blocks=args.cv_blocks)
@@ -30,6 +30,9 @@ def _cmd_tune(args: argparse.Namespace) -> int:
                   f"(prior {m['chi2_published_covariance_only_before']:.1f})")
         for gen, c2 in (m.get("published_predictions_chi2") or {}).items():
             print(f"  {gen} (the collaboration's prediction, published covariance): chi2/ndf {c2:.1f}/{m['ndf']}")
+    for d in (res.get("posterior") or {}).get("discrepancy", []):
+        print(f"{d['measurement']}: band discrepancy delta^2 = {d['delta2']:.3f} (chi2 {d['chi2']:.1f} over "
+              f"nu = {d['nu']:.1f}: {d['n_bins']} bins less {d['k_eff']:.1f} effective coefficients)")
     cv = res.get("cross_validation", {}).get("total")
     if cv:
         exp = (f"calibrated expectation {cv['expectation_calibrated']:.1f} +- {cv['sigma_calibrated'] or 0:.1f}"
@@ -80,5 +83,8 @@ def add(sub) -> None:
     tu.add_argument("--calibrate", type=int, default=0,
                     help="pseudo-experiments that measure the held-out chi2's expectation after a fit (default 0)")
     tu.add_argument("--members", type=int, default=0, help="posterior ensemble members (0: none)")
+    tu.add_argument("--band-discrepancy", action=argparse.BooleanOptionalAction, default=None,
+                    help="widen the Laplace band by the model-discrepancy term that the fit's chi2/nu measures "
+                         "(default: on; docs/tuning.md)")
     tu.add_argument("--seed", type=_seed)
     tu.set_defaults(func=_cmd_tune)

@@ -211,7 +211,15 @@ class FusedGenerator(nn.Module):
             w, we, b = getattr(self, f"w{i}"), getattr(self, f"we{i}"), getattr(self, f"b{i}")
             y = torch.addmm(torch.addmm(b, e, we), z if h is None else h, w.t())
             slope = self.slope[i]
-            y = torch.nn.functional.leaky_relu_(y, slope) if slope is not None else getattr(self, f"act{i}")(y)
+            act = getattr(self, f"act{i}")
+            if slope is not None:
+                y = torch.nn.functional.leaky_relu_(y, slope)
+            elif isinstance(act, nn.SiLU):  # in place: no new tensor per block
+                y = torch.nn.functional.silu(y, inplace=True)
+            elif isinstance(act, nn.Tanh):
+                y = y.tanh_()
+            else:
+                y = act(y)
             h = y if h is None else h.add_(y)
         assert h is not None
         out = torch.addmm(self.b_out, h, self.w_out.t())

@@ -95,6 +95,9 @@ class TuneConfig(ConfigMixin):
     #: Adam steps (batches of 16384 events) of the projection of the shape correction into the
     #: flow's last transform (:meth:`Tuner.tuned_model`)
     project_steps: int = 400
+    #: the posterior band includes a model-discrepancy term estimated from the fit's χ²
+    #: (:meth:`Tuner.laplace`); False: the Laplace band of the coefficients alone
+    band_discrepancy: bool = True
     seed: int = 1
 
     _choices: ClassVar[dict[str, tuple[str, ...]]] = {"penalty": ("kl", "l2sp"), "xsec_basis": ("legendre", "gp")}
@@ -168,6 +171,8 @@ class Tuner:
         self._prior_centre: torch.Tensor | None = None
         self._shape_centre: torch.Tensor | None = None
         self._hessian: np.ndarray | None = None  #: of the last Gauss-Newton fit (the Laplace posterior)
+        #: per target of the last Gauss-Newton fit: (JᵀC⁻¹J on its fitted bins, χ², fitted bins)
+        self._gn_terms: list[tuple[np.ndarray, float, np.ndarray]] | None = None
 
     # ------------------------------------------------------------------ state
     def freeze_flow(self) -> None:
@@ -185,7 +190,7 @@ class Tuner:
 
     def state(self) -> tuple:
         return ([p.detach().clone() for p in self.params], self.corr.coef.detach().clone(),
-                self.shape.coef.detach().clone(), self._hessian)
+                self.shape.coef.detach().clone(), self._hessian, self._gn_terms)
 
     def load(self, state) -> None:
         with torch.no_grad():
@@ -194,6 +199,7 @@ class Tuner:
             self.corr.coef.copy_(state[1])
             self.shape.coef.copy_(state[2])
         self._hessian = state[3]
+        self._gn_terms = state[4] if len(state) > 4 else None
 
     # ------------------------------------------------------------------ predictions
     def _pieces(self, log_ratio: torch.Tensor):
@@ -279,6 +285,7 @@ class Tuner:
         Ann. Stat. 9 (1981) 130), and the σ-correction prior is centred on a draw a⁰ ~ N(0, τ²)."""
         self.reset()
         self._prior_w, self._prior_centre, self._shape_centre, self._hessian = None, None, None, None
+        self._gn_terms = None
         if perturb is not None:
             n = len(self.lp0)
             k = max(self.cfg.strength, 1.0) / n
@@ -377,12 +384,19 @@ class Tuner:
         def normal_equations(th, preds):
             """H = Σ JᵀC⁻¹J + diag(τ⁻²), g = Σ JᵀC⁻¹r − τ⁻²(θ − θ⁰) and χ² at the current θ."""
             H, g, chi2 = torch.diag(prec).clone(), -prec * (th - c0), 0.0
+            terms = []
             for j, (r, J) in enumerate(zip(residuals(preds), self.jacobians())):
                 if len(fb[j]):
                     Jf = J[idx[j]]
-                    H += Jf.T @ cinvs[j] @ Jf
+                    D = Jf.T @ cinvs[j] @ Jf
+                    H += D
                     g += Jf.T @ (cinvs[j] @ r)
-                    chi2 += float(r @ (cinvs[j] @ r))
+                    c = float(r @ (cinvs[j] @ r))
+                    chi2 += c
+                    terms.append((D.numpy(), c, np.asarray(fb[j])))
+                else:
+                    terms.append((np.zeros((len(th), len(th))), 0.0, np.asarray(fb[j])))
+            self._gn_terms = terms
             return H, g, chi2
 
         th = self._coefs().double()
@@ -411,15 +425,63 @@ class Tuner:
         return {"objective": val, "chi2_fitted": chi2, "n_fitted_bins": int(sum(len(b) for b in fb)),
                 "targets": len(self.targets), "history": hist, "solver": "gauss-newton"}
 
+    def discrepancy(self) -> list[dict]:
+        """Per measurement, the model-discrepancy variance δ² of the last Gauss-Newton fit.
+
+        The dials cannot represent every shape a truth may have. Model: d = f(θ) + η + ε with
+        ε ~ N(0, C) and a discrepancy η ~ N(0, δ² C) of the data's correlations (the "model
+        inadequacy" term of M. C. Kennedy and A. O'Hagan, J. R. Stat. Soc. B 63 (2001) 425, here
+        with a fixed shape), so d ~ N(f(θ), (1 + δ²) C). Its moment estimate from the fit's own χ² is
+        the scale factor of the PDG (Review of Particle Physics, Introduction, Sec. 5.2.2):
+        1 + δ² = χ²_min / ν, ν = n − k_eff, taken only when above 1. k_eff = tr(H⁻¹ JᵀC⁻¹J) is
+        the effective number of coefficients of a fit with a Gaussian prior (T. Hastie,
+        R. Tibshirani, J. Friedman, The Elements of Statistical Learning, 2nd ed., eq. 3.50); it
+        and δ² are iterated to their fixed point, H = diag(τ⁻²) + Σ JᵀC⁻¹J / (1 + δ²)."""
+        if self._hessian is None or self._gn_terms is None:
+            raise AivaInputError("no Gauss-Newton fit to take the Laplace posterior of (trainable = 0 fits only)")
+        prec, _ = self._prior_precision()
+        P = np.diag(prec.numpy())
+        d2 = np.zeros(len(self._gn_terms))
+        for _ in range(50):
+            H = P + sum(D / (1 + d) for (D, _c, _b), d in zip(self._gn_terms, d2))
+            S = np.linalg.inv(H)
+            out = []
+            for (D, c, b), d in zip(self._gn_terms, d2):
+                k_eff = float(np.trace(S @ D)) / (1 + d)
+                nu = len(b) - k_eff
+                out.append({"chi2": c, "n_bins": int(len(b)), "k_eff": k_eff, "nu": nu,
+                            "delta2": float(max(0.0, c / nu - 1.0)) if nu > 0 and self.cfg.band_discrepancy else 0.0})
+            new = np.array([o["delta2"] for o in out])
+            if np.allclose(new, d2, rtol=1e-6, atol=1e-9):
+                break
+            d2 = new
+        return out
+
     def laplace(self) -> dict:
         """The Laplace posterior of the last Gauss-Newton fit (Tierney & Kadane, JASA 81 (1986)
         82; MacKay, Neural Comput. 4 (1992) 448): θ ~ N(θ̂, H⁻¹), linearised into the bins,
-        std_b = √(J H⁻¹ Jᵀ)_bb, and into :meth:`quantities` by central differences."""
+        std_b = √(J H⁻¹ Jᵀ)_bb, and into :meth:`quantities` by central differences.
+
+        With ``band_discrepancy`` (the default) the fit's excess χ² widens it
+        (:meth:`discrepancy`): H takes each measurement's JᵀC⁻¹J / (1 + δ²), and the band of a
+        bin adds δ² C_bb, so it is a band for the truth, not only for the dials' best values.
+        ``std_coefficients`` is the band of H⁻¹ without it."""
         if self._hessian is None:
             raise AivaInputError("no Gauss-Newton fit to take the Laplace posterior of (trainable = 0 fits only)")
-        S = np.linalg.inv(self._hessian)
+        S0 = np.linalg.inv(self._hessian)
+        disc = self.discrepancy() if self._gn_terms is not None else []
+        if disc and any(d["delta2"] > 0 for d in disc):
+            prec, _ = self._prior_precision()
+            S = np.linalg.inv(np.diag(prec.numpy()) + sum(D / (1 + d["delta2"])
+                                                          for (D, _c, _b), d in zip(self._gn_terms or [], disc)))
+        else:
+            S = S0
         th = self._coefs().double()
-        std = [np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", J.numpy(), S, J.numpy()), 0.0)) for J in self.jacobians()]
+        jac = [J.numpy() for J in self.jacobians()]
+        std0 = [np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", J, S0, J), 0.0)) for J in jac]
+        d2 = [d["delta2"] for d in disc] if disc else [0.0] * len(jac)
+        std = [np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", J, S, J), 0.0) + d * np.diag(t.cov))
+               for J, t, d in zip(jac, self.targets, d2)]
         q0 = self.quantities()
         keys = [k for k in q0 if k != "E_GeV"]
         G = {k: np.zeros((len(q0[k]), len(th))) for k in keys}
@@ -434,7 +496,7 @@ class Tuner:
             for k in keys:
                 G[k][:, i] = (qp[k] - qm[k]) / (2 * h)
         self._set_coefs(th)
-        return {"std": std, "cov": S, "coefficients": th.numpy(),
+        return {"std": std, "std_coefficients": std0, "discrepancy": disc, "cov": S, "coefficients": th.numpy(),
                 "quantities_std": {k: np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", G[k], S, G[k]), 0.0)) for k in keys},
                 "E_GeV": q0["E_GeV"]}
 
@@ -681,7 +743,13 @@ def tune_to_dir(*, model: str, measurements: list[str], out, config: TuneConfig 
         ens: dict | None = {"members": "laplace", "mean": tuned, "std": lap["std"],
                             "quantities_std": lap["quantities_std"]}
         res["posterior"] = {"method": "laplace", "coefficients": lap["coefficients"].tolist(),
-                            "covariance": lap["cov"].tolist()}
+                            "covariance": lap["cov"].tolist(),
+                            # per measurement: δ² of the band's discrepancy term, k_eff, ν (Tuner.discrepancy)
+                            "discrepancy": [{"measurement": t.measurement.name, **d}
+                                            for t, d in zip(tuner.targets, lap["discrepancy"])]}
+        for t, d in zip(tuner.targets, lap["discrepancy"]):
+            log.info(f"{t.measurement.name}: band discrepancy δ² = {d['delta2']:.3f} "
+                     f"(χ² {d['chi2']:.1f}, ν = {d['nu']:.1f} after {d['k_eff']:.1f} effective coefficients)")
     else:
         ens = posterior_ensemble(tuner, members, tuner.cfg.seed + 99) if members > 1 else None
     tuner.load(state)
