@@ -13,9 +13,10 @@ mathematics once:
   so only those units and that feature's 3K − 1 outputs are computed;
 * **second feature**: the context-only hidden units are reused, only the units that see the first
   feature are added, and only the second feature's outputs are computed;
-* the spline inverse of one feature: one soft bound, e^v of both knot sets normalised by their
-  cumulative sums (a softmax), the cumulative sums as row additions, one bin search and one gather of the six knot values
-  (x_k, x_{k+1}, y_k, y_{k+1}, δ_k, δ_{k+1}), all in parameter-major layout (rows of N events).
+* the spline inverse of one feature: one soft bound, e^v of both knot sets, their cumulative sums
+  as row additions normalised by the last one (a softmax), one bin search and one gather of the six
+  knot values (x_k, x_{k+1}, y_k, y_{k+1}, δ_k, δ_{k+1}), all in parameter-major layout (rows of N
+  events).
 
 About 60 kFLOP per event instead of zuko's 165 kFLOP (``benchmarks/speed.py``). The weights are
 a snapshot of the flow's at construction (inference only: no gradient reaches the flow). Results

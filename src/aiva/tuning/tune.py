@@ -437,16 +437,25 @@ class Tuner:
         the effective number of coefficients of a fit with a Gaussian prior (T. Hastie,
         R. Tibshirani, J. Friedman, The Elements of Statistical Learning, 2nd ed., eq. 3.50); it
         and δ² are iterated to their fixed point, H = diag(τ⁻²) + Σ JᵀC⁻¹J / (1 + δ²)."""
+        return self._discrepancy_posterior()[0]
+
+    def _discrepancy_posterior(self) -> tuple[list[dict], np.ndarray]:
+        """(:meth:`discrepancy`, the coefficients' posterior covariance with it): H⁻¹ of the fit
+        when every δ² is 0, else (diag(τ⁻²) + Σ JᵀC⁻¹J / (1 + δ²))⁻¹ at the final δ²."""
         if self._hessian is None or self._gn_terms is None:
             raise AivaInputError("no Gauss-Newton fit to take the Laplace posterior of (trainable = 0 fits only)")
+        terms = self._gn_terms
         prec, _ = self._prior_precision()
         P = np.diag(prec.numpy())
-        d2 = np.zeros(len(self._gn_terms))
+
+        def covariance(d2) -> np.ndarray:
+            return np.linalg.inv(P + sum(D / (1 + d) for (D, _c, _b), d in zip(terms, d2)))
+
+        d2 = np.zeros(len(terms))
         for _ in range(50):
-            H = P + sum(D / (1 + d) for (D, _c, _b), d in zip(self._gn_terms, d2))
-            S = np.linalg.inv(H)
+            S = covariance(d2)
             out = []
-            for (D, c, b), d in zip(self._gn_terms, d2):
+            for (D, c, b), d in zip(terms, d2):
                 k_eff = float(np.trace(S @ D)) / (1 + d)
                 nu = len(b) - k_eff
                 out.append({"chi2": c, "n_bins": int(len(b)), "k_eff": k_eff, "nu": nu,
@@ -455,7 +464,8 @@ class Tuner:
             if np.allclose(new, d2, rtol=1e-6, atol=1e-9):
                 break
             d2 = new
-        return out
+        final = np.array([o["delta2"] for o in out])
+        return out, (covariance(final) if np.any(final > 0) else np.linalg.inv(self._hessian))
 
     def laplace(self) -> dict:
         """The Laplace posterior of the last Gauss-Newton fit (Tierney & Kadane, JASA 81 (1986)
@@ -469,13 +479,7 @@ class Tuner:
         if self._hessian is None:
             raise AivaInputError("no Gauss-Newton fit to take the Laplace posterior of (trainable = 0 fits only)")
         S0 = np.linalg.inv(self._hessian)
-        disc = self.discrepancy() if self._gn_terms is not None else []
-        if disc and any(d["delta2"] > 0 for d in disc):
-            prec, _ = self._prior_precision()
-            S = np.linalg.inv(np.diag(prec.numpy()) + sum(D / (1 + d["delta2"])
-                                                          for (D, _c, _b), d in zip(self._gn_terms or [], disc)))
-        else:
-            S = S0
+        disc, S = self._discrepancy_posterior() if self._gn_terms is not None else ([], S0)
         th = self._coefs().double()
         jac = [J.numpy() for J in self.jacobians()]
         std0 = [np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", J, S0, J), 0.0)) for J in jac]
