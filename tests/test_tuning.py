@@ -235,6 +235,42 @@ def test_gauss_newton_recovers_a_known_q2_shape_and_laplace_matches_refits(flow)
     assert lap["quantities_std"]["sigma_ratio"].shape == (8,) and np.all(lap["quantities_std"]["sigma_ratio"] > 0)
 
 
+def test_local_shape_dials_follow_the_data_where_the_flux_is_and_return_to_the_prior_beyond(flow):
+    """Shape dials local in E_ν (a Gaussian process in ln E_ν per dial): with a very long
+    correlation length they are the global dials (same fit); with a short one they fit the
+    low-energy T2K data as well but leave ⟨E_μ/E_ν⟩ at 3–6 GeV (2–4 % of the flux) near the prior,
+    where the global dials carry the low-energy change up."""
+    from aiva.tuning.objective import ShapeCorrection
+
+    net, card = flow
+    true = np.array([0.25, -0.15, -0.1, 0.1, 0.05])
+    m, _ = _reweighted_toy(flow, true)
+    sc = ShapeCorrection(2, 0.3, local_length=0.4, local_nodes=6)
+    e, el, c = np.array([0.5, 2.0, 9.0]), np.array([0.3, 1.0, 4.0]), np.array([0.9, 0.95, 0.99])
+    G, B = sc.gp.basis(e), sc.basis(e, el, c, 0.10566)  # not centred: no centring table yet
+    assert B.shape == (3, 5 * 6) and np.allclose(B.reshape(3, 5, 6), sc._dials(e, el, c, 0.10566)[:, :, None] * G[:, None])
+    fits = {}
+    for label, extra in (("global", {}), ("long", {"shape_length": 50.0, "shape_nodes": 6}),
+                         ("local", {"shape_length": 0.3, "shape_nodes": 12})):
+        tu = Tuner(net, card, [m], TuneConfig(**{**SHAPE, "shape_prior": 0.3, **extra}))
+        q0 = tu.quantities()
+        tu.fit()
+        q = tu.quantities()
+        fits[label] = (tu.chi2s()[0], tu.predictions()[0], q["mean_Emu_over_Enu"] - q0["mean_Emu_over_Enu"], tu)
+    assert len(fits["local"][3].shape.coef) == 5 * 12
+    assert "gp" == fits["local"][3].tuned_card()["tuning"]["shape_correction"]["energy_dependence"]["kind"]
+    # ℓ → ∞: the node values are fully correlated, the global dials
+    assert np.allclose(fits["long"][1], fits["global"][1], rtol=2e-3)
+    # short ℓ: the data are fitted as well, and the 8 GeV bin moves far less than at 0.6 GeV
+    assert fits["local"][0] < 1.5 * fits["global"][0] + 1.0
+    sh_g, sh_l = fits["global"][2], fits["local"][2]
+    assert abs(sh_g[1]) > 0.005 and abs(sh_l[1]) > 0.5 * abs(sh_g[1])  # both follow the data at 0.6 GeV
+    far = slice(5, 7)  # the E_ν bins around 3.3 and 5.2 GeV
+    assert np.all(np.abs(sh_g[far]) > 0.003) and np.all(np.abs(sh_l[far]) < 0.3 * np.abs(sh_g[far])), (sh_g, sh_l)
+    band_l = fits["local"][3].laplace()["quantities_std"]["mean_Emu_over_Enu"]
+    assert np.all(np.abs(sh_l[far]) <= band_l[far])  # there the shift stays inside the band
+
+
 def test_the_discrepancy_term_vanishes_inside_the_model_and_measures_a_shape_outside_it(flow):
     """Data drawn from the model family: the mean χ²_min over refits equals ν = n − k_eff (so
     k_eff is the fit's effective number of coefficients) and δ² stays near 0. Data with an added
@@ -369,8 +405,8 @@ def test_gp_sigma_basis_has_the_kernel_covariance_and_stays_local(flow):
     from aiva.tuning.objective import SigmaCorrection
 
     sc = SigmaCorrection(0.3, 10.0, prior=0.3, kind="gp", length=0.5, nodes=16)
-    B = sc.basis(np.exp(sc.node_lnE))
-    d = sc.node_lnE[:, None] - sc.node_lnE[None, :]
+    B = sc.basis(np.exp(sc.gp.node_lnE))
+    d = sc.gp.node_lnE[:, None] - sc.gp.node_lnE[None, :]
     assert np.allclose(B @ B.T, np.exp(-0.5 * (d / 0.5) ** 2), atol=1e-6)
     assert np.allclose(sc.basis([0.1, 20.0]), sc.basis([0.3, 10.0]))  # flat beyond the end nodes
     with pytest.raises(AivaInputError, match="kind"):

@@ -19,7 +19,8 @@ def _cmd_tune(args: argparse.Namespace) -> int:
              "trainable": args.trainable, "penalty": args.penalty, "strength": args.strength,
              "xsec_degree": args.xsec_degree, "xsec_prior": args.xsec_prior, "xsec_basis": args.xsec_basis,
              "xsec_length": args.xsec_length, "shape_degree": args.shape_degree,
-             "shape_prior": args.shape_prior, "band_discrepancy": args.band_discrepancy, "seed": args.seed}
+             "shape_prior": args.shape_prior, "shape_length": args.shape_length,
+             "band_discrepancy": args.band_discrepancy, "seed": args.seed}
     cfg = TuneConfig.from_dict({k: v for k, v in given.items() if v is not None})  # unset: TuneConfig's defaults
     res = tune_to_dir(model=args.model, measurements=args.measurement, out=args.out, config=cfg, blocks=args.blocks,
                       members=args.members, name=args.name, calibrate=args.calibrate, cv_blocks=args.cv_blocks)
@@ -77,6 +78,9 @@ def add(sub) -> None:
                          "0: off; docs/tuning.md)")
     tu.add_argument("--shape-prior", type=_positive, default=None,
                     help="prior sigma of each shape coefficient (default 0.3)")
+    tu.add_argument("--shape-length", type=_positive, default=None,
+                    help="make the shape dials local in E_nu: a Gaussian process in ln E_nu with this correlation "
+                         "length, back to the prior where no flux reaches (default: global dials)")
     tu.add_argument("--blocks", type=int, default=3, help="cross-validation blocks of bins (0: none)")
     tu.add_argument("--cv-blocks", choices=("slices", "interleaved"), default="slices",
                     help="blocks of whole cos-theta slices (extrapolation, default) or every k-th bin (interleaved)")

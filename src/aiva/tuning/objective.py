@@ -65,6 +65,32 @@ def check_for_tuning(m: Measurement) -> None:
         raise AivaInputError(f"measurement {m.name!r}: smearing matrix has negative entries")
 
 
+class LnEGaussianProcess:
+    """A Gaussian process in ln E on a node grid, as a whitened linear basis: the values at
+    ``nodes`` equally spaced ln E nodes over [E_min, E_max] have the squared-exponential
+    correlation exp(−(ln E_i − ln E_j)²/(2ℓ²)) (Rasmussen & Williams, *Gaussian Processes for
+    Machine Learning*, MIT Press 2006, eq. 4.9), the function is linear in ln E between nodes and
+    held at the end node's value beyond them. ``basis(E) = H(E) L`` (H the hat functions, L the
+    Cholesky factor of the correlation), so f = basis(E) a with a ~ N(0, τ²) has the process's
+    prior with variance τ²."""
+
+    def __init__(self, emin: float, emax: float, length: float, nodes: int):
+        if not (length > 0 and nodes >= 2 and 0 < emin < emax):
+            raise AivaInputError(f"Gaussian process in ln E: need length > 0, nodes >= 2 and 0 < E_min < E_max; got "
+                                 f"length {length}, nodes {nodes}, range [{emin}, {emax}]")
+        self.length, self.nodes = float(length), int(nodes)
+        self.node_lnE = np.linspace(np.log(emin), np.log(emax), self.nodes)
+        d = self.node_lnE[:, None] - self.node_lnE[None, :]
+        corr = np.exp(-0.5 * (d / self.length) ** 2) + 1e-9 * np.eye(self.nodes)  # jitter: positive definite
+        self.chol = np.linalg.cholesky(corr)
+
+    def basis(self, E) -> np.ndarray:
+        """(N, nodes): hat functions of the nodes at ln E (flat beyond the end nodes) times L."""
+        lnE = np.log(np.asarray(E, float))
+        H = np.stack([np.interp(lnE, self.node_lnE, np.eye(self.nodes)[j]) for j in range(self.nodes)], axis=-1)
+        return H @ self.chol
+
+
 class SigmaCorrection(torch.nn.Module):
     """σ_θ(E) = σ₀(E)·exp(s(E)), a smooth correction with a Gaussian prior, so that with no data it
     stays σ₀. Two bases (``kind``):
@@ -90,17 +116,12 @@ class SigmaCorrection(torch.nn.Module):
         n = self.degree + 1 if self.kind == "legendre" else self.nodes
         self.coef = torch.nn.Parameter(torch.zeros(n, dtype=torch.float64))
         if self.kind == "gp":
-            self.node_lnE = np.linspace(np.log(self.emin), np.log(self.emax), self.nodes)
-            d = self.node_lnE[:, None] - self.node_lnE[None, :]
-            corr = np.exp(-0.5 * (d / self.length) ** 2) + 1e-9 * np.eye(self.nodes)  # jitter: positive definite
-            self.chol = np.linalg.cholesky(corr)
+            self.gp = LnEGaussianProcess(self.emin, self.emax, self.length, self.nodes)
 
     def basis(self, E) -> np.ndarray:
         lnE = np.log(np.asarray(E, float))
         if self.kind == "gp":
-            # hat functions of the nodes (flat beyond the end nodes), times the Cholesky factor
-            H = np.stack([np.interp(lnE, self.node_lnE, np.eye(self.nodes)[j]) for j in range(self.nodes)], axis=-1)
-            return H @ self.chol
+            return self.gp.basis(E)
         u = 2 * (lnE - np.log(self.emin)) / np.log(self.emax / self.emin) - 1
         return np.stack([np.polynomial.legendre.Legendre.basis(k)(u) for k in range(self.degree + 1)], axis=-1)
 
@@ -137,6 +158,15 @@ class ShapeCorrection(torch.nn.Module):
     (:func:`aiva.physics.kinematics.lepton_kinematics`). Gaussian prior N(0, τ²) on the 2L + 1
     coefficients; L = 0 switches it off.
 
+    Local in E_ν (``local_length`` ℓ > 0): each of the 2L + 1 coefficients becomes a function of
+    ln E_ν, a Gaussian process (:class:`LnEGaussianProcess`, ``local_nodes`` nodes over
+    [E_min, E_max], correlation length ℓ) with the same prior σ τ at every energy: where the data
+    reach, the dials move as before; at energies no flux reaches they return to 0 with their prior
+    band, as the σ(E) process does. ℓ → ∞ is the global dial (the coefficients' values at every
+    node fully correlated). The dials of the generators (M_A^QE, M_A^RES) are global in E; a local
+    one is the energy-dependent effective M_A that the data of experiments at different energies
+    ask for (cf. the MiniBooNE and NOMAD quasielastic fits, 1.35 against 1.05 GeV).
+
     Shape only, to first order: with :meth:`fit_centre` each basis function has its mean under the
     prior at fixed E_ν subtracted (tabulated in ln E_ν on a uniform-E_ν prior sample, linearly
     interpolated), so ln w averages to 0 at every energy and a change of normalisation is left to
@@ -146,11 +176,14 @@ class ShapeCorrection(torch.nn.Module):
 
     W_CUT, W_WIDTH, Q0SQ = 1.08, 0.03, 0.5
 
-    def __init__(self, degree: int = 0, prior: float = 0.3):
+    def __init__(self, degree: int = 0, prior: float = 0.3, local_length: float = 0.0, local_nodes: int = 12,
+                 emin: float = 0.3, emax: float = 10.0):
         super().__init__()
         self.degree, self.prior = int(degree), float(prior)
+        self.local_length = float(local_length)
         n = 2 * self.degree + 1 if self.degree > 0 else 0
-        self.coef = torch.nn.Parameter(torch.zeros(n, dtype=torch.float64))
+        self.gp = LnEGaussianProcess(emin, emax, self.local_length, local_nodes) if self.local_length > 0 and n else None
+        self.coef = torch.nn.Parameter(torch.zeros(n * (self.gp.nodes if self.gp else 1), dtype=torch.float64))
         self.centre_lnE: np.ndarray | None = None  #: ln E_ν nodes of the centring table
         self.centre_table: np.ndarray | None = None  #: (nodes, 2L + 1) prior means of the basis
 
@@ -160,7 +193,7 @@ class ShapeCorrection(torch.nn.Module):
         if self.degree == 0:
             return self.basis(enu, elep, costh, m_lep)
         self.centre_lnE, self.centre_table = None, None
-        B = self.basis(enu, elep, costh, m_lep)
+        B = self._dials(enu, elep, costh, m_lep)
         ln = np.log(np.asarray(enu, float))
         edges = np.linspace(ln.min(), ln.max() + 1e-12, nodes + 1)
         k = np.clip(np.searchsorted(edges, ln, side="right") - 1, 0, nodes - 1)
@@ -170,7 +203,7 @@ class ShapeCorrection(torch.nn.Module):
         mid = 0.5 * (edges[:-1] + edges[1:])
         self.centre_lnE = mid[ok]
         self.centre_table = means[ok] / cnt[ok, None]
-        return B - self.centre(enu)
+        return self._expand(enu, B - self.centre(enu))
 
     def centre(self, enu) -> np.ndarray:
         """The tabulated prior means of the basis at ``enu`` (linear in ln E_ν, flat beyond the nodes)."""
@@ -181,6 +214,22 @@ class ShapeCorrection(torch.nn.Module):
                                 for j in range(self.centre_table.shape[1])])
 
     def basis(self, enu, elep, costh, m_lep: float) -> np.ndarray:
+        """(N, number of coefficients): the centred dial functions (once :meth:`fit_centre` has
+        run), times the Gaussian process's basis in ln E_ν when local."""
+        B = self._dials(enu, elep, costh, m_lep)
+        if self.centre_table is not None:
+            B = B - self.centre(enu)
+        return self._expand(enu, B)
+
+    def _expand(self, enu, B: np.ndarray) -> np.ndarray:
+        """Local: column (k, j) = B_k · G_j(E_ν), G = the process's basis; global: B."""
+        if self.gp is None or B.shape[1] == 0:
+            return B
+        G = self.gp.basis(enu)
+        return (B[:, :, None] * G[:, None, :]).reshape(len(B), -1)
+
+    def _dials(self, enu, elep, costh, m_lep: float) -> np.ndarray:
+        """(N, 2L + 1): P_l(u) q(W), P_l(u) (1 − q(W)) for l = 1..L, then 1 − q(W); not centred."""
         from aiva.physics.kinematics import lepton_kinematics
 
         n = len(np.atleast_1d(enu))
@@ -195,12 +244,19 @@ class ShapeCorrection(torch.nn.Module):
             P = np.polynomial.legendre.Legendre.basis(ell)(u)
             cols += [P * q, P * (1 - q)]
         cols.append(1 - q)
-        B = np.column_stack(cols)
-        return B - self.centre(enu) if self.centre_table is not None else B
+        return np.column_stack(cols)
 
     def describe(self) -> dict:
         return {"centre_lnE": None if self.centre_lnE is None else self.centre_lnE.tolist(),
                 "centre_table": None if self.centre_table is None else self.centre_table.tolist()}
+
+    def describe_locality(self) -> dict:
+        """How the dials depend on E_ν (for the tuned card)."""
+        if self.gp is None:
+            return {"kind": "global", "what": "one value of each coefficient at every E_nu"}
+        return {"kind": "gp", "length_lnE": self.gp.length, "nodes_lnE": self.gp.node_lnE.tolist(),
+                "what": "each coefficient a Gaussian process in ln E_nu (squared-exponential, prior sigma tau at "
+                        "every energy), linear between nodes; coefficients ordered (dial, node-basis column)"}
 
     def log_factor(self, B: torch.Tensor) -> torch.Tensor:
         return B @ self.coef

@@ -92,6 +92,10 @@ class TuneConfig(ConfigMixin):
     #: existed); 2 is the choice of benchmarks/tune_closure.py
     shape_degree: int = 2
     shape_prior: float = 0.3  #: prior σ of each shape coefficient
+    #: correlation length in ln E_ν of the shape dials (:class:`ShapeCorrection`, local in E_ν);
+    #: 0: global dials (one value at every energy)
+    shape_length: float = 0.0
+    shape_nodes: int = 12  #: nodes in ln E_ν of the local shape dials
     #: Adam steps (batches of 16384 events) of the projection of the shape correction into the
     #: flow's last transform (:meth:`Tuner.tuned_model`)
     project_steps: int = 400
@@ -107,6 +111,7 @@ class TuneConfig(ConfigMixin):
                                            "xsec_length": (("gt", 0.0), None), "xsec_nodes": (2, 64),
                                            "xsec_prior": (("gt", 0.0), None), "xsec_lr_factor": (("gt", 0.0), None),
                                            "shape_degree": (0, 6), "shape_prior": (("gt", 0.0), None),
+                                           "shape_length": (0.0, None), "shape_nodes": (2, 64),
                                            "project_steps": (1, None), "seed": (0, None)}
 
 
@@ -136,7 +141,7 @@ class Tuner:
         lo, hi = energy_range(card)
         self.corr = SigmaCorrection(lo, hi, cfg.xsec_degree, cfg.xsec_prior, cfg.xsec_basis, cfg.xsec_length,
                                     cfg.xsec_nodes)
-        self.shape = ShapeCorrection(cfg.shape_degree, cfg.shape_prior)
+        self.shape = ShapeCorrection(cfg.shape_degree, cfg.shape_prior, cfg.shape_length, cfg.shape_nodes, lo, hi)
         self.m_lep = lepton_mass(card)
         rng = np.random.default_rng(cfg.seed)
         enu = lo + (hi - lo) * rng.random(cfg.n_prior_events)
@@ -531,6 +536,7 @@ class Tuner:
                 "basis": "sum_l P_l(u) [b_l q(W) + c_l (1 - q(W))] + d (1 - q(W)), u = 2 tanh(Q2/0.5 GeV2) - 1, "
                          "q(W) = 1/(1 + exp((W - 1.08 GeV)/0.03 GeV)); coefficients b_1, c_1, ..., b_L, c_L, d",
                 "coefficients": self.shape.coef.detach().tolist(), "prior_sigma": self.shape.prior,
+                "energy_dependence": self.shape.describe_locality(),
                 "centring": {"what": "prior mean of each basis function at fixed E_nu, subtracted (linear in ln E)",
                              **self.shape.describe()},
                 "sigma_factor_Z": {"E_GeV": curve.energies.tolist(), "Z": z.tolist()},
