@@ -68,12 +68,16 @@ def parse_configs(text: str) -> dict[str, dict]:
                 d["shape_degree"] = int(part[5:])
             elif part.startswith("sp"):
                 d["shape_prior"] = float(part[2:])
+            elif part == "legendre":  # the global Legendre sigma(E) basis (the default before 2026-12-02)
+                d["xsec_basis"] = "legendre"
+            elif part == "global":  # global shape dials
+                d["shape_length"] = 0.0
             elif part.startswith("sl"):  # the shape dials local in E_nu, with this correlation length in ln E
                 d["shape_length"] = float(part[2:])
             elif part.startswith("gp"):  # the Gaussian-process sigma(E) basis with this length in ln E
                 d["xsec_basis"], d["xsec_length"] = "gp", float(part[2:])
             else:
-                raise SystemExit(f"--configs: unknown part {part!r} (xsecT, shapeL, spT, gpL, slL)")
+                raise SystemExit(f"--configs: unknown part {part!r} (xsecT, shapeL, spT, gpL, slL, legendre, global)")
         out[item] = d
     return out
 
@@ -315,7 +319,7 @@ def main(argv=None) -> int:
     ap.add_argument("--pseudo-experiments", type=int, default=200)
     ap.add_argument("--evidence-experiments", type=int, default=10,
                     help="held-out cross-validation on the first K pseudo-experiments only (coverage uses all)")
-    ap.add_argument("--configs", default="xsec0.1:shape0,xsec0.3:shape2,xsec0.3:shape4,xsec0.3:shape6")
+    ap.add_argument("--configs", default="xsec0.3:shape2,xsec0.3:shape2:legendre:global")
     ap.add_argument("--chosen", default="xsec0.3:shape2", help="the configuration whose tuned generator is made")
     ap.add_argument("--project-steps", type=int, default=400)
     ap.add_argument("--truth-events", type=int, default=300_000)

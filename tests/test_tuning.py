@@ -133,7 +133,8 @@ def test_normalisation_toy_has_the_known_map_answer(flow):
     constant coefficient a: the fit must land on argmin Σ(d − p e^a)²/V + (a/τ)²."""
     net, card = flow
     m0 = load_measurement(T2K)
-    cfg = TuneConfig(**{**SMALL, "trainable": 0, "xsec_degree": 0, "xsec_prior": 0.1, "shape_degree": 0})
+    cfg = TuneConfig(**{**SMALL, "trainable": 0, "xsec_basis": "legendre", "xsec_degree": 0, "xsec_prior": 0.1,
+                        "shape_degree": 0})
     tu0 = Tuner(net, card, [m0], cfg)
     p = tu0.prior_predictions()[0]
     cov = np.diag((0.05 * p) ** 2 + (0.01 * p.max()) ** 2)
@@ -192,7 +193,8 @@ def test_cross_validation_and_posterior_ensemble(flow):
 
 
 # ---------------------------------------------------------------- shape correction, Gauss-Newton, Laplace
-SHAPE = dict(n_events=20_000, n_prior_events=2000, seed=3, trainable=0, shape_degree=2, shape_prior=1.0,
+SHAPE = dict(n_events=20_000, n_prior_events=2000, seed=3, trainable=0, shape_degree=2, shape_prior=1.0, shape_length=0.0,
+             xsec_basis="legendre",
              project_steps=150)
 
 
@@ -389,9 +391,12 @@ def test_cli_tune_with_the_shape_correction_and_a_calibrated_expectation(tmp_pat
                "--shape-degree", "1", "--trainable", "0"])
     assert rc == 0
     res = json.loads((out / "result.json").read_text())
-    assert res["posterior"]["method"] == "laplace" and len(res["posterior"]["coefficients"]) == 4 + 3
+    # the defaults: σ(E) a Gaussian process on 16 ln E nodes, the 3 dials of L = 1 local on 12 nodes each
+    assert res["posterior"]["method"] == "laplace" and len(res["posterior"]["coefficients"]) == 16 + 3 * 12
     assert "expectation_calibrated" in res["cross_validation"]["total"]
     _, card = load_model(out / "model.safetensors")
+    assert card["tuning"]["shape_correction"]["energy_dependence"]["kind"] == "gp"
+    assert card["tuning"]["config"]["xsec_basis"] == "gp" and card["tuning"]["config"]["shape_length"] == 1.0
     proj = card["tuning"]["shape_correction"]["projection"]
     assert proj["steps"] == 400 and proj["weighted_nll_after"] <= proj["weighted_nll_before"]
     assert "calibrated expectation" in capsys.readouterr().out
@@ -433,7 +438,8 @@ def test_gp_sigma_basis_has_the_kernel_covariance_and_stays_local(flow):
 
 @pytest.mark.parametrize("args, message", [(["--calibrate", "1"], "--calibrate"),
                                            (["--shape-degree", "9"], "shape_degree"),
-                                           (["--xsec-basis", "spline"], "--xsec-basis")])
+                                           (["--xsec-basis", "spline"], "--xsec-basis"),
+                                           (["--shape-length", "-0.5"], "--shape-length")])
 def test_bad_tune_options_exit_2(tmp_path, capsys, args, message):
     rc = main(["tune", "--model", FLOW, "--measurement", T2K, "--out", str(tmp_path / "o"), "--n-events", "500",
                "--prior-events", "200", "--blocks", "0", *args])

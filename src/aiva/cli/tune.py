@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from aiva.cli._common import _count, _positive, _seed
+from aiva.cli._common import _count, _number, _positive, _seed
 
 
 def _cmd_tune(args: argparse.Namespace) -> int:
@@ -68,9 +68,9 @@ def add(sub) -> None:
     tu.add_argument("--xsec-degree", type=int, default=None, help="Legendre degree of the sigma(E) correction (default 3)")
     tu.add_argument("--xsec-basis", choices=("legendre", "gp"), default=None,
                     help="basis of the sigma(E) correction: Legendre polynomials in ln E (global) or a Gaussian process "
-                         "in ln E that returns to the prior where no flux reaches (default legendre)")
+                         "in ln E that returns to the prior where no flux reaches (default gp; docs/tuning.md)")
     tu.add_argument("--xsec-length", type=_positive, default=None,
-                    help="gp: correlation length of the sigma(E) correction in ln E (default 0.5)")
+                    help="gp: correlation length of the sigma(E) correction in ln E (default 0.35)")
     tu.add_argument("--xsec-prior", type=_positive, default=None,
                     help="prior sigma of each sigma(E) coefficient (default 0.3)")
     tu.add_argument("--shape-degree", type=int, default=None,
@@ -78,9 +78,9 @@ def add(sub) -> None:
                          "0: off; docs/tuning.md)")
     tu.add_argument("--shape-prior", type=_positive, default=None,
                     help="prior sigma of each shape coefficient (default 0.3)")
-    tu.add_argument("--shape-length", type=_positive, default=None,
-                    help="make the shape dials local in E_nu: a Gaussian process in ln E_nu with this correlation "
-                         "length, back to the prior where no flux reaches (default: global dials)")
+    tu.add_argument("--shape-length", type=_number(float, 0, what="a length"), default=None,
+                    help="the shape dials local in E_nu: a Gaussian process in ln E_nu with this correlation length, "
+                         "back to the prior where no flux reaches (default 1; 0: global dials)")
     tu.add_argument("--blocks", type=int, default=3, help="cross-validation blocks of bins (0: none)")
     tu.add_argument("--cv-blocks", choices=("slices", "interleaved"), default="slices",
                     help="blocks of whole cos-theta slices (extrapolation, default) or every k-th bin (interleaved)")
