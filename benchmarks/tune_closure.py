@@ -117,7 +117,8 @@ def flux_fractions(m, card) -> np.ndarray:
 
 def event_fractions(tuner: Tuner) -> np.ndarray:
     """Share of the measurement's predicted events (the prior sample inside its bins, weighted by
-    σ and flux) in each E_ν bin of :data:`QUANTITY_EDGES`: where the data's events come from."""
+    σ and flux; true bins, before any smearing) in each E_ν bin of :data:`QUANTITY_EDGES`: where
+    the data's events come from. One measurement (the scenario's)."""
     t = tuner.targets[0]
     inside = (t.idx < t.n_bins).numpy()
     w = t.base_w.numpy() * inside

@@ -65,7 +65,8 @@ def add(sub) -> None:
     tu.add_argument("--penalty", choices=("kl", "l2sp"), help="prior penalty (default kl)")
     tu.add_argument("--strength", type=_positive, default=None,
                     help="kl: prior pseudo-events N_p (default 3000); l2sp: alpha")
-    tu.add_argument("--xsec-degree", type=int, default=None, help="Legendre degree of the sigma(E) correction (default 3)")
+    tu.add_argument("--xsec-degree", type=int, default=None,
+                    help="Legendre degree of the sigma(E) correction, --xsec-basis legendre only (default 3)")
     tu.add_argument("--xsec-basis", choices=("legendre", "gp"), default=None,
                     help="basis of the sigma(E) correction: Legendre polynomials in ln E (global) or a Gaussian process "
                          "in ln E that returns to the prior where no flux reaches (default gp; docs/tuning.md)")

@@ -539,7 +539,10 @@ class Tuner:
         if self.shape_active():
             card["tuning"]["shape_correction"] = {
                 "basis": "sum_l P_l(u) [b_l q(W) + c_l (1 - q(W))] + d (1 - q(W)), u = 2 tanh(Q2/0.5 GeV2) - 1, "
-                         "q(W) = 1/(1 + exp((W - 1.08 GeV)/0.03 GeV)); coefficients b_1, c_1, ..., b_L, c_L, d",
+                         "q(W) = 1/(1 + exp((W - 1.08 GeV)/0.03 GeV)); dials b_1, c_1, ..., b_L, c_L, d"
+                         + ("" if self.shape.gp is None else ", each a Gaussian process in ln E_nu: the coefficients are "
+                            "whitened (dial-major, node-basis column), energy_dependence.dial_values_at_nodes gives "
+                            "the dials' values at the nodes"),
                 "coefficients": self.shape.coef.detach().tolist(), "prior_sigma": self.shape.prior,
                 "energy_dependence": self.shape.describe_locality(),
                 "centring": {"what": "prior mean of each basis function at fixed E_nu, subtracted (linear in ln E)",
