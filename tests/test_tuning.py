@@ -262,9 +262,11 @@ def test_local_shape_dials_follow_the_data_where_the_flux_is_and_return_to_the_p
     assert len(fits["local"][3].shape.coef) == 5 * 12
     dep = fits["local"][3].tuned_card()["tuning"]["shape_correction"]["energy_dependence"]
     assert dep["kind"] == "gp" and np.array(dep["dial_values_at_nodes"]).shape == (5, 12)
-    tl = fits["local"][3]  # the whitened coefficients map to the dials' node values through L
-    assert np.allclose(np.array(dep["dial_values_at_nodes"]),
-                       tl.shape.coef.detach().numpy().reshape(5, 12) @ tl.shape.gp.chol.T)
+    tl = fits["local"][3]  # the card's node values are what the fitted correction applies there
+    a = tl.shape.coef.detach().numpy()
+    for k, j in ((0, 0), (2, 5), (4, 11)):
+        applied = tl.shape._expand([np.exp(tl.shape.gp.node_lnE[j])], np.eye(5)[[k]]) @ a
+        assert applied[0] == pytest.approx(dep["dial_values_at_nodes"][k][j], abs=1e-9)
     # ℓ → ∞: the node values are fully correlated, the global dials
     assert np.allclose(fits["long"][1], fits["global"][1], rtol=2e-3)
     # short ℓ: the data are fitted as well, and the 8 GeV bin moves far less than at 0.6 GeV
