@@ -46,7 +46,7 @@ from aiva.models.base import energy_range
 from aiva.models.io import load_model
 from aiva.models.xsec import model_flux
 from aiva.tuning import TuneConfig, Tuner, cross_validate
-from aiva.tuning.tune import QUANTITY_EDGES, _prior_quantities
+from aiva.tuning.tune import QUANTITY_EDGES, _prior_quantities, quantity_bins
 
 log = logging.getLogger("tune_closure")
 HERE = Path(__file__).resolve().parent
@@ -122,7 +122,7 @@ def event_fractions(tuner: Tuner) -> np.ndarray:
     t = tuner.targets[0]
     inside = (t.idx < t.n_bins).numpy()
     w = t.base_w.numpy() * inside
-    k = np.clip(np.searchsorted(QUANTITY_EDGES, t.enu) - 1, 0, len(QUANTITY_EDGES) - 2)
+    k = quantity_bins(t.enu)
     return np.bincount(k, weights=w, minlength=len(QUANTITY_EDGES) - 1) / w.sum()
 
 

@@ -120,9 +120,9 @@ class SigmaCorrection(torch.nn.Module):
             self.gp = LnEGaussianProcess(self.emin, self.emax, self.length, self.nodes)
 
     def basis(self, E) -> np.ndarray:
-        lnE = np.log(np.asarray(E, float))
         if self.kind == "gp":
             return self.gp.basis(E)
+        lnE = np.log(np.asarray(E, float))
         u = 2 * (lnE - np.log(self.emin)) / np.log(self.emax / self.emin) - 1
         return np.stack([np.polynomial.legendre.Legendre.basis(k)(u) for k in range(self.degree + 1)], axis=-1)
 
@@ -182,9 +182,8 @@ class ShapeCorrection(torch.nn.Module):
                  emin: float = 0.3, emax: float = 10.0):
         super().__init__()
         self.degree, self.prior = int(degree), float(prior)
-        self.local_length = float(local_length)
         n = 2 * self.degree + 1 if self.degree > 0 else 0
-        self.gp = LnEGaussianProcess(emin, emax, self.local_length, local_nodes) if self.local_length > 0 and n else None
+        self.gp = LnEGaussianProcess(emin, emax, local_length, local_nodes) if local_length > 0 and n else None
         self.coef = torch.nn.Parameter(torch.zeros(n * (self.gp.nodes if self.gp else 1), dtype=torch.float64))
         self.centre_lnE: np.ndarray | None = None  #: ln E_ν nodes of the centring table
         self.centre_table: np.ndarray | None = None  #: (nodes, 2L + 1) prior means of the basis

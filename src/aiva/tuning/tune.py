@@ -61,6 +61,11 @@ log = logging.getLogger(__name__)
 QUANTITY_EDGES = np.geomspace(0.3, 10.0, 9)
 
 
+def quantity_bins(enu) -> np.ndarray:
+    """Index of the :data:`QUANTITY_EDGES` bin of each E_ν (values beyond the ends go to the end bins)."""
+    return np.clip(np.searchsorted(QUANTITY_EDGES, enu) - 1, 0, len(QUANTITY_EDGES) - 2)
+
+
 @dataclass
 class TuneConfig(ConfigMixin):
     n_events: int = 40_000  #: flux-folded prior events per measurement
@@ -256,7 +261,7 @@ class Tuner:
         w0 = torch.exp(self._log_ratio()[self.splits[-2]:]).numpy()
         with torch.no_grad():
             w = w0 * torch.exp(self.shape.log_factor(self.ref_Bs)).numpy()
-        k = np.clip(np.searchsorted(QUANTITY_EDGES, self.ref_enu) - 1, 0, len(QUANTITY_EDGES) - 2)
+        k = quantity_bins(self.ref_enu)
         n = len(QUANTITY_EDGES) - 1
         sw = np.bincount(k, weights=w, minlength=n)
         z = sw / np.bincount(k, weights=w0, minlength=n)  # the shape correction's E[w | E_ν bin]
