@@ -86,6 +86,25 @@ def test_log_energy_sampling_follows_ln_e_and_uniform_keeps_its_stream():
     assert torch.equal(draw_energies(n, torch.Generator().manual_seed(3), (0.3, 10.0)), old)
 
 
+def test_power_energy_sampling_follows_its_cdf_and_refuses_bad_powers():
+    """``energy = "power"`` draws E_ν with density ∝ E^−p on [lo, hi]: for p = 2 the CDF is
+    F(E) = (1/lo − 1/E)/(1/lo − 1/hi), so the fraction below 0.5 GeV is (1/0.3 − 2)/(1/0.3 − 0.1)
+    = 0.412; for p = 1 it is the "log" fraction 0.146; p outside [0, 5] is a config error."""
+    from aiva.models.distil import draw_energies
+    from aiva.physics.kinematics import PROXY_EMAX, PROXY_EMIN
+
+    n = 200_000
+    for p, frac in ((2.0, (1 / 0.3 - 2) / (1 / 0.3 - 0.1)), (1.0, np.log(0.5 / 0.3) / np.log(10 / 0.3)),
+                    (0.0, 0.2 / 9.7)):
+        e = draw_energies(n, torch.Generator().manual_seed(4), (0.3, 10.0), "power", p)
+        E = (e + 1) / 2 * (PROXY_EMAX - PROXY_EMIN) + PROXY_EMIN
+        assert float(E.min()) >= 0.3 - 1e-4 and float(E.max()) <= 10.0 + 1e-4
+        assert abs(float((E < 0.5).double().mean()) - frac) < 4 * np.sqrt(frac * (1 - frac) / n), p
+    assert DistilConfig.from_dict({"energy": "power", "energy_power": 3.0}).energy_power == 3.0
+    for bad in (-1.0, 6.0):
+        with pytest.raises(ValueError, match="energy_power"):
+            DistilConfig.from_dict({"energy": "power", "energy_power": bad})
+
 def test_distil_regresses_the_student_onto_the_teacher_map():
     """A small student learns a small flow's noise → proxy map: its mean squared error falls by
     a large factor from the untrained student's, on fresh pairs it never saw."""

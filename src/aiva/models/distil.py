@@ -40,8 +40,9 @@ class DistilConfig(ConfigMixin):
     _positive_ints = True
 
     _limits = {"lr": (("gt", 0.0), None), "lr_final_factor": (("gt", 0.0), 1.0), "ema_decay": (0.0, 1.0),
-               "huber_delta": (0.0, None), "refresh": (0.0, 1.0), "weight_decay": (0.0, None)}
-    _choices = {"loss": ("mse", "huber", "l1"), "final": ("ema", "generator"), "energy": ("uniform", "log")}
+               "huber_delta": (0.0, None), "refresh": (0.0, 1.0), "weight_decay": (0.0, None),
+               "energy_power": (0.0, 5.0)}
+    _choices = {"loss": ("mse", "huber", "l1"), "final": ("ema", "generator"), "energy": ("uniform", "log", "power")}
 
     steps: int = 20_000
     batch: int = 4096
@@ -62,31 +63,40 @@ class DistilConfig(ConfigMixin):
     #: how E_ν of the pairs (and of the BatchNorm re-estimation) is drawn over the teacher's range:
     #: uniform, or uniform in ln E_ν (more pairs at low E_ν, where the QE ridge is narrow)
     energy: str = "uniform"
+    #: with ``energy = "power"``: E_ν drawn with density ∝ E_ν^−p over the range (p = 0 uniform,
+    #: p = 1 uniform in ln E_ν; p > 1 puts still more pairs at low E_ν)
+    energy_power: float = 2.0
 
 
-def draw_energies(n: int, gen: torch.Generator, energy_range: tuple[float, float], how: str = "uniform") -> torch.Tensor:
-    """E'_ν (n, 1), the proxy of E_ν drawn uniformly (``how = "uniform"``) or uniformly in ln E_ν
-    (``"log"``) over ``energy_range`` [GeV]."""
+def draw_energies(n: int, gen: torch.Generator, energy_range: tuple[float, float], how: str = "uniform",
+                  power: float = 2.0) -> torch.Tensor:
+    """E'_ν (n, 1), the proxy of E_ν drawn uniformly (``how = "uniform"``), uniformly in ln E_ν
+    (``"log"``) or with density ∝ E_ν^−``power`` (``"power"``, by inversion of its CDF) over
+    ``energy_range`` [GeV]."""
     from aiva.physics.kinematics import PROXY_EMAX, PROXY_EMIN
 
     lo, hi = energy_range
     u = torch.rand(n, 1, generator=gen)
-    enu = lo * (hi / lo) ** u if how == "log" else lo + (hi - lo) * u
+    if how == "power":
+        k, u64 = 1.0 - power, u.double()
+        enu = (lo * (hi / lo) ** u64 if abs(k) < 1e-12 else (lo ** k + u64 * (hi ** k - lo ** k)) ** (1.0 / k)).float()
+    else:
+        enu = lo * (hi / lo) ** u if how == "log" else lo + (hi - lo) * u
     return 2 * (enu - PROXY_EMIN) / (PROXY_EMAX - PROXY_EMIN) - 1
 
 
 @torch.no_grad()
 def teacher_pairs(teacher: nn.Module, n: int, gen: torch.Generator, energy_range: tuple[float, float],
-                  student_latent: int, *, chunk: int = 65_536, energy: str = "uniform"
+                  student_latent: int, *, chunk: int = 65_536, energy: str = "uniform", power: float = 2.0
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``n`` fresh pairs of the teacher's sampler: z (n, student_latent), E'_ν (n, 1) with E_ν
-    drawn by :func:`draw_energies` (``energy``) over ``energy_range``, x = teacher(z[:, :k], E'_ν)
+    drawn by :func:`draw_energies` (``energy``, ``power``) over ``energy_range``, x = teacher(z[:, :k], E'_ν)
     with k the teacher's latent size."""
     k = int(getattr(teacher, "latent_dim", 2))
     if student_latent < k:
         raise ValueError(f"student latent {student_latent} < teacher latent {k}")
     z = torch.randn(n, student_latent, generator=gen)
-    e = draw_energies(n, gen, energy_range, energy)
+    e = draw_energies(n, gen, energy_range, energy, power)
     x = torch.empty(n, 2)
     for i in range(0, n, chunk):
         x[i:i + chunk] = teacher(z[i:i + chunk, :k], e[i:i + chunk])
@@ -123,7 +133,8 @@ def distil(teacher_model, student, cfg: DistilConfig, *, energy_range: tuple[flo
         step = int(state["step"])
     t0, run, info = time.perf_counter(), 0.0, {"loss": (state or {}).get("loss")}
     if step < cfg.steps:  # a run resumed at its last step draws no pool
-        z, e, x = teacher_pairs(teacher, cfg.pool, gen, energy_range, latent, energy=cfg.energy)
+        z, e, x = teacher_pairs(teacher, cfg.pool, gen, energy_range, latent, energy=cfg.energy,
+                                power=cfg.energy_power)
     n_ref = max(1, int(cfg.refresh * cfg.pool))
     net.train()
     while step < cfg.steps:
@@ -141,7 +152,8 @@ def distil(teacher_model, student, cfg: DistilConfig, *, energy_range: tuple[flo
         step += 1
         if step % cfg.refresh_every == 0 and cfg.refresh > 0:
             j = torch.randint(0, cfg.pool, (n_ref,), generator=gen)
-            z[j], e[j], x[j] = teacher_pairs(teacher, n_ref, gen, energy_range, latent, energy=cfg.energy)
+            z[j], e[j], x[j] = teacher_pairs(teacher, n_ref, gen, energy_range, latent, energy=cfg.energy,
+                                power=cfg.energy_power)
         if step % log_every == 0 or step == cfg.steps:
             info = {"step": step, "loss": run / (log_every if step % log_every == 0 else step % log_every),
                     "lr": lr, "seconds": time.perf_counter() - t0}
@@ -154,13 +166,13 @@ def distil(teacher_model, student, cfg: DistilConfig, *, energy_range: tuple[flo
         student.ema.load_state_dict(net.state_dict())
     if cfg.bn_batches:
         recalibrate_batchnorm(student.ema, cfg.bn_batches, cfg.batch, torch.Generator().manual_seed(cfg.seed + 1),
-                              energy_range, cfg.energy)
+                              energy_range, cfg.energy, cfg.energy_power)
     return {**info, "step": step, "optimizer": opt.state_dict(), "gen": gen.get_state()}
 
 
 @torch.no_grad()
 def recalibrate_batchnorm(net: nn.Module, batches: int, batch: int, gen: torch.Generator,
-                          energy_range: tuple[float, float], energy: str = "uniform") -> None:
+                          energy_range: tuple[float, float], energy: str = "uniform", power: float = 2.0) -> None:
     """Re-estimate the BatchNorm running statistics of ``net`` (a generator) for its present
     weights: the mean and variance over ``batches`` batches of inputs z ~ N(0, I), E_ν drawn as
     in training (:func:`draw_energies`, ``energy``) over ``energy_range`` (cumulative averages,
@@ -178,7 +190,7 @@ def recalibrate_batchnorm(net: nn.Module, batches: int, batch: int, gen: torch.G
     net.train()
     for _ in range(batches):
         z = torch.randn(batch, int(getattr(net, "latent_dim")), generator=gen)
-        net(z, draw_energies(batch, gen, energy_range, energy))
+        net(z, draw_energies(batch, gen, energy_range, energy, power))
     for m, mom in zip(bns, momenta):
         m.momentum = mom
     net.eval()
