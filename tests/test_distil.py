@@ -160,6 +160,34 @@ def test_distil_to_file_writes_a_loadable_card_and_resumes(tmp_path):
         distil_to_file(tpath, tmp_path / "s2", student={"g_width": -3}, settings=settings)
 
 
+def test_distil_to_file_warm_starts_from_an_earlier_student(tmp_path):
+    """``init``: the student starts from an earlier student's generating weights (its mean squared
+    error to the teacher at step 0 is that student's, far below a fresh one's), the card records
+    the start, and a start of another architecture is refused."""
+    torch.manual_seed(0)
+    flow = ConditionalFlow(FlowConfig(transforms=1, bins=4, hidden=8))
+    card = {"name": "teacher", "target": "C12", "probe": "numu", "mode_code": 0, "channels": ["qe"],
+            "energy_range_GeV": [0.5, 5.0], "xsec": {"E_GeV": [0.5, 5.0], "per_nucleon_1e-38cm2": [1.0, 2.0]}}
+    tpath = save_model(flow, tmp_path / "teacher.safetensors", card)
+    settings = {"steps": 300, "batch": 256, "pool": 4000, "refresh_every": 10, "seed": 3}
+    first = distil_to_file(tpath, tmp_path / "first", student=SMALL, settings=settings, name="first")["model"]
+    z, e, x = teacher_pairs(flow.sampler(), 3000, torch.Generator().manual_seed(8), (0.5, 5.0), SMALL["latent_dim"])
+
+    def err(path):
+        m, _ = load_model(path)
+        with torch.inference_mode():
+            return float(((m.sampler()(z, e) - x) ** 2).mean())
+
+    few = {**settings, "steps": 1, "lr": 1e-9}
+    warm = distil_to_file(tpath, tmp_path / "warm", student=SMALL, settings=few, name="warm", init=first)["model"]
+    cold = distil_to_file(tpath, tmp_path / "cold", student=SMALL, settings=few, name="cold")["model"]
+    assert err(warm) == pytest.approx(err(first), rel=0.05) and err(warm) < 0.5 * err(cold)
+    wcard = json.loads((tmp_path / "warm.json").read_text())
+    assert wcard["training"]["init"] == {"name": "first", "weights_sha256": json.loads(
+        (tmp_path / "first.json").read_text())["weights_sha256"]}
+    with pytest.raises(AivaInputError, match="init"):
+        distil_to_file(tpath, tmp_path / "bad", student={**SMALL, "g_width": 16}, settings=few, init=first)
+
 def test_generate_proxies_is_seeded_and_redraws_out_of_range():
     m = _trained_bn(GANConfig(**SMALL))
     enu = np.linspace(0.3, 10.0, 3000)

@@ -91,7 +91,7 @@ def load_recipes(path) -> dict:
             raise AivaInputError(f"{path}: models.{name}: kind {kind} needs key(s) {', '.join(miss)}")
         if "data" in r and r["data"] not in data:
             raise AivaInputError(f"{path}: models.{name}: key 'data': no [data.{r['data']}] table")
-        for pkey in ("parent", "teacher"):
+        for pkey in ("parent", "teacher", "init"):
             par = r.get(pkey)
             if par is None:
                 continue
@@ -141,7 +141,7 @@ def build_order(recipes: dict, names: list[str], with_parents: bool) -> list[str
             return
         if n in stack:
             raise AivaInputError(f"{recipes['path']}: models.{n}: parent chain loops ({' -> '.join(stack + (n,))})")
-        for pkey in ("parent", "teacher"):
+        for pkey in ("parent", "teacher", "init"):
             par = (recipes["models"][n].get(pkey) or {}).get("recipe")
             if with_parents and par:
                 visit(par, stack + (n,))
@@ -274,7 +274,8 @@ class Builder:
 
     # ---- parents
     def parent(self, name: str, key: str = "parent") -> Path:
-        """The model a recipe's ``key`` (``parent``, or a distillation's ``teacher``) names."""
+        """The model a recipe's ``key`` (``parent``, a distillation's ``teacher``, or a distilled
+        student's warm start ``init``) names."""
         spec = self.recipes["models"][name][key]
         rec, sha = spec.get("recipe"), spec.get("weights_sha256")
         if rec and (self.rebuild_parents or rec in self.built):
@@ -425,16 +426,18 @@ class Builder:
 
     def _distil_gan(self, name: str, r: dict) -> Path:
         """``distil-gan``: a GAN-architecture student (``student``: GANConfig keys) regressed on
-        the parent's sampler (``distil``: :class:`aiva.models.distil.DistilConfig` keys), then the
+        the parent's sampler (``distil``: :class:`aiva.models.distil.DistilConfig` keys), starting
+        from the weights of the student that the optional ``init`` names (a warm start), then the
         recipe's evaluation and, with ``speed = true`` (or a table of
         :func:`aiva.models.generate.one_thread_speed`'s events, repeats, energy), the one-thread
         speed (``metrics.speed``)."""
         from aiva.models.distil import distil_to_file
 
         parent = self.parent(name)
+        init = self.parent(name, "init") if r.get("init") else None
         self._threads(r)
         res = distil_to_file(parent, self.work / name / "model.safetensors", student=r["student"],
-                             settings=r["distil"], name=name)
+                             settings=r["distil"], name=name, init=init)
         record = self._recipe_record(name, r, None, r["distil"].get("seed", 1))
         path = self._evaluated(name, r, Path(res["model"]), record)
         spec = r.get("speed")

@@ -201,7 +201,7 @@ _INHERITED = ("target", "probe", "channels", "mode_code", "energy_range_GeV", "x
 
 
 def distil_to_file(parent, out, *, student: dict | None = None, settings: dict | None = None, name: str | None = None,
-                   resume: bool = True) -> dict:
+                   resume: bool = True, init=None) -> dict:
     """Distil the generator ``parent`` (shipped name or path) into a GAN-architecture student
     (:class:`aiva.models.gan.GANConfig` keys ``student``) with :class:`DistilConfig` keys
     ``settings``; write ``out`` (.safetensors + card). The card takes the teacher's target,
@@ -234,6 +234,15 @@ def distil_to_file(parent, out, *, student: dict | None = None, settings: dict |
     _torch.manual_seed(dcfg.seed)
     model = ConditionalGAN(scfg)
     state = None
+    init_record = None
+    if init is not None:
+        start, icard = load_model(init)
+        if not isinstance(start, ConditionalGAN) or start.config.to_dict() != scfg.to_dict():
+            raise AivaInputError(f"distil: init {init}: not a GAN of the student's architecture "
+                                 f"({getattr(start, 'config', None)} against {scfg})")
+        model.load_state(start.state())
+        model.generator.load_state_dict(model.ema.state_dict())
+        init_record = {"name": icard.get("name"), "weights_sha256": sha256_file(resolve(init))}
     if resume and ckpt.exists():
         import json
 
@@ -259,6 +268,8 @@ def distil_to_file(parent, out, *, student: dict | None = None, settings: dict |
                             "relation": "teacher of a distillation (aiva.models.distil)"},
                  "training": {"method": "distillation", "distil_config": dcfg.to_dict(), "threads": _torch.get_num_threads(),
                               "final_loss": res.get("loss"), "teacher": tcard.get("name")}})
+    if init_record:
+        card["training"]["init"] = init_record
     path = save_model(model, out, card)
     return {"model": str(path), "loss": res.get("loss"), "steps": res["step"], "seconds": res.get("seconds")}
 
