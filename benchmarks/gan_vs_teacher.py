@@ -34,10 +34,16 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
+    try:
+        energies = [float(x) for x in args.energies.split(",")]
+    except ValueError:
+        ap.error(f"--energies {args.energies!r}: need comma-separated numbers in GeV")
+    if min(energies) <= 0 or args.events < 1 or args.threads < 1:
+        ap.error("--energies must be positive, --events and --threads at least 1")
     torch.set_num_threads(args.threads)
     student, teacher = load_model(args.student), load_model(args.teacher)
     rows = {}
-    for i, E in enumerate(float(x) for x in args.energies.split(",")):
+    for i, E in enumerate(energies):
         n, s = args.events, args.seed + 10 * i
         ref = simulate(student[1].get("target", "C12"), student[1].get("probe", "numu"), n, energy=E, seed=s,
                        config="default", channels=tuple(student[1].get("channels", ("qe", "res", "dis"))))
