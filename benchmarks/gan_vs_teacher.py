@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aiva.mc import simulate
 from aiva.metrics.core import map_2d
 from aiva.models.generate import generate_events
 from aiva.models.io import load_model
+from aiva.training.evaluate import reference_tables
 from aiva.utils import atomic_write_text
 
 
@@ -43,10 +43,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     student, teacher = load_model(args.student), load_model(args.teacher)
     rows = {}
-    for i, E in enumerate(energies):
+    refs = reference_tables(student[1], energies, args.events, args.seed)  # the build's evaluation's references
+    for i, (E, ref) in enumerate(refs.items()):
         n, s = args.events, args.seed + 10 * i
-        ref = simulate(student[1].get("target", "C12"), student[1].get("probe", "numu"), n, energy=E, seed=s,
-                       config="default", channels=tuple(student[1].get("channels", ("qe", "res", "dis"))))
         p = {"reference": np.column_stack(ref.proxies())[:, 1:]}
         for tag, (m, c), k in (("student", student, 1), ("teacher", teacher, 2)):
             p[tag] = np.column_stack(generate_events(m, c, np.full(n, E), s + k).proxies())[:, 1:]

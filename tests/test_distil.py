@@ -105,6 +105,7 @@ def test_power_energy_sampling_follows_its_cdf_and_refuses_bad_powers():
         with pytest.raises(ValueError, match="energy_power"):
             DistilConfig.from_dict({"energy": "power", "energy_power": bad})
 
+
 def test_distil_regresses_the_student_onto_the_teacher_map():
     """A small student learns a small flow's noise → proxy map: its mean squared error falls by
     a large factor from the untrained student's, on fresh pairs it never saw."""
@@ -187,6 +188,7 @@ def test_distil_to_file_warm_starts_from_an_earlier_student(tmp_path):
         (tmp_path / "first.json").read_text())["weights_sha256"]}
     with pytest.raises(AivaInputError, match="init"):
         distil_to_file(tpath, tmp_path / "bad", student={**SMALL, "g_width": 16}, settings=few, init=first)
+
 
 def test_generate_proxies_is_seeded_and_redraws_out_of_range():
     m = _trained_bn(GANConfig(**SMALL))
